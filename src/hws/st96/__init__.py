@@ -1,0 +1,4 @@
+"""WIPO ST.96: namespaces, hardened XML parsing, package validation, XML writers.
+
+Pure: no web framework, no database driver.
+"""
