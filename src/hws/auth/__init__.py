@@ -1,0 +1,1 @@
+"""The authorization server: discovery, JWKS, token endpoint, access-token checks."""

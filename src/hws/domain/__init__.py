@@ -1,0 +1,1 @@
+"""Pure rules of the Hague exchange: no I/O, no framework, no database."""

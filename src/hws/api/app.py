@@ -1,0 +1,81 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from hws import __version__
+from hws.api import oauth, operations, problems, v1
+from hws.api.metrics import MetricsMiddleware
+from hws.api.problems import Problem
+from hws.config import API_PREFIX, Settings
+from hws.service import Service, build_service
+from hws.st96.api_documents import ProblemItem
+
+log = logging.getLogger("hws.api")
+
+_HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 406: "not-acceptable", 413: "payload-too-large", 415: "unsupported-media-type"}
+
+
+def create_app(service: Service) -> FastAPI:
+    settings = service.settings
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        service.keyring.ensure()
+        yield
+
+    app = FastAPI(
+        title="Hague Web Services (hws)",
+        version=__version__,
+        description="The International Bureau's side of WIPO's Hague Web Services: OAuth2 "
+        "private_key_jwt token endpoint and the HWS REST API.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.service = service
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        return problems.render(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = _HTTP_CODES.get(exc.status_code, "invalid-request")
+        return problems.render(request, Problem(code, detail=str(exc.detail), status=exc.status_code))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        items = [
+            ProblemItem("invalid-parameter", str(e.get("msg", "")), "/".join(str(p) for p in e.get("loc", ())))
+            for e in exc.errors()
+        ]
+        return problems.render(request, Problem("invalid-request", detail="request parameters are not valid", errors=items))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"event": "http.error", "path": request.url.path})
+        return problems.render(request, Problem("internal-error", detail="an unexpected error occurred; it has been logged"))
+
+    app.include_router(oauth.build_router(settings))
+    app.include_router(v1.build_router(urlsplit(settings.public_url).path + API_PREFIX))
+    app.include_router(operations.router)
+    app.add_middleware(MetricsMiddleware)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Factory for ASGI servers (``uvicorn --factory hws.api.app:create_app_from_environment``)."""
+    settings = Settings()
+    service = build_service(settings)
+    service.start()
+    return create_app(service)

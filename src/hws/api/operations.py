@@ -1,0 +1,50 @@
+"""Operational endpoints: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from hws.api.security import service_of
+from hws.store import migration
+from hws.store.database import ping
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", summary="Readiness: the database answers and its schema is current")
+async def readyz(request: Request) -> JSONResponse:
+    service = service_of(request)
+    checks: dict[str, object] = {}
+    ready = True
+    try:
+        await run_in_threadpool(ping, service.engine)
+        revision = await run_in_threadpool(migration.current_revision, service.engine)
+        head = migration.head_revision()
+        checks["database"] = {"status": "ok", "revision": revision, "head": head}
+        if revision != head:
+            ready = False
+            checks["database"] = {"status": "schema-outdated", "revision": revision, "head": head}
+    except Exception as exc:  # noqa: BLE001 - any database failure means not ready
+        ready = False
+        checks["database"] = {"status": "unavailable", "error": type(exc).__name__}
+    try:
+        checks["signing_key"] = {"status": "ok", "kid": service.keyring.active.kid}
+    except RuntimeError:
+        ready = False
+        checks["signing_key"] = {"status": "missing"}
+    status = "ready" if ready else "not-ready"
+    headers = {} if ready else {"Retry-After": "5"}
+    return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503, headers=headers)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,72 @@
+"""Bearer-token checks for API routes (rule 15) and per-route scopes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from hws.api.problems import Problem
+from hws.auth.access_tokens import AccessToken
+from hws.auth.errors import InvalidToken
+from hws.service import Service
+from hws.store.clients import Client
+
+REALM = "hws"
+
+
+@dataclass(frozen=True)
+class Caller:
+    client: Client
+    token: AccessToken
+
+
+def _invalid(description: str) -> Problem:
+    return Problem(
+        "invalid-token",
+        detail=description,
+        headers={
+            "WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token", error_description="{description}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def service_of(request: Request) -> Service:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+def _check(service: Service, authorization: str | None) -> Caller:
+    if not authorization:
+        raise _invalid("an access token is required")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise _invalid("use the Bearer authentication scheme")
+    try:
+        token = service.authority.verify(value.strip(), service.clock.timestamp())
+    except InvalidToken:
+        raise _invalid("the access token is not valid") from None
+    client = service.registry.get(token.client_id)
+    if client is None or not client.active:
+        raise _invalid("the access token's client is not active")
+    return Caller(client, token)
+
+
+async def authenticated(request: Request) -> Caller:
+    return await run_in_threadpool(_check, service_of(request), request.headers.get("authorization"))
+
+
+def requires(scope: str):  # type: ignore[no-untyped-def]
+    """A dependency: a valid token whose scope includes ``scope``."""
+
+    async def dependency(caller: Caller = Depends(authenticated)) -> Caller:
+        if scope not in caller.token.scopes:
+            raise Problem(
+                "insufficient-scope",
+                detail=f"this call needs the scope {scope}",
+                headers={"WWW-Authenticate": f'Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}"'},
+            )
+        return caller
+
+    return dependency

@@ -1,0 +1,91 @@
+"""Access tokens: JWTs per RFC 9068 (``typ: at+jwt``), signed by the service's key."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hws import jws
+from hws.auth.errors import InvalidToken
+from hws.auth.keyring import Keyring
+
+ACCESS_TOKEN_TYP = "at+jwt"
+MAX_TOKEN_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    client_id: str
+    scopes: tuple[str, ...]
+    issued_at: int
+    expires_at: int
+    jti: str
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    value: str
+    expires_in: int
+    scope: str
+
+
+class AccessTokenAuthority:
+    """Issues and checks access tokens; ``audience`` is the API's base URL."""
+
+    def __init__(self, keyring: Keyring, *, issuer: str, audience: str, lifetime: int, leeway: int) -> None:
+        self._keyring = keyring
+        self._issuer = issuer
+        self._audience = audience
+        self._lifetime = lifetime
+        self._leeway = leeway
+
+    def issue(self, client_id: str, scopes: Sequence[str], now: float) -> IssuedToken:
+        key = self._keyring.active
+        iat = int(now)
+        scope = " ".join(scopes)
+        claims = {
+            "iss": self._issuer,
+            "sub": client_id,
+            "aud": self._audience,
+            "client_id": client_id,
+            "scope": scope,
+            "iat": iat,
+            "nbf": iat,
+            "exp": iat + self._lifetime,
+            "jti": secrets.token_urlsafe(18),
+        }
+        header = {"alg": "ES256", "typ": ACCESS_TOKEN_TYP, "kid": key.kid}
+        return IssuedToken(jws.sign(header, claims, key.private_key), self._lifetime, scope)
+
+    def verify(self, value: str, now: float) -> AccessToken:
+        """Rule 15: our key, ``at+jwt``, our ``iss`` and ``aud``, not expired."""
+        try:
+            token = jws.parse_compact(value, max_bytes=MAX_TOKEN_BYTES)
+            claims = token.claims()
+        except jws.MalformedJWS as exc:
+            raise InvalidToken(f"malformed token: {exc}") from None
+        header = token.header
+        if header.get("alg") != "ES256":
+            raise InvalidToken(f"token alg {header.get('alg')!r} is not ours")
+        if not isinstance(header.get("typ"), str) or header["typ"].lower() not in (ACCESS_TOKEN_TYP, "application/at+jwt"):
+            raise InvalidToken(f"token typ {header.get('typ')!r} is not at+jwt")
+        if "crit" in header:
+            raise InvalidToken("token has critical header parameters")
+        kid = header.get("kid")
+        key = self._keyring.get(kid) if isinstance(kid, str) else None
+        if key is None or not jws.verify(token, "ES256", key.private_key.public_key()):
+            raise InvalidToken("token is not signed by this service")
+        if claims.get("iss") != self._issuer:
+            raise InvalidToken("token issuer is not this service")
+        if claims.get("aud") != self._audience:
+            raise InvalidToken("token audience is not this API")
+        exp, iat = claims.get("exp"), claims.get("iat")
+        if not isinstance(exp, int) or isinstance(exp, bool) or not isinstance(iat, int):
+            raise InvalidToken("token lacks exp or iat")
+        if exp + self._leeway < now:
+            raise InvalidToken("token has expired")
+        client_id, scope, jti = claims.get("client_id"), claims.get("scope", ""), claims.get("jti", "")
+        if not isinstance(client_id, str) or claims.get("sub") != client_id or not isinstance(scope, str):
+            raise InvalidToken("token lacks its client")
+        return AccessToken(client_id, tuple(scope.split()), iat, exp, str(jti))

@@ -1,0 +1,137 @@
+"""Service settings: environment variables ``HWS_*`` and an optional TOML file.
+
+One :class:`Settings` object is built at start and passed down; nothing reads the
+environment behind its back. The TOML file is named by ``HWS_CONFIG`` (keys are the
+field names below, without the prefix); environment variables win over it.
+
+The office kit's own variables (``HWS_ISSUER``, ``HWS_API_URL``, ``HWS_CLIENT_ID``,
+``HWS_PRIVATE_KEY``) belong to :mod:`hws.client.profile`, not to this class.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+API_PREFIX = "/webservices/api/v1"
+
+
+class AudiencePolicy(StrEnum):
+    """Which ``aud`` values a client assertion may carry."""
+
+    #: the issuer identifier only (RFC 7523bis, FAPI 2.0)
+    STRICT = "strict"
+    #: the issuer identifier or the token endpoint URL (WIPO's example uses the latter)
+    COMPAT = "compat"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HWS_", extra="ignore", toml_file=None)
+
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL clients use to reach the service.")
+    issuer_url: str | None = Field(None, description="OAuth2 issuer identifier; default {public_url}/oauth2.")
+    data_dir: Path = Field(Path("./var"), description="Folder for the database, blobs and keys.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the data folder.")
+    auto_migrate: bool = Field(True, description="Apply database migrations when the service starts.")
+
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="CIDRs of reverse proxies whose X-Forwarded-For is believed.",
+    )
+
+    access_token_lifetime: int = Field(3600, ge=60, le=86400, description="Seconds an access token is valid.")
+    clock_skew_leeway: int = Field(
+        30, ge=10, le=60, description="Seconds of clock skew tolerated (exp in the past, iat/nbf in the future)."
+    )
+    assertion_max_lifetime: int = Field(300, ge=10, le=3600, description="Max exp - (iat or now) of an assertion.")
+    assertion_max_bytes: int = Field(8192, ge=1024, le=65536)
+    assertion_audience: AudiencePolicy = AudiencePolicy.COMPAT
+    token_request_max_bytes: int = Field(65536, ge=4096, le=1048576)
+    service_key_rotation_grace: int | None = Field(
+        None, description="Seconds a rotated-out signing key stays in the JWKS; default token lifetime + leeway."
+    )
+
+    log_level: str = "INFO"
+    log_format: str = Field("json", pattern="^(json|text)$")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in value.replace(",", " ").split() if part]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @field_validator("public_url", "issuer_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> "Settings":
+        if self.issuer_url is None:
+            self.issuer_url = f"{self.public_url}/oauth2"
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{(self.data_dir / 'hws.sqlite3').as_posix()}"
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("HWS_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    # Derived URLs -------------------------------------------------------------------
+
+    @property
+    def issuer(self) -> str:
+        assert self.issuer_url is not None
+        return self.issuer_url
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.issuer}/access_token"
+
+    @property
+    def jwks_uri(self) -> str:
+        return f"{self.issuer}/jwks"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.public_url}{API_PREFIX}"
+
+    @property
+    def key_rotation_grace(self) -> int:
+        if self.service_key_rotation_grace is not None:
+            return self.service_key_rotation_grace
+        return self.access_token_lifetime + self.clock_skew_leeway
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"

@@ -1,0 +1,78 @@
+"""The service, wired: settings → database, clock, registry, keys, token service.
+
+Built once per process by :func:`build_service` and handed to the API app, the CLI's
+operator commands and the worker; nothing here is a global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from hws.auth.access_tokens import AccessTokenAuthority
+from hws.auth.assertion import AssertionPolicy
+from hws.auth.keyring import Keyring
+from hws.auth.source_address import IPNetwork, parse_networks
+from hws.auth.token_service import TokenService
+from hws.config import Settings
+from hws.domain.clock import Clock, SystemClock
+from hws.store import migration
+from hws.store.clients import ClientRegistry
+from hws.store.database import create_db_engine
+
+
+@dataclass
+class Service:
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    registry: ClientRegistry
+    keyring: Keyring
+    authority: AccessTokenAuthority
+    tokens: TokenService
+    trusted_proxies: tuple[IPNetwork, ...] = field(default_factory=tuple)
+
+    def start(self) -> None:
+        """Prepare what a serving process needs: schema up to date, a signing key."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.settings.auto_migrate:
+            migration.upgrade(self.engine)
+        self.keyring.ensure()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_service(settings: Settings, clock: Clock | None = None) -> Service:
+    clock = clock or SystemClock()
+    assert settings.database_url is not None
+    engine = create_db_engine(settings.database_url)
+    registry = ClientRegistry(engine, clock)
+    keyring = Keyring(settings.keys_dir, clock, settings.key_rotation_grace)
+    authority = AccessTokenAuthority(
+        keyring,
+        issuer=settings.issuer,
+        audience=settings.api_url,
+        lifetime=settings.access_token_lifetime,
+        leeway=settings.clock_skew_leeway,
+    )
+    policy = AssertionPolicy(
+        issuer=settings.issuer,
+        token_endpoint=settings.token_endpoint,
+        audience=settings.assertion_audience,
+        leeway=settings.clock_skew_leeway,
+        max_lifetime=settings.assertion_max_lifetime,
+        max_bytes=settings.assertion_max_bytes,
+    )
+    tokens = TokenService(engine=engine, registry=registry, authority=authority, policy=policy, clock=clock)
+    return Service(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        registry=registry,
+        keyring=keyring,
+        authority=authority,
+        tokens=tokens,
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+    )
