@@ -1,0 +1,3 @@
+from hws.cli.main import main
+
+main()

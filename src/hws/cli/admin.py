@@ -1,0 +1,217 @@
+"""Operator commands: clients, service keys, database. They act on the service's own
+database and data folder through the same settings, so they work while it runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from hws.auth.certificates import CertificateError, read_certificate
+from hws.cli.console import emit_json, fail, out
+from hws.config import Settings
+from hws.domain import scopes as scope_rules
+from hws.service import Service, build_service
+from hws.store import migration
+from hws.store.clients import RegistryError
+
+app = typer.Typer(help="Operator commands (the International Bureau's side).", no_args_is_help=True)
+clients_app = typer.Typer(help="Enrol and manage office clients.", no_args_is_help=True)
+keys_app = typer.Typer(help="The service's own signing keys.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+
+JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+def _service(*, migrate: bool = True) -> Service:
+    service = build_service(Settings())
+    if migrate and service.settings.auto_migrate:
+        service.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        migration.upgrade(service.engine)
+    return service
+
+
+def _certificate(path: Path, as_json: bool):  # type: ignore[no-untyped-def]
+    try:
+        return read_certificate(path.read_bytes())
+    except (OSError, CertificateError) as exc:
+        fail(f"{path}: {exc}", as_json=as_json)
+
+
+def _show_client(client, keys, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        emit_json({**client.as_dict(), "keys": [k.as_dict() for k in keys]})
+        return
+    table = Table(title=f"client {client.client_id}", show_header=False)
+    for key, value in client.as_dict().items():
+        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    for k in keys:
+        table.add_row("key", f"{k.kid} {k.alg} valid {k.not_before:%Y-%m-%d} → {k.not_after:%Y-%m-%d} ({k.subject})")
+    out.print(table)
+
+
+@clients_app.command("add")
+def clients_add(
+    cert: Path = typer.Option(..., "--cert", exists=True, dir_okay=False, help="The office's x509 certificate (PEM or DER)."),
+    office: str = typer.Option(..., "--office", help="The office's two-letter WIPO ST.3 code, e.g. KR."),
+    ip: list[str] = typer.Option(..., "--ip", help="Allowed source IP or CIDR range; repeat for several."),
+    scope: list[str] = typer.Option([], "--scope", help=f"Granted scope (repeatable); default: {' '.join(scope_rules.OFFICE_DEFAULT_SCOPES)}."),
+    examining: bool = typer.Option(False, "--examining", help="The office is an examining office (gets confidential copies)."),
+    name: str = typer.Option("", "--name", help="A label for people."),
+    client_id: str = typer.Option(None, "--client-id", help="Choose the client ID (default: generated, e.g. kr-1a2b3c4d5e6f)."),
+    as_json: bool = JSON,
+) -> None:
+    """Enrol a client: bind the certificate's key, allow-list its addresses, set scopes."""
+    info = _certificate(cert, as_json)
+    service = _service()
+    try:
+        client = service.registry.add(
+            office=office,
+            certificate=info,
+            networks=[part for item in ip for part in item.replace(",", " ").split()],
+            scopes=scope or None,
+            examining=examining,
+            name=name,
+            client_id=client_id,
+        )
+    except RegistryError as exc:
+        fail(str(exc), as_json=as_json)
+    if as_json:
+        emit_json({**client.as_dict(), "kid": info.kid})
+    else:
+        typer.echo(client.client_id)
+        out.print(
+            f"[dim]office {client.office}, scopes {' '.join(client.scopes)}, networks {' '.join(client.networks)}, "
+            f"key {info.kid}[/]",
+            highlight=False,
+        )
+
+
+@clients_app.command("list")
+def clients_list(office: str = typer.Option(None, "--office", help="Only this office."), as_json: bool = JSON) -> None:
+    """List enrolled clients."""
+    try:
+        items = _service().registry.list(office=office)
+    except ValueError as exc:
+        fail(str(exc), as_json=as_json)
+    if as_json:
+        emit_json([c.as_dict() for c in items])
+        return
+    table = Table("client_id", "office", "name", "examining", "active", "scopes", "networks")
+    for c in items:
+        table.add_row(c.client_id, c.office, c.name, str(c.examining), str(c.active), " ".join(c.scopes), " ".join(c.networks))
+    out.print(table)
+
+
+@clients_app.command("show")
+def clients_show(client_id: str, as_json: bool = JSON) -> None:
+    """Show one client with its keys."""
+    found = _service().registry.get_with_keys(client_id)
+    if found is None:
+        fail(f"no client with ID {client_id!r}", as_json=as_json)
+    _show_client(*found, as_json)
+
+
+def _set_active(client_id: str, active: bool, as_json: bool) -> None:
+    try:
+        client = _service().registry.set_active(client_id, active)
+    except RegistryError as exc:
+        fail(str(exc), as_json=as_json)
+    if as_json:
+        emit_json(client.as_dict())
+    else:
+        out.print(f"client {client_id} {'enabled' if active else 'disabled'}")
+
+
+@clients_app.command("disable")
+def clients_disable(client_id: str, as_json: bool = JSON) -> None:
+    """Disable a client: no new tokens, and its current tokens stop working."""
+    _set_active(client_id, False, as_json)
+
+
+@clients_app.command("enable")
+def clients_enable(client_id: str, as_json: bool = JSON) -> None:
+    """Enable a disabled client."""
+    _set_active(client_id, True, as_json)
+
+
+@clients_app.command("add-key")
+def clients_add_key(
+    client_id: str,
+    cert: Path = typer.Option(..., "--cert", exists=True, dir_okay=False, help="The new certificate."),
+    as_json: bool = JSON,
+) -> None:
+    """Add a key (key rotation: the old key keeps working until removed)."""
+    info = _certificate(cert, as_json)
+    try:
+        key = _service().registry.add_key(client_id, info)
+    except RegistryError as exc:
+        fail(str(exc), as_json=as_json)
+    if as_json:
+        emit_json(key.as_dict())
+    else:
+        typer.echo(key.kid)
+
+
+@clients_app.command("remove-key")
+def clients_remove_key(client_id: str, kid: str, as_json: bool = JSON) -> None:
+    """Remove a key by its kid (RFC 7638 thumbprint); the last key cannot be removed."""
+    try:
+        _service().registry.remove_key(client_id, kid)
+    except RegistryError as exc:
+        fail(str(exc), as_json=as_json)
+    if as_json:
+        emit_json({"client_id": client_id, "removed": kid})
+    else:
+        out.print(f"removed key {kid} from {client_id}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(as_json: bool = JSON) -> None:
+    """Create a new signing key; old keys stay in the JWKS until their tokens expire."""
+    service = _service(migrate=False)
+    key = service.keyring.rotate()
+    if as_json:
+        emit_json({"kid": key.kid, "published": [k.kid for k in service.keyring.published()]})
+    else:
+        out.print(f"new signing key {key.kid}; published: {', '.join(k.kid for k in service.keyring.published())}")
+
+
+@keys_app.command("list")
+def keys_list(as_json: bool = JSON) -> None:
+    """List the published signing keys (newest signs)."""
+    service = _service(migrate=False)
+    service.keyring.ensure()
+    keys = service.keyring.published()
+    if as_json:
+        emit_json([{"kid": k.kid, "created": k.created, "active": k is keys[-1]} for k in keys])
+        return
+    for k in keys:
+        out.print(f"{k.kid}  created {k.created}{'  (active)' if k is keys[-1] else ''}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JSON) -> None:
+    """Apply database migrations (Alembic)."""
+    service = _service(migrate=False)
+    migration.upgrade(service.engine, revision)
+    current = migration.current_revision(service.engine)
+    if as_json:
+        emit_json({"revision": current})
+    else:
+        out.print(f"database at revision {current}")
+
+
+@db_app.command("current")
+def db_current(as_json: bool = JSON) -> None:
+    """Show the database's schema revision and the newest one."""
+    service = _service(migrate=False)
+    current, head = migration.current_revision(service.engine), migration.head_revision()
+    if as_json:
+        emit_json({"revision": current, "head": head})
+    else:
+        out.print(f"revision {current} (head {head})")

@@ -1,0 +1,24 @@
+"""Printing for the CLI: rich for people, JSON for scripts, errors on stderr."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+out = Console()
+err = Console(stderr=True)
+
+
+def emit_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def fail(message: str, *, code: int = 1, as_json: bool = False, details: dict[str, Any] | None = None) -> NoReturn:
+    if as_json:
+        emit_json({"error": message, **(details or {})})
+    else:
+        err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)

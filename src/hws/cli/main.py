@@ -1,0 +1,62 @@
+"""The ``hws`` command."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from hws import __version__
+from hws.cli import admin, office
+from hws.cli.serve import serve
+
+app = typer.Typer(
+    help="Hague Web Services: the office kit (keys, tokens, packages, downloads) and the service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hws {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Hague Web Services (hws)."""
+
+
+app.command("serve")(serve)
+app.command("keygen")(office.keygen)
+app.command("access-request")(office.access_request)
+app.command("configure")(office.configure)
+app.command("token")(office.token)
+app.command("ping")(office.ping)
+app.add_typer(admin.app, name="admin")
+
+
+def _optional(module: str, parent: typer.Typer, name: str) -> None:
+    """Sub-commands that live in their own modules (package, schemas)."""
+    try:
+        sub = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return
+    parent.add_typer(sub.app, name=name)
+
+
+_optional("hws.cli.package", app, "package")
+_optional("hws.cli.schemas", admin.app, "schemas")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
