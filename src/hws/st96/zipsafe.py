@@ -1,0 +1,299 @@
+"""Reading untrusted ZIP archives within limits.
+
+Nothing in a ZIP header is trusted: entries are inflated as streams with a byte counter
+that stops at the configured limits, so a zip bomb costs at most ``max_total_bytes``
+of work and ``max_entry_bytes`` of memory. Header values are only used to refuse early.
+Names are checked before anything is read; links, special files, encrypted entries and
+nested archives are refused.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import stat
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from os import PathLike
+from typing import BinaryIO
+
+from hws.st96.problems import Location, Problem
+
+_CHUNK = 64 * 1024
+
+#: Leading bytes of archive and compressed formats that a package must not nest.
+_ARCHIVE_MAGIC = (
+    b"PK\x03\x04",  # zip
+    b"PK\x05\x06",  # empty zip
+    b"PK\x07\x08",  # spanned zip
+    b"\x1f\x8b",  # gzip
+    b"BZh",  # bzip2
+    b"\xfd7zXZ\x00",  # xz
+    b"7z\xbc\xaf\x27\x1c",  # 7z
+    b"Rar!\x1a\x07",  # rar
+    b"\x28\xb5\x2f\xfd",  # zstd
+)
+_ARCHIVE_SUFFIXES = (".zip", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".tar", ".zst", ".jar")
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class ZipLimits:
+    """Limits applied while reading a package (all sizes in bytes)."""
+
+    max_entries: int = 1000
+    max_total_bytes: int = 256 * 1024 * 1024
+    max_entry_bytes: int = 64 * 1024 * 1024
+    #: uncompressed / compressed, per entry; entries smaller than ``ratio_floor`` are exempt
+    max_ratio: float = 100.0
+    ratio_floor: int = 64 * 1024
+
+
+@dataclass(slots=True)
+class ZipContent:
+    """What could be read safely: file name → bytes, in archive order (directories dropped)."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    #: every file entry named in the archive, refused ones included (directories dropped)
+    names: list[str] = field(default_factory=list)
+    #: False when the archive itself could not be opened
+    opened: bool = False
+
+
+def check_entry_name(name: str, *, raw: str | None = None) -> list[Problem]:
+    """Problems with one entry name (``raw`` is the name before zipfile cut it at NUL)."""
+    where = Location(entry=name)
+    problems: list[Problem] = []
+    raw = name if raw is None else raw
+    if "\x00" in raw:
+        problems.append(Problem("zip-entry-nul", f"entry name {raw!r} contains a NUL character", where))
+    if "\\" in raw:
+        problems.append(
+            Problem("zip-entry-backslash", f"entry name {raw!r} uses '\\'; use '/' between folders", where)
+        )
+    if raw.startswith("/") or raw.startswith("\\"):
+        problems.append(Problem("zip-entry-absolute", f"entry name {raw!r} is absolute; make it relative", where))
+    if _DRIVE.match(raw):
+        problems.append(Problem("zip-entry-drive", f"entry name {raw!r} starts with a drive letter", where))
+    segments = re.split(r"[/\\]", raw)
+    if ".." in segments:
+        problems.append(
+            Problem("zip-entry-traversal", f"entry name {raw!r} climbs out of the package with '..'", where)
+        )
+    stripped = raw.rstrip("/")
+    inner = stripped.lstrip("/").split("/") if stripped else []
+    if not stripped or "" in inner or "." in inner or _CONTROL.search(raw.replace("\x00", "")):
+        problems.append(
+            Problem(
+                "zip-entry-name-invalid",
+                f"entry name {raw!r} is empty, has empty or '.' segments, or control characters",
+                where,
+            )
+        )
+    return problems
+
+
+def _is_dir(info: zipfile.ZipInfo) -> bool:
+    return info.filename.endswith("/")
+
+
+def _entry_mode(info: zipfile.ZipInfo) -> int:
+    # Unix mode bits live in the high 16 bits when the archive was made on Unix (3).
+    return (info.external_attr >> 16) & 0xFFFF if info.create_system == 3 else 0
+
+
+def _refuse_early(info: zipfile.ZipInfo, limits: ZipLimits) -> Problem | None:
+    """Refuse an entry from its header alone, before any byte of it is inflated."""
+    where = Location(entry=info.filename)
+    mode = _entry_mode(info)
+    if stat.S_ISLNK(mode):
+        return Problem("zip-entry-symlink", "symbolic links are refused; store the file itself", where)
+    if mode and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+        return Problem("zip-entry-special", "device, pipe or socket entries are refused", where)
+    if info.flag_bits & 0x1:
+        return Problem("zip-entry-encrypted", "encrypted entries are refused; store the file unencrypted", where)
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return Problem(
+            "zip-entry-unsupported",
+            f"compression method {info.compress_type} is not supported; use deflate or store",
+            where,
+        )
+    if info.filename.lower().endswith(_ARCHIVE_SUFFIXES):
+        return Problem("zip-nested-archive", "archives inside the package are refused; put the files in it directly", where)
+    if info.file_size > limits.max_entry_bytes:
+        return Problem(
+            "zip-entry-too-large",
+            f"entry declares {info.file_size} bytes; the limit is {limits.max_entry_bytes}",
+            where,
+        )
+    if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+        return Problem(
+            "zip-ratio-exceeded",
+            f"entry declares a compression ratio of {info.file_size / max(info.compress_size, 1):.0f}:1;"
+            f" the limit is {limits.max_ratio:.0f}:1",
+            where,
+        )
+    return None
+
+
+class _Stop(Exception):
+    def __init__(self, problem: Problem, *, fatal: bool) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+        self.fatal = fatal
+
+
+def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits, budget: int) -> bytes:
+    """Inflate one entry as a stream, counting real bytes against every limit."""
+    where = Location(entry=info.filename)
+    out = io.BytesIO()
+    count = 0
+    with zf.open(info) as stream:
+        while True:
+            chunk = stream.read(_CHUNK)
+            if not chunk:
+                break
+            if count == 0 and chunk.startswith(_ARCHIVE_MAGIC):
+                raise _Stop(
+                    Problem("zip-nested-archive", "entry is itself an archive; nested archives are refused", where),
+                    fatal=False,
+                )
+            count += len(chunk)
+            if count > budget:
+                raise _Stop(
+                    Problem(
+                        "zip-too-large",
+                        f"uncompressed content exceeds the limit of {limits.max_total_bytes} bytes"
+                        " (stopped reading here)",
+                        where,
+                    ),
+                    fatal=True,
+                )
+            if count > limits.max_entry_bytes:
+                raise _Stop(
+                    Problem(
+                        "zip-entry-too-large",
+                        f"entry inflates beyond the per-entry limit of {limits.max_entry_bytes} bytes",
+                        where,
+                    ),
+                    fatal=False,
+                )
+            if count > limits.ratio_floor and count > limits.max_ratio * max(info.compress_size, 1):
+                raise _Stop(
+                    Problem(
+                        "zip-ratio-exceeded",
+                        f"entry inflates beyond a compression ratio of {limits.max_ratio:.0f}:1 (stopped reading)",
+                        where,
+                    ),
+                    fatal=False,
+                )
+            out.write(chunk)
+    return out.getvalue()
+
+
+def read_zip(source: bytes | str | PathLike[str] | BinaryIO, limits: ZipLimits | None = None) -> ZipContent:
+    """Read every acceptable file of a ZIP archive; report every problem found.
+
+    Never raises for bad input. Entries with a problem are left out of ``files``.
+    """
+    limits = limits or ZipLimits()
+    result = ZipContent()
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            result.problems.append(Problem("zip-empty", "the package is empty; send a ZIP archive"))
+            return result
+        fileobj: BinaryIO | str | PathLike[str] = io.BytesIO(bytes(source))
+    else:
+        fileobj = source
+    try:
+        zf = zipfile.ZipFile(fileobj)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        result.problems.append(
+            Problem(
+                "zip-not-a-zip",
+                f"the package is not a readable ZIP archive ({exc}); it may be truncated or of another format",
+            )
+        )
+        return result
+    result.opened = True
+    with zf:
+        _read_all(zf, limits, result)
+    return result
+
+
+def _read_all(zf: zipfile.ZipFile, limits: ZipLimits, result: ZipContent) -> None:
+    infos = zf.infolist()
+    if len(infos) > limits.max_entries:
+        result.problems.append(
+            Problem(
+                "zip-too-many-entries",
+                f"the archive has {len(infos)} entries; the limit is {limits.max_entries}",
+            )
+        )
+        return
+    declared_total = sum(i.file_size for i in infos)
+    if declared_total > limits.max_total_bytes:
+        result.problems.append(
+            Problem(
+                "zip-too-large",
+                f"the archive declares {declared_total} uncompressed bytes; the limit is {limits.max_total_bytes}",
+            )
+        )
+        return
+
+    result.names = [i.filename for i in infos if not _is_dir(i)]
+    seen: dict[str, str] = {}
+    seen_folded: dict[str, str] = {}
+    readable: list[zipfile.ZipInfo] = []
+    for info in infos:
+        name_problems = check_entry_name(info.filename, raw=info.orig_filename)
+        result.problems.extend(name_problems)
+        if info.filename in seen:
+            result.problems.append(
+                Problem("zip-entry-duplicate", f"entry {info.filename!r} appears more than once", Location(entry=info.filename))
+            )
+            continue
+        folded = info.filename.casefold()
+        if folded in seen_folded:
+            result.problems.append(
+                Problem(
+                    "zip-entry-case-duplicate",
+                    f"entries {seen_folded[folded]!r} and {info.filename!r} differ only by letter case",
+                    Location(entry=info.filename),
+                )
+            )
+            continue
+        seen[info.filename] = info.filename
+        seen_folded[folded] = info.filename
+        if name_problems:
+            continue
+        early = _refuse_early(info, limits)
+        if early is not None:
+            result.problems.append(early)
+            continue
+        if not _is_dir(info):
+            readable.append(info)
+
+    budget = limits.max_total_bytes
+    for info in readable:
+        try:
+            data = _read_entry(zf, info, limits, budget)
+        except _Stop as stop:
+            result.problems.append(stop.problem)
+            if stop.fatal:
+                return
+            continue
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
+            result.problems.append(
+                Problem("zip-corrupt", f"entry cannot be read: {exc}", Location(entry=info.filename))
+            )
+            continue
+        budget -= len(data)
+        result.files[info.filename] = data
+
+    if not infos or all(_is_dir(i) for i in infos):
+        result.problems.append(Problem("zip-no-files", "the archive holds no files; put the XML and its documents in it"))
