@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from hws import __version__
-from hws.api import oauth, operations, problems, v1
+from hws.api import admin, oauth, operations, problems, v1
 from hws.api.metrics import MetricsMiddleware
 from hws.api.problems import Problem
 from hws.config import API_PREFIX, Settings
@@ -67,7 +67,9 @@ def create_app(service: Service) -> FastAPI:
         return problems.render(request, Problem("internal-error", detail="an unexpected error occurred; it has been logged"))
 
     app.include_router(oauth.build_router(settings))
-    app.include_router(v1.build_router(urlsplit(settings.public_url).path + API_PREFIX))
+    api_prefix = urlsplit(settings.public_url).path + API_PREFIX
+    app.include_router(v1.build_router(api_prefix))
+    app.include_router(admin.build_router(api_prefix))
     app.include_router(operations.router)
     app.add_middleware(MetricsMiddleware)
     return app

@@ -1,0 +1,103 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hws.auth.certificates import read_certificate
+from hws.config import Settings
+from hws.domain.clock import SystemClock
+from hws.service import Service, build_service
+from tests.support.certificates import self_signed
+from tests.support.databases import fresh_postgres_database
+from tests.support.jose import new_ec_key
+from tests.support.servers import RunningServer, start_server
+
+warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_ST96 = REPO.parent / "shared" / "st96"
+
+
+@pytest.fixture(scope="session")
+def st96_dir() -> Path:
+    """WIPO's official ST.96 material, loaded from ../shared/st96 (never copied)."""
+    if not (SHARED_ST96 / "V6_0").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"WIPO's ST.96 schemas are required under CI at {SHARED_ST96}")
+        pytest.skip(f"WIPO's ST.96 schemas not found at {SHARED_ST96}: put the shared/ folder beside the repository")
+    return SHARED_ST96
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test using this runs twice: on SQLite and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hws.sqlite3'}"
+    else:
+        with fresh_postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'hws.sqlite3'}"
+
+
+def make_service(tmp_path: Path, database_url: str, clock: Any = None, **settings: Any) -> Service:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "database_url": database_url,
+        "public_url": "http://hws.test",
+    }
+    values.update(settings)
+    service = build_service(Settings(**values), clock=clock or SystemClock())
+    service.start()
+    return service
+
+
+@pytest.fixture
+def service(tmp_path: Path, sqlite_url: str) -> Iterator[Service]:
+    svc = make_service(tmp_path, sqlite_url)
+    yield svc
+    svc.close()
+
+
+@dataclass
+class Office:
+    client_id: str
+    key: Any
+    cert_pem: bytes
+    kid: str
+
+
+def enrol(service: Service, *, office: str = "KR", networks: tuple[str, ...] = ("127.0.0.1/32",), key: Any = None, **kwargs: Any) -> Office:
+    key = key or new_ec_key()
+    cert = self_signed(key)
+    info = read_certificate(cert)
+    client = service.registry.add(office=office, certificate=info, networks=networks, **kwargs)
+    return Office(client.client_id, key, cert, info.kid)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    """The real server (uvicorn, SQLite) on a free port."""
+    running = start_server(tmp_path / "server")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def pg_server(tmp_path: Path) -> Iterator[RunningServer]:
+    """The real server on a fresh PostgreSQL database."""
+    with fresh_postgres_database() as url:
+        running = start_server(tmp_path / "server", database_url=url)
+        yield running
+        running.stop()

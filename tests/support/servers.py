@@ -1,0 +1,100 @@
+"""Start the real server (``python -m hws serve``) on a free port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    url: str
+    port: int
+    data_dir: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.url}/oauth2"
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.issuer}/access_token"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/webservices/api/v1"
+
+    def hws(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run an ``hws`` command against this server's settings."""
+        return subprocess.run(
+            [sys.executable, "-m", "hws", *args], env=self.env, capture_output=True, text=True, check=check, timeout=120
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_server(data_dir: Path, *, database_url: str | None = None, extra_env: dict[str, str] | None = None) -> RunningServer:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HWS_")}
+    env.update(
+        {
+            "HWS_DATA_DIR": str(data_dir),
+            "HWS_PUBLIC_URL": url,
+            "HWS_LOG_FORMAT": "json",
+            "HWS_CONFIG_HOME": str(data_dir / "office-config"),
+        }
+    )
+    if database_url:
+        env["HWS_DATABASE_URL"] = database_url
+    env.update(extra_env or {})
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "server.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - owned by the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hws", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = RunningServer(url, port, data_dir, env, process, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"server did not become ready:\n{server.log()}")
