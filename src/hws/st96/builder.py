@@ -575,15 +575,21 @@ def _file_source(files: Files, name: str, *, fill_missing: bool) -> bytes:
     raise BuildError(f"{name!r} is referenced but not provided (give the file, or fill missing files with specimens)")
 
 
-def write_zip(entries: Iterable[tuple[str, bytes]]) -> bytes:
-    """A deflated ZIP of ``entries`` in the order given, with fixed timestamps (reproducible)."""
+def write_zip(entries: Iterable[tuple[str | zipfile.ZipInfo, bytes]]) -> bytes:
+    """A deflated ZIP of ``entries`` in the order given, with fixed timestamps (reproducible).
+
+    A :class:`zipfile.ZipInfo` in place of a name is written as given (tests use this
+    to craft links, flags and attributes)."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in entries:
-            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o100644 << 16
-            info.create_system = 3
+            if isinstance(name, zipfile.ZipInfo):
+                info = name
+            else:
+                info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o100644 << 16
+                info.create_system = 3
             zf.writestr(info, data)
     return out.getvalue()
 

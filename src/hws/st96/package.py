@@ -355,7 +355,10 @@ def _parse_xml(data: bytes, entry: str, max_bytes: int, problems: list[Problem])
     try:
         return safexml.parse(data, max_bytes=max_bytes)
     except safexml.XMLRejected as exc:
-        problems.append(Problem(exc.code, exc.message, Location(entry=entry, line=exc.line)))
+        message = exc.message
+        if "Excessive depth" in message:
+            message = "elements are nested more than 256 levels deep; ST.96 documents never are"
+        problems.append(Problem(exc.code, message, Location(entry=entry, line=exc.line)))
         return None
 
 
