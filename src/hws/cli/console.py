@@ -8,8 +8,8 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def emit_json(value: Any) -> None:

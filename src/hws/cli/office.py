@@ -14,6 +14,7 @@ from hws.client import HWSError, HagueClient
 from hws.client import access_request as form
 from hws.client import enrolment
 from hws.client import profile as profiles
+from hws.store.clients import RegistryError, normalize_networks
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 PROFILE = typer.Option(None, "--profile", "-p", help="Profile name (default: $HWS_PROFILE or 'default').")
@@ -58,7 +59,7 @@ def access_request(
     owner_email: str = typer.Option(..., "--owner-email", prompt="Business owner e-mail"),
     tech: str = typer.Option(..., "--tech", prompt="Technical contact name"),
     tech_email: str = typer.Option(..., "--tech-email", prompt="Technical contact e-mail"),
-    ip: list[str] = typer.Option(..., "--ip", prompt="Client IP or range (CIDR)", help="Source IP or CIDR range; repeat for several."),
+    ip: list[str] = typer.Option([], "--ip", help="Source IP or CIDR range; repeat for several (asked for when missing)."),
     request_type: str = typer.Option("creation", "--request-type", help="creation or update."),
     updated: list[str] = typer.Option([], "--updated", help="For updates: contact, ip, certificate, scopes (repeatable)."),
     environment: str = typer.Option("Production", "--environment", help="Production, Acceptance, ..."),
@@ -73,7 +74,13 @@ def access_request(
         info = read_certificate(cert.read_bytes())
     except CertificateError as exc:
         fail(f"{cert}: {exc}", as_json=as_json)
+    if not ip:
+        ip = [typer.prompt("Client IP or range (CIDR; several separated by commas)")]
     ranges = [part.strip() for item in ip for part in item.split(",") if part.strip()]
+    try:
+        ranges = list(normalize_networks(ranges))
+    except RegistryError as exc:
+        fail(str(exc), as_json=as_json)
     document = form.render(
         form.AccessRequest(
             application_name=app_name,
