@@ -9,6 +9,8 @@ never touches the network (every include must resolve inside the set).
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -73,21 +75,35 @@ class _Compiled:
             return list(self.schema.error_log)[:limit]
 
 
-_cache: dict[tuple[str, int, int], _Compiled] = {}
+_cache: dict[str, _Compiled] = {}
 _cache_lock = threading.Lock()
 
 
+def _fingerprint(entry: Path, root: Path) -> str:
+    """Content hash of the whole set plus the entry point: the same WIPO set installed in
+    two places (or re-installed) is compiled once."""
+    digest = hashlib.sha256(entry.name.encode())
+    for path in sorted(root.rglob("*.xsd")):
+        # relative to the entry point, so that the same set nested deeper hashes the same
+        digest.update(b"\0" + os.path.relpath(path, entry.parent).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def compile_schema(path: Path, root: Path | None = None) -> _Compiled:
-    """Compile ``path`` (once per process; cached by path, size and mtime)."""
+    """Compile ``path`` (once per process for a given content; cached)."""
     path = path.resolve()
-    st = path.stat()
-    key = (str(path), st.st_mtime_ns, st.st_size)
+    root = (root or path.parent).resolve()
+    try:
+        key = _fingerprint(path, root)
+    except (OSError, ValueError) as exc:
+        raise SchemaError(f"{path} cannot be read: {exc}") from None
     with _cache_lock:
         hit = _cache.get(key)
     if hit is not None:
         return hit
     try:
-        doc = etree.parse(str(path), _xsd_parser(root or path.parent))
+        doc = etree.parse(str(path), _xsd_parser(root))
         compiled = _Compiled(etree.XMLSchema(doc))
     except (etree.XMLSyntaxError, etree.XMLSchemaParseError, OSError) as exc:
         raise SchemaError(f"{path.name} does not compile: {exc}") from None

@@ -1,0 +1,134 @@
+"""Installing official schema sets and validating against them, without the network."""
+
+from __future__ import annotations
+
+import socket
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hws.st96.examples import example_package
+from hws.st96.package import validate_package
+from hws.st96.schemaset import (
+    SchemaError,
+    SchemaSet,
+    compile_schema,
+    install_schema_set,
+    list_schema_sets,
+)
+from repack import NS, with_tree
+
+XSD = "http://www.w3.org/2001/XMLSchema"
+
+
+def _tiny_set(folder: Path, version: str = "V6_0", import_location: str | None = None) -> Path:
+    """A minimal stand-in schema set (not WIPO's) that accepts any element."""
+    folder.mkdir(parents=True, exist_ok=True)
+    extra = f'<xsd:import namespace="urn:x" schemaLocation="{import_location}"/>' if import_location else ""
+    (folder / f"HagueOfficeToIBTransaction_{version}.xsd").write_text(
+        f'<xsd:schema xmlns:xsd="{XSD}" targetNamespace="{NS["dgn"]}">{extra}'
+        '<xsd:element name="HagueOfficeToIBTransaction"/></xsd:schema>'
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def installed_v6(tmp_path_factory: pytest.TempPathFactory, st96_dir: Path) -> Path:
+    data_dir = tmp_path_factory.mktemp("data")
+    result = install_schema_set(st96_dir / "V6_0", data_dir)
+    assert result.version == "V6_0"
+    return data_dir
+
+
+def test_install_official_folder_and_validate(installed_v6: Path) -> None:
+    target = installed_v6 / "schemas" / "V6_0"
+    assert (target / "HagueOfficeToIBTransaction_V6_0_Common.xsd").is_file()
+    [listed] = list_schema_sets(installed_v6)
+    assert listed.version == "V6_0" and listed.files >= 9
+    assert set(listed.documents) == {"HagueOfficeToIBTransaction", "HagueIBToOfficeTransaction"}
+    report = validate_package(example_package(), schemas=SchemaSet(installed_v6 / "schemas"))
+    assert report.ok and report.schema_checked
+
+
+def test_install_from_a_zip(tmp_path: Path, st96_dir: Path) -> None:
+    archive = tmp_path / "wipo.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for xsd in sorted((st96_dir / "V6_0").glob("*.xsd")):
+            zf.write(xsd, f"ST96/V6_0/Design/{xsd.name}")
+        zf.writestr("ST96/Readme.txt", "ignored")
+    result = install_schema_set(archive, tmp_path / "data")
+    assert result.version == "V6_0"
+    sets = SchemaSet(tmp_path / "data" / "schemas")
+    assert sets.entry_point("V6_0").name == "HagueOfficeToIBTransaction_V6_0.xsd"
+    assert validate_package(example_package(), schemas=sets).schema_checked
+
+
+def test_reinstall_needs_replace(tmp_path: Path) -> None:
+    src = _tiny_set(tmp_path / "src")
+    install_schema_set(src, tmp_path / "data")
+    with pytest.raises(SchemaError, match="already installed"):
+        install_schema_set(src, tmp_path / "data")
+    install_schema_set(src, tmp_path / "data", replace=True)
+    assert [s.version for s in list_schema_sets(tmp_path / "data")] == ["V6_0"]
+
+
+def test_compiled_once_and_cached(tmp_path: Path) -> None:
+    src = _tiny_set(tmp_path / "src", "V4_0")
+    entry = src / "HagueOfficeToIBTransaction_V4_0.xsd"
+    assert compile_schema(entry) is compile_schema(entry)
+
+
+def test_a_folder_without_a_hague_schema_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "Other.xsd").write_text(f'<xsd:schema xmlns:xsd="{XSD}"/>')
+    with pytest.raises(SchemaError, match="HagueOfficeToIBTransaction_<version>.xsd"):
+        install_schema_set(tmp_path / "src", tmp_path / "data")
+
+
+def test_import_over_the_network_is_refused_and_not_fetched(tmp_path: Path) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.setblocking(False)
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/x.xsd"
+        src = _tiny_set(tmp_path / "src", import_location=url)
+        with pytest.raises(SchemaError, match="relative paths"):
+            install_schema_set(src, tmp_path / "data")
+        # compiling such a file directly (not installed) does not fetch it either
+        with pytest.raises(SchemaError):
+            compile_schema(src / "HagueOfficeToIBTransaction_V6_0.xsd")
+        with pytest.raises(BlockingIOError):
+            server.accept()
+    assert not (tmp_path / "data" / "schemas" / "V6_0").exists()
+
+
+def test_import_outside_the_set_is_refused(tmp_path: Path) -> None:
+    src = _tiny_set(tmp_path / "src", import_location="../elsewhere.xsd")
+    with pytest.raises(SchemaError, match="outside the schema set"):
+        install_schema_set(src, tmp_path / "data")
+
+
+def test_import_of_a_missing_file_is_refused(tmp_path: Path) -> None:
+    src = _tiny_set(tmp_path / "src", import_location="Missing.xsd")
+    with pytest.raises(SchemaError, match="not in the schema set"):
+        install_schema_set(src, tmp_path / "data")
+
+
+def test_broken_installed_set_is_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "schemas" / "V6_0"
+    folder.mkdir(parents=True)
+    (folder / "HagueOfficeToIBTransaction_V6_0.xsd").write_text("<xsd:schema")
+    report = validate_package(example_package(), schemas=SchemaSet(tmp_path / "schemas"))
+    assert "xsd-unavailable" in report.codes and not report.ok
+
+
+def test_version_picks_the_set(tmp_path: Path) -> None:
+    """A V4_0 document is checked against the V4_0 set, not the V6_0 one."""
+    install_schema_set(_tiny_set(tmp_path / "v4", "V4_0"), tmp_path / "data")
+    sets = SchemaSet(tmp_path / "data" / "schemas")
+    data = with_tree(example_package(), lambda r: r.set("{%s}st96Version" % NS["com"], "V4_0"))
+    report = validate_package(data, schemas=sets)
+    assert report.ok and report.schema_checked and report.st96_version == "V4_0"
+    report = validate_package(example_package(), schemas=sets)
+    assert report.ok and not report.schema_checked and "xsd-not-installed" in report.codes
