@@ -16,7 +16,7 @@ from hws.st96.builder import BuildError, build_package, build_package_file, buil
 from hws.st96.examples import ALL, example_package, example_spec
 from hws.st96.package import validate_package
 from hws.st96.transactions import TransactionKind as K
-from repack import entries, xml_entry
+from tests.st96.repack import entries, xml_entry
 
 
 @pytest.mark.parametrize("kind", list(K))

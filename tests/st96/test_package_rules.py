@@ -10,7 +10,7 @@ from hws.st96.examples import example_package, example_spec
 from hws.st96.builder import build_package
 from hws.st96.package import validate_package
 from hws.st96.transactions import TransactionKind as K
-from repack import NS, entries, find, remove, repack, with_tree, with_xml, xml_entry
+from tests.st96.repack import NS, entries, find, remove, repack, with_tree, with_xml, xml_entry
 
 
 def reject(data: bytes, code: str, **kwargs):

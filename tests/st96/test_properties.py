@@ -14,7 +14,7 @@ from hws.st96.package import ValidationReport, validate_package
 from hws.st96.problems import CODES
 from hws.st96.transactions import TransactionKind
 from hws.st96.zipsafe import ZipLimits
-from repack import entries, repack
+from tests.st96.repack import entries, repack
 
 VALID = {kind: example_package(kind) for kind in (TransactionKind.APPLICATION, TransactionKind.REFUSAL)}
 LIMITS = ZipLimits(max_total_bytes=2_000_000, max_entry_bytes=1_000_000)

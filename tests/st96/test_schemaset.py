@@ -17,7 +17,7 @@ from hws.st96.schemaset import (
     install_schema_set,
     list_schema_sets,
 )
-from repack import NS, with_tree
+from tests.st96.repack import NS, with_tree
 
 XSD = "http://www.w3.org/2001/XMLSchema"
 

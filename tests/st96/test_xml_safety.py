@@ -17,7 +17,7 @@ import pytest
 from hws.st96.examples import example_package
 from hws.st96.package import validate_package
 from hws.st96.zipsafe import ZipLimits
-from repack import repack, with_xml, xml_entry
+from tests.st96.repack import repack, with_xml, xml_entry
 
 VALID_ROOT = b"<dgn:HagueOfficeToIBTransaction"
 

@@ -12,7 +12,7 @@ import pytest
 from hws.st96.examples import example_package
 from hws.st96.package import validate_package
 from hws.st96.zipsafe import ZipLimits, read_zip
-from repack import entries, raw_zip, repack, set_flag_bits
+from tests.st96.repack import entries, raw_zip, repack, set_flag_bits
 
 
 @pytest.fixture

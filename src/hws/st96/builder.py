@@ -572,7 +572,7 @@ def _file_source(files: Files, name: str, *, fill_missing: bool) -> bytes:
             return specimens.for_name(name)
         except ValueError as exc:
             raise BuildError(str(exc)) from None
-    raise BuildError(f"{name!r} is referenced but not provided (give the file, or fill missing files with specimens)")
+    raise BuildError(f"{name!r} is referenced but not provided (provide the file, or use specimens: --fill-missing / fill_missing=True)")
 
 
 def write_zip(entries: Iterable[tuple[str | zipfile.ZipInfo, bytes]]) -> bytes:
