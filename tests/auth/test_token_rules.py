@@ -493,3 +493,15 @@ def test_rule14_errors_do_not_help_an_attacker(http, auth_service, office) -> No
         text = response.text
         assert response.headers["cache-control"] == "no-store"
         assert "Traceback" not in text and "BEGIN" not in text and office.kid not in text
+
+
+@pytest.mark.parametrize("alg", ["none", "HS256", "HS512", "RS256", "ES384", "EdDSA", None, ["ES256"]])
+def test_rule3_named_check_refuses_other_algs(alg) -> None:  # type: ignore[no-untyped-def]
+    """The header check itself (keys are also pinned to one alg: both must hold)."""
+    from hws.auth import assertion as rules
+    from hws.auth.errors import OAuthError
+
+    with pytest.raises(OAuthError) as info:
+        rules.check_alg({"alg": alg})
+    assert info.value.error == "invalid_client"
+    assert rules.check_alg({"alg": "ES256"}) == "ES256" and rules.check_alg({"alg": "PS256"}) == "PS256"
