@@ -270,12 +270,30 @@ def test_rule6_disabled_client(http, auth_service, office) -> None:
     assert post_token(http, form(es256(office))).status_code == 200
 
 
-def test_rule6_expired_certificate(http, auth_service) -> None:
+def test_rule6_expired_certificate(tmp_path: Path, make_client) -> None:  # type: ignore[no-untyped-def]
+    from hws.domain.clock import FixedClock
+
+    clock = FixedClock(time.time())
+    service = make_service(tmp_path, f"sqlite:///{tmp_path / 'c.sqlite3'}", clock=clock)
     key = new_ec_key()
-    expired = read_certificate(self_signed(key, days=5, start_days=-10))
-    client = auth_service.registry.add(office="FR", certificate=expired, networks=["127.0.0.1/32"])
-    token = craft({"alg": "ES256"}, claims_for(client.client_id, ISSUER), key)
+    client = service.registry.add(
+        office="FR", certificate=read_certificate(self_signed(key, days=2, start_days=-1)), networks=["127.0.0.1/32"]
+    )
+    http = make_client(service)
+    token = craft({"alg": "ES256"}, claims_for(client.client_id, ISSUER, now=clock.timestamp()), key)
+    assert post_token(http, form(token)).status_code == 200
+    clock.advance(2 * 86400)  # the certificate has expired since enrolment
+    token = craft({"alg": "ES256"}, claims_for(client.client_id, ISSUER, now=clock.timestamp()), key)
     assert_oauth_error(post_token(http, form(token)), 401, "invalid_client")
+    service.close()
+
+
+def test_enrolling_an_expired_certificate_is_refused(auth_service) -> None:
+    from hws.store.clients import RegistryError
+
+    expired = read_certificate(self_signed(new_ec_key(), days=5, start_days=-10))
+    with pytest.raises(RegistryError, match="expired"):
+        auth_service.registry.add(office="FR", certificate=expired, networks=["127.0.0.1/32"])
 
 
 def test_rule6_client_outside_validity_period(http, auth_service) -> None:

@@ -202,6 +202,7 @@ class ClientRegistry:
         not_after: datetime | None = None,
     ) -> Client:
         office_code = self._office(office)
+        self._check_current(certificate)
         nets = normalize_networks(networks)
         if not nets:
             raise RegistryError("at least one allowed source address or range (--ip) is required")
@@ -270,6 +271,7 @@ class ClientRegistry:
 
     def add_key(self, client_id: str, certificate: CertificateInfo) -> ClientKey:
         self._require(client_id)
+        self._check_current(certificate)
         try:
             with self._engine.begin() as conn:
                 self._insert_key(conn, client_id, certificate, self._clock.now())
@@ -308,6 +310,12 @@ class ClientRegistry:
         client = self.get(client_id)
         assert client is not None
         return client
+
+    def _check_current(self, certificate: CertificateInfo) -> None:
+        if certificate.not_after < self._clock.now():
+            raise RegistryError(
+                f"the certificate expired on {certificate.not_after:%Y-%m-%d}: ask the office for a new one (hws keygen)"
+            )
 
     @staticmethod
     def _office(office: str) -> str:
