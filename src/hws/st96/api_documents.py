@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from importlib import resources
 
 from lxml import etree
 
-from hws.st96.namespaces import HWS, PROBLEM
+from hws.st96.namespaces import COM, HWS, PROBLEM
 
 _H = f"{{{HWS}}}"
+_C = f"{{{COM}}}"
 _P = f"{{{PROBLEM}}}"
 
 
@@ -27,12 +28,105 @@ def _child(parent: etree._Element, tag: str, text: str | None) -> etree._Element
     return element
 
 
+def _datetime(value: datetime) -> str:
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def ping_response(message: str, client_id: str, office: str, when: datetime) -> bytes:
     root = etree.Element(f"{_H}PingResponse", nsmap={"hws": HWS})
     _child(root, f"{_H}Message", message)
     _child(root, f"{_H}ClientIdentifier", client_id)
     _child(root, f"{_H}OfficeCode", office)
-    _child(root, f"{_H}ResponseDateTime", when.isoformat(timespec="seconds").replace("+00:00", "Z"))
+    _child(root, f"{_H}ResponseDateTime", _datetime(when))
+    return _serialize(root)
+
+
+@dataclass(frozen=True)
+class PackageProblem:
+    code: str
+    severity: str
+    message: str
+    entry: str | None = None
+    path: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class ImportStatusView:
+    import_id: str
+    status: str  # Pending | Imported | Rejected
+    received_at: datetime
+    size: int
+    sha256: str
+    processed_at: datetime | None = None
+    transaction: str | None = None
+    office_reference: str | None = None
+    srn: str | None = None
+    problems: Sequence[PackageProblem] = ()
+
+
+def import_status(view: ImportStatusView) -> bytes:
+    root = etree.Element(f"{_H}ImportStatus", nsmap={"hws": HWS, "com": COM})
+    _child(root, f"{_H}ImportIdentifier", view.import_id)
+    _child(root, f"{_H}ImportStatusCategory", view.status)
+    _child(root, f"{_H}ReceivedDateTime", _datetime(view.received_at))
+    _child(root, f"{_H}PackageSize", str(view.size))
+    _child(root, f"{_H}PackageDigest", f"sha-256:{view.sha256}")
+    if view.processed_at is not None:
+        _child(root, f"{_H}ProcessedDateTime", _datetime(view.processed_at))
+    if view.transaction:
+        _child(root, f"{_H}TransactionCategory", view.transaction)
+    if view.office_reference:
+        _child(root, f"{_H}OfficeReference", view.office_reference)
+    if view.srn:
+        _child(root, f"{_C}RecordIdentifier", view.srn)
+    if view.problems:
+        bag = etree.SubElement(root, f"{_H}ProblemBag")
+        for problem in view.problems:
+            item = etree.SubElement(bag, f"{_H}Problem")
+            _child(item, f"{_H}Code", problem.code)
+            _child(item, f"{_H}Severity", problem.severity)
+            _child(item, f"{_H}Message", problem.message)
+            if problem.entry:
+                _child(item, f"{_H}EntryName", problem.entry)
+            if problem.path:
+                _child(item, f"{_H}XMLPath", problem.path)
+            if problem.line:
+                _child(item, f"{_H}LineNumber", str(problem.line))
+    return _serialize(root)
+
+
+@dataclass(frozen=True)
+class RequestStatusView:
+    import_id: str
+    srn: str
+    status: str
+    transaction: str
+    office: str
+    last_change: datetime
+    office_reference: str | None = None
+    irn: str | None = None
+    expected_publication: date | None = None
+    regularization_deadline: date | None = None
+
+
+def request_status(view: RequestStatusView) -> bytes:
+    root = etree.Element(f"{_H}ServiceRequestStatus", nsmap={"hws": HWS, "com": COM})
+    _child(root, f"{_H}ImportIdentifier", view.import_id)
+    _child(root, f"{_C}RecordIdentifier", view.srn)
+    _child(root, f"{_H}ProcessingStatusCategory", view.status)
+    _child(root, f"{_H}TransactionCategory", view.transaction)
+    _child(root, f"{_H}OfficeCode", view.office)
+    if view.office_reference:
+        _child(root, f"{_H}OfficeReference", view.office_reference)
+    if view.irn:
+        _child(root, f"{_C}InternationalRegistrationNumber", view.irn)
+    if view.expected_publication is not None:
+        expected = etree.SubElement(root, f"{_H}ExpectedPublication")
+        _child(expected, f"{_C}PublicationDate", view.expected_publication.isoformat())
+    if view.regularization_deadline is not None:
+        _child(root, f"{_H}RegularizationDeadlineDate", view.regularization_deadline.isoformat())
+    _child(root, f"{_H}LastChangeDateTime", _datetime(view.last_change))
     return _serialize(root)
 
 
@@ -76,6 +170,6 @@ def problem_document(
 @cache
 def schema(name: str) -> etree.XMLSchema:
     """One of our shipped XSDs: ``hws-api-v1.xsd`` or ``problem-rfc9457.xsd``."""
-    data = resources.files("hws.st96").joinpath("schemas", name).read_bytes()
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return etree.XMLSchema(etree.fromstring(data, parser))
+    with resources.as_file(resources.files("hws.st96").joinpath("schemas", name)) as path:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        return etree.XMLSchema(etree.parse(str(path), parser))
