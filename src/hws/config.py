@@ -64,6 +64,24 @@ class Settings(BaseSettings):
         None, description="Seconds a rotated-out signing key stays in the JWKS; default token lifetime + leeway."
     )
 
+    # Import pipeline --------------------------------------------------------------
+    max_package_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024, description="Largest accepted POST /request body; larger ones get 413."
+    )
+    zip_max_entries: int = Field(1000, ge=1)
+    zip_max_total_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="Uncompressed total of a package.")
+    zip_max_entry_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    zip_max_ratio: int = Field(100, ge=2, description="Largest compression ratio of one entry.")
+    idempotency_retention: int = Field(86400, ge=60, description="Seconds an Idempotency-Key is remembered.")
+    srn_start: int = Field(970000001, ge=970000000, le=970999999, description="First service request number.")
+    job_lease_seconds: int = Field(60, ge=1, description="A job not finished within its lease is retaken.")
+    job_max_attempts: int = Field(5, ge=1)
+    worker_threads: int = Field(1, ge=0, le=32, description="Workers inside `hws serve` (0: run `hws worker` instead).")
+    worker_poll_interval: float = Field(0.5, gt=0, le=30)
+    blob_orphan_grace: int = Field(
+        900, ge=0, description="Seconds before an unreferenced blob or temporary upload is swept away."
+    )
+
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")
 
@@ -139,3 +157,11 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def schemas_dir(self) -> Path:
+        return self.data_dir / "schemas"

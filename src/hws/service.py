@@ -17,9 +17,13 @@ from hws.auth.source_address import IPNetwork, parse_networks
 from hws.auth.token_service import TokenService
 from hws.config import Settings
 from hws.domain.clock import Clock, SystemClock
+from hws.st96.schemaset import SchemaSet, default_schema_root
+from hws.st96.zipsafe import ZipLimits
 from hws.store import migration
+from hws.store.blobs import BlobStore, FilesystemBlobStore
 from hws.store.clients import ClientRegistry
 from hws.store.database import create_db_engine
+from hws.store.jobs import JobQueue
 
 
 @dataclass
@@ -31,6 +35,10 @@ class Service:
     keyring: Keyring
     authority: AccessTokenAuthority
     tokens: TokenService
+    blobs: BlobStore
+    jobs: JobQueue
+    schema_set: SchemaSet
+    zip_limits: ZipLimits
     trusted_proxies: tuple[IPNetwork, ...] = field(default_factory=tuple)
 
     def start(self) -> None:
@@ -66,6 +74,12 @@ def build_service(settings: Settings, clock: Clock | None = None) -> Service:
         max_bytes=settings.assertion_max_bytes,
     )
     tokens = TokenService(engine=engine, registry=registry, authority=authority, policy=policy, clock=clock)
+    zip_limits = ZipLimits(
+        max_entries=settings.zip_max_entries,
+        max_total_bytes=settings.zip_max_total_bytes,
+        max_entry_bytes=settings.zip_max_entry_bytes,
+        max_ratio=float(settings.zip_max_ratio),
+    )
     return Service(
         settings=settings,
         clock=clock,
@@ -74,5 +88,9 @@ def build_service(settings: Settings, clock: Clock | None = None) -> Service:
         keyring=keyring,
         authority=authority,
         tokens=tokens,
+        blobs=FilesystemBlobStore(settings.blobs_dir),
+        jobs=JobQueue(engine, clock, lease_seconds=settings.job_lease_seconds),
+        schema_set=SchemaSet(default_schema_root(settings.data_dir)),
+        zip_limits=zip_limits,
         trusted_proxies=parse_networks(settings.trusted_proxies),
     )

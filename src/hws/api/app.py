@@ -13,25 +13,33 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from hws import __version__
-from hws.api import admin, oauth, operations, problems, v1
+from hws.api import admin, oauth, operations, problems, requests, v1
 from hws.api.metrics import MetricsMiddleware
 from hws.api.problems import Problem
 from hws.config import API_PREFIX, Settings
 from hws.service import Service, build_service
 from hws.st96.api_documents import ProblemItem
+from hws.worker.runner import WorkerPool
 
 log = logging.getLogger("hws.api")
 
 _HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 406: "not-acceptable", 413: "payload-too-large", 415: "unsupported-media-type"}
 
 
-def create_app(service: Service) -> FastAPI:
+def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
+    """The app; ``workers`` job-runner threads run inside it (default: the setting)."""
     settings = service.settings
+    worker_count = settings.worker_threads if workers is None else workers
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         service.keyring.ensure()
-        yield
+        pool = WorkerPool(service, worker_count)
+        pool.start()
+        try:
+            yield
+        finally:
+            pool.stop()
 
     app = FastAPI(
         title="Hague Web Services (hws)",
@@ -69,6 +77,7 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(oauth.build_router(settings))
     api_prefix = urlsplit(settings.public_url).path + API_PREFIX
     app.include_router(v1.build_router(api_prefix))
+    app.include_router(requests.build_router(api_prefix))
     app.include_router(admin.build_router(api_prefix))
     app.include_router(operations.router)
     app.add_middleware(MetricsMiddleware)

@@ -28,6 +28,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "unsupported-media-type": (415, "Unsupported media type"),
     "invalid-request": (400, "The request is malformed"),
     "validation-failed": (422, "The request is well-formed but cannot be processed"),
+    "digest-mismatch": (400, "The body does not match its Content-Digest"),
+    "idempotency-key-reused": (422, "The Idempotency-Key was already used with a different package"),
     "rate-limited": (429, "Too many requests"),
     "internal-error": (500, "Internal error"),
     "unavailable": (503, "Service temporarily unavailable"),

@@ -9,6 +9,7 @@ import typer
 from hws import __version__
 from hws.cli import admin, office
 from hws.cli.serve import serve
+from hws.cli.worker import worker
 
 app = typer.Typer(
     help="Hague Web Services: the office kit (keys, tokens, packages, downloads) and the service.",
@@ -31,6 +32,7 @@ def root(
 
 
 app.command("serve")(serve)
+app.command("worker")(worker)
 app.command("keygen")(office.keygen)
 app.command("access-request")(office.access_request)
 app.command("configure")(office.configure)

@@ -6,9 +6,12 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -65,4 +68,126 @@ assertion_uses = Table(
     Column("key", String(64), primary_key=True),
     Column("expires_at", BigInteger, nullable=False),
     Index("ix_assertion_uses_expires_at", "expires_at"),
+)
+
+#: 64-bit ids that autoincrement on SQLite too (where only INTEGER PRIMARY KEY does).
+Id64 = BigInteger().with_variant(Integer(), "sqlite")
+
+#: Immutable content-addressed objects known to the database. A blob file with no row
+#: here is an orphan (a crash between fsync and commit) and is swept.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("import_id", String(40), primary_key=True),
+    Column("client_id", String(64), ForeignKey("clients.client_id"), nullable=False, index=True),
+    Column("office", String(2), nullable=False),
+    Column("blob_sha256", String(64), ForeignKey("blobs.sha256"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("processed_at", UTCDateTime, nullable=True),
+    Column("transaction", String(60), nullable=True),
+    Column("office_reference", String(200), nullable=True),
+    Column("srn", String(9), nullable=True),
+    Column("problems", Text, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("client_id", String(64), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("import_id", String(40), ForeignKey("imports.import_id"), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    PrimaryKeyConstraint("client_id", "key"),
+)
+
+#: The job queue: claimed with a lease; a job whose worker dies is retaken when the
+#: lease expires. Times are epoch milliseconds.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("max_attempts", Integer, nullable=False),
+    Column("run_after", BigInteger, nullable=False),
+    Column("lease_owner", String(80), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_jobs_status_run_after", "status", "run_after"),
+    Index("ix_jobs_kind_ref", "kind", "ref"),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+service_requests = Table(
+    "service_requests",
+    metadata,
+    Column("srn", String(9), primary_key=True),
+    Column("import_id", String(40), ForeignKey("imports.import_id"), nullable=False, unique=True),
+    Column("client_id", String(64), nullable=False),
+    Column("office", String(2), nullable=False, index=True),
+    Column("transaction", String(60), nullable=False),
+    Column("status", String(32), nullable=False, index=True),
+    Column("office_reference", String(200), nullable=True),
+    Column("target_irn", String(20), nullable=True),
+    Column("irn", String(20), nullable=True, unique=True),
+    Column("expected_publication", Date, nullable=True),
+    Column("regularization_deadline", Date, nullable=True),
+    Column("data", Text, nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+sr_designations = Table(
+    "sr_designations",
+    metadata,
+    Column("srn", String(9), ForeignKey("service_requests.srn", ondelete="CASCADE"), nullable=False),
+    Column("office", String(2), nullable=False, index=True),
+    PrimaryKeyConstraint("srn", "office"),
+)
+
+sr_files = Table(
+    "sr_files",
+    metadata,
+    Column("srn", String(9), ForeignKey("service_requests.srn", ondelete="CASCADE"), nullable=False),
+    Column("path", String(500), nullable=False),
+    Column("sha256", String(64), ForeignKey("blobs.sha256"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("media_type", String(100), nullable=False),
+    Column("kind", String(60), nullable=True),
+    PrimaryKeyConstraint("srn", "path"),
+)
+
+sr_events = Table(
+    "sr_events",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("srn", String(9), ForeignKey("service_requests.srn", ondelete="CASCADE"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("from_status", String(32), nullable=True),
+    Column("to_status", String(32), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
 )

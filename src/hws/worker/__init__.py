@@ -1,0 +1,1 @@
+"""Background work: the job runner, import processing, maintenance."""

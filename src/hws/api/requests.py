@@ -1,0 +1,179 @@
+"""``/request``: submit packages, follow imports and service requests (scope ``hws/requests``)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+
+from fastapi import APIRouter, Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from hws.api import upload
+from hws.api.problems import Problem
+from hws.api.security import Caller, requires, service_of
+from hws.domain.identifiers import is_import_id, is_srn
+from hws.domain.scopes import REQUESTS
+from hws.intake import IdempotencyConflict, Receipt, record_receipt
+from hws.st96.api_documents import ImportStatusView, PackageProblem, RequestStatusView, import_status, request_status
+from hws.store import imports as import_store
+from hws.store import service_requests as sr_store
+from hws.store.imports import ImportRecord
+
+log = logging.getLogger("hws.api.requests")
+
+XML = "application/xml"
+POLL_SECONDS = 2
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+PROBLEMS: dict[int | str, dict[str, object]] = {
+    code: {"description": text, "content": {"application/problem+xml": {}}}
+    for code, text in (
+        (400, "Malformed request"),
+        (401, "Missing or invalid access token"),
+        (403, "Scope does not cover the call"),
+        (404, "Not found (or not yours)"),
+    )
+}
+
+
+def _import_view(record: ImportRecord) -> ImportStatusView:
+    return ImportStatusView(
+        import_id=record.import_id,
+        status=record.status,
+        received_at=record.received_at,
+        size=record.size,
+        sha256=record.blob_sha256,
+        processed_at=record.processed_at,
+        transaction=record.transaction,
+        office_reference=record.office_reference,
+        srn=record.srn,
+        problems=[
+            PackageProblem(p["code"], p["severity"], p["message"], p.get("entry"), p.get("path"), p.get("line"))
+            for p in record.problems
+        ],
+    )
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    candidates = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
+    return etag in candidates or "*" in candidates
+
+
+def _import_response(request: Request, record: ImportRecord, status_code: int = 200) -> Response:
+    headers = {"ETag": record.etag, "Cache-Control": "no-cache"}
+    if record.status == import_store.PENDING:
+        headers["Retry-After"] = str(POLL_SECONDS)
+    if status_code == 200 and _not_modified(request, record.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(import_status(_import_view(record)), status_code=status_code, media_type=XML, headers=headers)
+
+
+def build_router(prefix: str) -> APIRouter:
+    router = APIRouter(prefix=prefix, tags=["requests"])
+
+    @router.post(
+        "/request",
+        status_code=202,
+        summary="Send an indirect application or a decision (one ST.96 package ZIP)",
+        response_class=Response,
+        responses={
+            202: {"description": "Received and durably stored; validation follows", "content": {XML: {}}},
+            **PROBLEMS,
+            413: {"description": "Package too large; nothing stored", "content": {"application/problem+xml": {}}},
+            415: {"description": "Not application/zip or multipart/form-data", "content": {"application/problem+xml": {}}},
+            422: {"description": "Idempotency-Key reused with other bytes", "content": {"application/problem+xml": {}}},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/zip": {"schema": {"type": "string", "format": "binary"}},
+                    "multipart/form-data": {
+                        "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+                    },
+                },
+            }
+        },
+    )
+    async def submit(
+        request: Request,
+        caller: Caller = Depends(requires(REQUESTS)),
+        idempotency_key: str | None = Header(None, description="Retry safely: same key + same bytes → the first answer"),
+        content_digest: str | None = Header(None, description="RFC 9530, e.g. sha-256=:base64:"),
+    ) -> Response:
+        service = service_of(request)
+        if idempotency_key is not None and not _KEY.match(idempotency_key):
+            raise Problem("invalid-request", detail="Idempotency-Key must be 1-255 visible ASCII characters")
+        expected = upload.expected_sha256(content_digest)
+        writer = await run_in_threadpool(service.blobs.writer)
+        try:
+            await upload.receive(request, writer, service.settings.max_package_bytes)
+            if expected is not None and not hmac.compare_digest(expected, writer.digest()):
+                raise Problem("digest-mismatch", detail="the body's sha-256 differs from Content-Digest; nothing was stored")
+            blob = await run_in_threadpool(writer.commit)
+        except BaseException:
+            await run_in_threadpool(writer.abort)
+            raise
+        try:
+            receipt: Receipt = await run_in_threadpool(record_receipt, service, caller.client, blob, idempotency_key)
+        except IdempotencyConflict as exc:
+            raise Problem(
+                "idempotency-key-reused",
+                detail=f"this Idempotency-Key was used for import {exc.import_id} with a different package",
+            ) from None
+        record = receipt.record
+        log.info(
+            "package received",
+            extra={"event": "import.received", "import_id": record.import_id, "client_id": caller.client.client_id,
+                   "size": record.size, "sha256": record.blob_sha256, "replayed": receipt.replayed},
+        )  # fmt: skip
+        response = _import_response(request, record, status_code=202)
+        response.headers["Location"] = f"{service.settings.api_url}/request/import/{record.import_id}"
+        return response
+
+    @router.get(
+        "/request/import/{importId}",
+        summary="Import status: Pending, Imported (with the SRN) or Rejected (with every problem)",
+        response_class=Response,
+        responses={200: {"content": {XML: {}}, "description": "Import status"}, 304: {"description": "Not modified"}, **PROBLEMS},
+    )
+    async def get_import(importId: str, request: Request, caller: Caller = Depends(requires(REQUESTS))) -> Response:  # noqa: N803
+        if not is_import_id(importId):
+            raise Problem("not-found", detail=f"no import {importId!r}")
+        record = await run_in_threadpool(import_store.get, service_of(request).engine, importId)
+        if record is None or record.office != caller.client.office:
+            raise Problem("not-found", detail=f"no import {importId!r} for this office")
+        return _import_response(request, record)
+
+    @router.get(
+        "/request/{serviceRequestId}",
+        summary="Service request status (SRN)",
+        response_class=Response,
+        responses={200: {"content": {XML: {}}, "description": "Service request status"}, 304: {"description": "Not modified"}, **PROBLEMS},
+    )
+    async def get_request(serviceRequestId: str, request: Request, caller: Caller = Depends(requires(REQUESTS))) -> Response:  # noqa: N803
+        if not is_srn(serviceRequestId):
+            raise Problem("not-found", detail=f"no service request {serviceRequestId!r} (SRNs are nine digits starting 970)")
+        sr = await run_in_threadpool(sr_store.get, service_of(request).engine, serviceRequestId)
+        if sr is None or sr.office != caller.client.office:
+            raise Problem("not-found", detail=f"no service request {serviceRequestId!r} for this office")
+        headers = {"ETag": sr.etag, "Cache-Control": "no-cache"}
+        if _not_modified(request, sr.etag):
+            return Response(status_code=304, headers=headers)
+        view = RequestStatusView(
+            import_id=sr.import_id,
+            srn=sr.srn,
+            status=sr.status,
+            transaction=sr.transaction,
+            office=sr.office,
+            last_change=sr.updated_at,
+            office_reference=sr.office_reference,
+            irn=sr.irn,
+            expected_publication=sr.expected_publication,
+            regularization_deadline=sr.regularization_deadline,
+        )
+        return Response(request_status(view), media_type=XML, headers=headers)
+
+    return router

@@ -1,0 +1,189 @@
+"""Blob stores: immutable, content-addressed (sha256) objects.
+
+:class:`FilesystemBlobStore` is the embedded default. A write goes to a temporary file
+under ``tmp/``, is hashed as it streams, fsynced, renamed to ``sha256/ab/cd/<hash>``
+and its folder fsynced: once :meth:`BlobWriter.commit` returns, the blob survives a
+crash. A blob is referenced from the database (table ``blobs``) in the transaction
+that uses it; :func:`sweep_orphans` removes temporary files and unreferenced blobs left
+by a crash between the two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    sha256: str
+    size: int
+
+
+class BlobNotFound(KeyError):
+    pass
+
+
+class BlobWriter(Protocol):
+    size: int
+
+    def write(self, data: bytes) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+    def digest(self) -> bytes: ...
+
+    def commit(self) -> BlobRef: ...
+
+    def abort(self) -> None: ...
+
+
+class BlobStore(Protocol):
+    def writer(self) -> BlobWriter: ...
+
+    def put_bytes(self, data: bytes) -> BlobRef: ...
+
+    def open(self, sha256: str) -> BinaryIO: ...
+
+    def local_path(self, sha256: str) -> Path | None: ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def size(self, sha256: str) -> int: ...
+
+    def list_blobs(self) -> Iterator[tuple[str, float]]: ...
+
+    def delete(self, sha256: str) -> None: ...
+
+    def sweep_temporary(self, older_than: float) -> int: ...
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _check_hex(sha256: str) -> str:
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+    return sha256
+
+
+class FilesystemWriter:
+    def __init__(self, store: FilesystemBlobStore) -> None:
+        self._store = store
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self._tmp = store.tmp_dir / f"{secrets.token_hex(12)}.part"
+        self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+
+    def write(self, data: bytes) -> None:
+        assert self._fd is not None, "writer already closed"
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self._hash.update(data)
+        self.size += len(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+    def digest(self) -> bytes:
+        return self._hash.digest()
+
+    def commit(self) -> BlobRef:
+        assert self._fd is not None, "writer already closed"
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = None
+        sha = self._hash.hexdigest()
+        final = self._store.path_for(sha)
+        if final.exists():  # same content already stored: keep the first copy
+            self._tmp.unlink(missing_ok=True)
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._tmp, final)
+            _fsync_dir(final.parent)
+        return BlobRef(sha, self.size)
+
+    def abort(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._tmp.unlink(missing_ok=True)
+
+
+class FilesystemBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp_dir = root / "tmp"
+        self.objects = root / "sha256"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.objects.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, sha256: str) -> Path:
+        _check_hex(sha256)
+        return self.objects / sha256[:2] / sha256[2:4] / sha256
+
+    def writer(self) -> FilesystemWriter:
+        return FilesystemWriter(self)
+
+    def put_bytes(self, data: bytes) -> BlobRef:
+        writer = self.writer()
+        try:
+            writer.write(data)
+            return writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+
+    def open(self, sha256: str) -> BinaryIO:
+        try:
+            return open(self.path_for(sha256), "rb")  # noqa: SIM115 - the caller closes it
+        except FileNotFoundError:
+            raise BlobNotFound(sha256) from None
+
+    def local_path(self, sha256: str) -> Path | None:
+        path = self.path_for(sha256)
+        return path if path.exists() else None
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_for(sha256).exists()
+
+    def size(self, sha256: str) -> int:
+        try:
+            return self.path_for(sha256).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFound(sha256) from None
+
+    def list_blobs(self) -> Iterator[tuple[str, float]]:
+        for path in self.objects.glob("*/*/*"):
+            if len(path.name) == 64:
+                yield path.name, path.stat().st_mtime
+
+    def delete(self, sha256: str) -> None:
+        self.path_for(sha256).unlink(missing_ok=True)
+
+    def sweep_temporary(self, older_than: float) -> int:
+        removed = 0
+        for path in self.tmp_dir.glob("*.part"):
+            try:
+                if path.stat().st_mtime < older_than:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free

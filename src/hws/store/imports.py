@@ -1,0 +1,163 @@
+"""Imports: packages received by ``POST /request``, before and after validation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hws.store.tables import blobs, idempotency_keys, imports
+
+PENDING, IMPORTED, REJECTED = "Pending", "Imported", "Rejected"
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    import_id: str
+    client_id: str
+    office: str
+    blob_sha256: str
+    size: int
+    status: str
+    received_at: datetime
+    processed_at: datetime | None
+    transaction: str | None
+    office_reference: str | None
+    srn: str | None
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    updated_at: datetime | None = None
+
+    @property
+    def etag(self) -> str:
+        stamp = self.updated_at.timestamp() if self.updated_at else 0
+        return f'"{self.import_id}-{self.status}-{stamp:.6f}"'
+
+
+def _record(row: Any) -> ImportRecord:
+    return ImportRecord(
+        import_id=row.import_id,
+        client_id=row.client_id,
+        office=row.office,
+        blob_sha256=row.blob_sha256,
+        size=row.size,
+        status=row.status,
+        received_at=row.received_at,
+        processed_at=row.processed_at,
+        transaction=row.transaction,
+        office_reference=row.office_reference,
+        srn=row.srn,
+        problems=json.loads(row.problems) if row.problems else [],
+        updated_at=row.updated_at,
+    )
+
+
+def _insert(conn: Connection):  # type: ignore[no-untyped-def]
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
+
+
+def reference_blob(conn: Connection, sha256: str, size: int, now: datetime) -> None:
+    """Record that a committed blob is in use (idempotent)."""
+    conn.execute(_insert(conn)(blobs).values(sha256=sha256, size=size, created_at=now).on_conflict_do_nothing())
+
+
+@dataclass(frozen=True)
+class IdempotentHit:
+    import_id: str
+    same_bytes: bool
+
+
+def claim_idempotency_key(
+    conn: Connection, *, client_id: str, key: str, import_id: str, sha256: str, now_s: int, retention: int
+) -> IdempotentHit | None:
+    """Bind ``key`` to this import, or return what it is already bound to.
+
+    Runs in the upload's transaction: of two concurrent uploads with the same key, one
+    inserts and the other sees its row (PostgreSQL waits on the unique index; SQLite's
+    write lock serialises them).
+    """
+    conn.execute(
+        delete(idempotency_keys).where(
+            idempotency_keys.c.client_id == client_id,
+            idempotency_keys.c.key == key,
+            idempotency_keys.c.expires_at < now_s,
+        )
+    )
+    inserted = conn.execute(
+        _insert(conn)(idempotency_keys)
+        .values(client_id=client_id, key=key, import_id=import_id, sha256=sha256, expires_at=now_s + retention)
+        .on_conflict_do_nothing()
+        .returning(idempotency_keys.c.import_id)
+    ).first()
+    if inserted is not None:
+        return None
+    row = conn.execute(
+        select(idempotency_keys.c.import_id, idempotency_keys.c.sha256).where(
+            idempotency_keys.c.client_id == client_id, idempotency_keys.c.key == key
+        )
+    ).one()
+    return IdempotentHit(row.import_id, row.sha256 == sha256)
+
+
+def insert_import(
+    conn: Connection, *, import_id: str, client_id: str, office: str, sha256: str, size: int, now: datetime
+) -> None:
+    conn.execute(
+        imports.insert().values(
+            import_id=import_id,
+            client_id=client_id,
+            office=office,
+            blob_sha256=sha256,
+            size=size,
+            status=PENDING,
+            received_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def get(engine_or_conn: Engine | Connection, import_id: str) -> ImportRecord | None:
+    query = select(imports).where(imports.c.import_id == import_id)
+    if isinstance(engine_or_conn, Engine):
+        with engine_or_conn.connect() as conn:
+            row = conn.execute(query).first()
+    else:
+        row = engine_or_conn.execute(query).first()
+    return _record(row) if row else None
+
+
+def finish(
+    conn: Connection,
+    import_id: str,
+    *,
+    status: str,
+    now: datetime,
+    transaction: str | None,
+    office_reference: str | None,
+    srn: str | None = None,
+    problems: list[dict[str, Any]] | None = None,
+) -> bool:
+    """Pending → Imported or Rejected, once: ``False`` if it was already finished."""
+    changed = conn.execute(
+        update(imports)
+        .where(imports.c.import_id == import_id, imports.c.status == PENDING)
+        .values(
+            status=status,
+            processed_at=now,
+            updated_at=now,
+            transaction=transaction,
+            office_reference=office_reference,
+            srn=srn,
+            problems=json.dumps(problems) if problems else None,
+        )
+        .returning(imports.c.import_id)
+    ).first()
+    return changed is not None
+
+
+def purge_idempotency_keys(engine: Engine, now_s: int) -> int:
+    with engine.begin() as conn:
+        return conn.execute(delete(idempotency_keys).where(idempotency_keys.c.expires_at < now_s)).rowcount

@@ -1,0 +1,177 @@
+"""The job queue: a table in the service's database, claimed with leases.
+
+- :func:`enqueue` inserts a job inside the caller's transaction, so a job exists exactly
+  when the row it works on was committed.
+- :meth:`JobQueue.claim` takes the oldest runnable job — queued and due, or running with
+  an expired lease (its worker died) — and leases it. PostgreSQL uses
+  ``FOR UPDATE SKIP LOCKED`` so workers never wait for each other; on SQLite the
+  write lock taken at ``BEGIN IMMEDIATE`` serialises claims.
+- A worker finishes a job with :meth:`JobQueue.complete` *in the same transaction as its
+  effect*, guarded by its lease: a worker that lost its lease cannot commit its work twice.
+- Failures are retried with backoff; after ``max_attempts`` the job is ``dead``, its error kept.
+"""
+
+from __future__ import annotations
+
+import socket
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+
+from hws.domain.clock import Clock
+from hws.store.tables import jobs
+
+QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _ms(clock: Clock) -> int:
+    return int(clock.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    ref: str
+    status: str
+    attempts: int
+    max_attempts: int
+    lease_owner: str | None
+    last_error: str | None
+
+
+class LeaseLost(Exception):
+    """The job's lease expired and another worker may have taken it."""
+
+
+def enqueue(conn: Connection, *, kind: str, ref: str, now: datetime, max_attempts: int, run_after_ms: int) -> int:
+    result = conn.execute(
+        insert(jobs)
+        .values(
+            kind=kind,
+            ref=ref,
+            status=QUEUED,
+            attempts=0,
+            max_attempts=max_attempts,
+            run_after=run_after_ms,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(jobs.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def _job(row: Any) -> Job:
+    return Job(row.id, row.kind, row.ref, row.status, row.attempts, row.max_attempts, row.lease_owner, row.last_error)
+
+
+class JobQueue:
+    def __init__(self, engine: Engine, clock: Clock, *, lease_seconds: int) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._lease_ms = lease_seconds * 1000
+
+    def claim(self, owner: str, kinds: tuple[str, ...] | None = None) -> Job | None:
+        now = _ms(self._clock)
+        runnable = or_(
+            and_(jobs.c.status == QUEUED, jobs.c.run_after <= now),
+            and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
+        )
+        candidate = select(jobs.c.id).where(runnable).order_by(jobs.c.run_after, jobs.c.id).limit(1)
+        if kinds:
+            candidate = candidate.where(jobs.c.kind.in_(kinds))
+        if self._engine.dialect.name == "postgresql":
+            candidate = candidate.with_for_update(skip_locked=True)
+        with self._engine.begin() as conn:
+            job_id = conn.execute(candidate).scalar()
+            if job_id is None:
+                return None
+            row = conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(
+                    status=RUNNING,
+                    lease_owner=owner,
+                    lease_expires_at=now + self._lease_ms,
+                    attempts=jobs.c.attempts + 1,
+                    updated_at=self._clock.now(),
+                )
+                .returning(*jobs.c)
+            ).first()
+        return _job(row) if row else None
+
+    def extend(self, job: Job) -> None:
+        """Renew the lease of a long job; raises :class:`LeaseLost` if it was taken."""
+        with self._engine.begin() as conn:
+            changed = conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job.id, jobs.c.lease_owner == job.lease_owner, jobs.c.status == RUNNING)
+                .values(lease_expires_at=_ms(self._clock) + self._lease_ms)
+                .returning(jobs.c.id)
+            ).first()
+        if changed is None:
+            raise LeaseLost(job.id)
+
+    def complete(self, conn: Connection, job: Job) -> None:
+        """Mark ``job`` done inside the caller's transaction (which holds its effect)."""
+        changed = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job.id, jobs.c.lease_owner == job.lease_owner, jobs.c.status == RUNNING)
+            .values(status=DONE, lease_expires_at=None, updated_at=self._clock.now())
+            .returning(jobs.c.id)
+        ).first()
+        if changed is None:
+            raise LeaseLost(job.id)
+
+    def fail(self, job: Job, error: str) -> str:
+        """Record a failure: retry later with backoff, or ``dead`` after the last attempt."""
+        dead = job.attempts >= job.max_attempts
+        delay_ms = min(2 ** job.attempts, 300) * 1000
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job.id, jobs.c.lease_owner == job.lease_owner)
+                .values(
+                    status=DEAD if dead else QUEUED,
+                    run_after=_ms(self._clock) + delay_ms,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error=error[:4000],
+                    updated_at=self._clock.now(),
+                )
+            )
+        return DEAD if dead else QUEUED
+
+    def counts(self) -> dict[str, int]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)).all()
+        return {status: int(n) for status, n in rows}
+
+    def list(self, *, status: str | None = None, limit: int = 100) -> list[Job]:
+        query = select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+        if status:
+            query = query.where(jobs.c.status == status)
+        with self._engine.connect() as conn:
+            return [_job(r) for r in conn.execute(query).all()]
+
+    def retry(self, job_id: int) -> bool:
+        """Put a dead job back in the queue (operator action)."""
+        with self._engine.begin() as conn:
+            return (
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job_id, jobs.c.status == DEAD)
+                    .values(status=QUEUED, attempts=0, run_after=_ms(self._clock), updated_at=self._clock.now())
+                    .returning(jobs.c.id)
+                ).first()
+                is not None
+            )

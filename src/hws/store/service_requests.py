@@ -1,0 +1,159 @@
+"""Service requests (SR): imported packages with their SRN, status and history."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select
+
+from hws.st96.package import PackageContent
+from hws.store.tables import service_requests, sr_designations, sr_events, sr_files
+
+UNDEFINED = "Undefined"
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    path: str
+    sha256: str
+    size: int
+    media_type: str
+    kind: str | None
+
+
+@dataclass(frozen=True)
+class ServiceRequest:
+    srn: str
+    import_id: str
+    client_id: str
+    office: str
+    transaction: str
+    status: str
+    office_reference: str | None
+    target_irn: str | None
+    irn: str | None
+    expected_publication: date | None
+    regularization_deadline: date | None
+    data: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.srn}-v{self.version}"'
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def bibliographic_data(content: PackageContent) -> dict[str, Any]:
+    """What later stages need from the package, as JSON (the files themselves are blobs)."""
+    data = {f.name: getattr(content, f.name) for f in dataclasses.fields(content) if f.name != "files"}
+    data = {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in data.items()}
+    for key in ("designs", "priorities", "payments", "documents"):
+        data[key] = [dataclasses.asdict(item) for item in getattr(content, key)]
+    return _plain(data)  # type: ignore[no-any-return]
+
+
+def _record(row: Any) -> ServiceRequest:
+    return ServiceRequest(
+        srn=row.srn,
+        import_id=row.import_id,
+        client_id=row.client_id,
+        office=row.office,
+        transaction=row.transaction,
+        status=row.status,
+        office_reference=row.office_reference,
+        target_irn=row.target_irn,
+        irn=row.irn,
+        expected_publication=row.expected_publication,
+        regularization_deadline=row.regularization_deadline,
+        data=json.loads(row.data),
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def create(
+    conn: Connection,
+    *,
+    srn: str,
+    import_id: str,
+    client_id: str,
+    content: PackageContent,
+    files: list[StoredFile],
+    now: datetime,
+    actor: str = "import",
+) -> None:
+    conn.execute(
+        insert(service_requests).values(
+            srn=srn,
+            import_id=import_id,
+            client_id=client_id,
+            office=content.office,
+            transaction=content.transaction.value,
+            status=UNDEFINED,
+            office_reference=content.office_reference,
+            target_irn=content.irn,
+            data=json.dumps(bibliographic_data(content), sort_keys=True),
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    designated = sorted(set(content.designated_offices))
+    if designated:
+        conn.execute(insert(sr_designations), [{"srn": srn, "office": office} for office in designated])
+    if files:
+        conn.execute(
+            insert(sr_files),
+            [
+                {"srn": srn, "path": f.path, "sha256": f.sha256, "size": f.size, "media_type": f.media_type, "kind": f.kind}
+                for f in files
+            ],
+        )
+    conn.execute(
+        insert(sr_events).values(srn=srn, at=now, from_status=None, to_status=UNDEFINED, actor=actor, reason="package imported")
+    )
+
+
+def get(engine: Engine, srn: str) -> ServiceRequest | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(service_requests).where(service_requests.c.srn == srn)).first()
+    return _record(row) if row else None
+
+
+def files(engine: Engine, srn: str) -> list[StoredFile]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(sr_files).where(sr_files.c.srn == srn).order_by(sr_files.c.path)).all()
+    return [StoredFile(r.path, r.sha256, r.size, r.media_type, r.kind) for r in rows]
+
+
+def designations(engine: Engine, srn: str) -> list[str]:
+    with engine.connect() as conn:
+        return [r.office for r in conn.execute(select(sr_designations.c.office).where(sr_designations.c.srn == srn))]
+
+
+def history(engine: Engine, srn: str) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(sr_events).where(sr_events.c.srn == srn).order_by(sr_events.c.id)).all()
+    return [
+        {"at": r.at.isoformat(), "from": r.from_status, "to": r.to_status, "actor": r.actor, "reason": r.reason}
+        for r in rows
+    ]

@@ -1,0 +1,113 @@
+"""Import processing: validate a received package and open a service request, or reject it.
+
+Exactly once: the import row moves Pending → Imported/Rejected in the same transaction
+that completes the job under its lease, so a retaken job (its first worker died) either
+finds the import already finished or does the whole work itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from contextlib import ExitStack
+
+from hws.domain.identifiers import format_srn
+from hws.st96.package import ValidationReport, validate_package
+from hws.store import imports as import_store
+from hws.store import service_requests as sr_store
+from hws.store.counters import next_value
+from hws.store.jobs import Job
+
+log = logging.getLogger("hws.worker.imports")
+
+
+def _media_type(name: str) -> str:
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed or "application/octet-stream"
+
+
+def _problems(report: ValidationReport) -> list[dict[str, object]]:
+    return [problem.to_dict() for problem in report.problems]
+
+
+def process_import(service, job: Job) -> str:  # type: ignore[no-untyped-def]
+    """Handle one ``import`` job; returns the import's final status."""
+    record = import_store.get(service.engine, job.ref)
+    if record is None:
+        raise RuntimeError(f"import {job.ref} has no row")
+    if record.status != import_store.PENDING:
+        with service.engine.begin() as conn:
+            service.jobs.complete(conn, job)
+        return record.status
+
+    with ExitStack() as stack:
+        path = service.blobs.local_path(record.blob_sha256)
+        source = path if path is not None else stack.enter_context(service.blobs.open(record.blob_sha256))
+        report = validate_package(
+            source, office=record.office, limits=service.zip_limits, schemas=service.schema_set
+        )
+    now = service.clock.now()
+    content = report.content
+    if not report.ok or content is None:
+        with service.engine.begin() as conn:
+            import_store.finish(
+                conn,
+                record.import_id,
+                status=import_store.REJECTED,
+                now=now,
+                transaction=content.transaction.value if content else None,
+                office_reference=content.office_reference if content else None,
+                problems=_problems(report),
+            )
+            service.jobs.complete(conn, job)
+        log.info(
+            "import rejected",
+            extra={"event": "import.rejected", "import_id": record.import_id, "codes": sorted(report.codes)},
+        )
+        return import_store.REJECTED
+
+    # Store every referenced file as its own blob (durable before the commit below).
+    stored: list[sr_store.StoredFile] = []
+    kinds = {d.file: d.kind for d in content.documents}
+    for name, data in content.files.items():
+        if name == content.xml_entry:
+            kind = "ST96_XML"
+        else:
+            kind = kinds.get(name) or "REPRODUCTION"
+        ref = service.blobs.put_bytes(data)
+        stored.append(sr_store.StoredFile(name, ref.sha256, ref.size, _media_type(name), kind))
+
+    with service.engine.begin() as conn:
+        for item in stored:
+            import_store.reference_blob(conn, item.sha256, item.size, now)
+        srn = format_srn(next_value(conn, "srn", service.settings.srn_start))
+        finished = import_store.finish(
+            conn,
+            record.import_id,
+            status=import_store.IMPORTED,
+            now=now,
+            transaction=content.transaction.value,
+            office_reference=content.office_reference,
+            srn=srn,
+            problems=[p.to_dict() for p in report.warnings] or None,
+        )
+        if not finished:  # another worker finished it meanwhile: undo our allocation
+            conn.rollback()
+            with service.engine.begin() as done:
+                service.jobs.complete(done, job)
+            return import_store.get(service.engine, record.import_id).status  # type: ignore[union-attr]
+        sr_store.create(
+            conn,
+            srn=srn,
+            import_id=record.import_id,
+            client_id=record.client_id,
+            content=content,
+            files=stored,
+            now=now,
+        )
+        service.jobs.complete(conn, job)
+    log.info(
+        "import accepted",
+        extra={"event": "import.imported", "import_id": record.import_id, "srn": srn, "transaction": content.transaction.value},
+    )
+    return import_store.IMPORTED

@@ -1,0 +1,45 @@
+"""Housekeeping: orphan blobs and temporary uploads, expired idempotency keys and
+assertion uses."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from hws.store import assertion_uses
+from hws.store import imports as import_store
+from hws.store.tables import blobs
+
+log = logging.getLogger("hws.worker.maintenance")
+
+
+def sweep_orphans(service, grace: float | None = None) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Delete temporary uploads and blob files no row references, once older than ``grace``.
+
+    A blob is written and fsynced before the transaction that references it; a crash
+    between the two leaves a file nobody points to. The grace period keeps blobs of
+    uploads still in flight in other processes.
+    """
+    grace = service.settings.blob_orphan_grace if grace is None else grace
+    cutoff = service.clock.timestamp() - grace
+    removed_tmp = service.blobs.sweep_temporary(cutoff)
+    candidates = [sha for sha, mtime in service.blobs.list_blobs() if mtime < cutoff]
+    removed = 0
+    with service.engine.connect() as conn:
+        for start in range(0, len(candidates), 500):
+            chunk = candidates[start : start + 500]
+            known = set(conn.execute(select(blobs.c.sha256).where(blobs.c.sha256.in_(chunk))).scalars())
+            for sha in chunk:
+                if sha not in known:
+                    service.blobs.delete(sha)
+                    removed += 1
+    if removed or removed_tmp:
+        log.info("orphans swept", extra={"event": "blobs.swept", "blobs": removed, "temporary": removed_tmp})
+    return {"blobs": removed, "temporary": removed_tmp}
+
+
+def purge_expired(service) -> None:  # type: ignore[no-untyped-def]
+    now = int(service.clock.timestamp())
+    import_store.purge_idempotency_keys(service.engine, now)
+    assertion_uses.purge_expired(service.engine, now)

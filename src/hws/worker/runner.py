@@ -1,0 +1,110 @@
+"""The job runner: claim, run, complete or fail, with a heartbeat that keeps the lease.
+
+Runs as threads inside ``hws serve`` (embedded default) or as ``hws worker`` processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+
+from hws.intake import IMPORT_JOB
+from hws.store.jobs import Job, LeaseLost, worker_identity
+from hws.worker import maintenance
+from hws.worker.import_processing import process_import
+
+log = logging.getLogger("hws.worker")
+
+Handler = Callable[..., object]
+HANDLERS: dict[str, Handler] = {IMPORT_JOB: process_import}
+MAINTENANCE_INTERVAL = 60.0
+
+
+class Worker:
+    def __init__(self, service, *, name: str | None = None) -> None:  # type: ignore[no-untyped-def]
+        self.service = service
+        self.owner = name or worker_identity()
+        self.processed = 0
+
+    def run_once(self) -> bool:
+        """Claim and run one job; ``False`` when there was nothing to do."""
+        job = self.service.jobs.claim(self.owner, tuple(HANDLERS))
+        if job is None:
+            return False
+        self._run(job)
+        return True
+
+    def _run(self, job: Job) -> None:
+        stop = threading.Event()
+        interval = max(self.service.settings.job_lease_seconds / 3, 0.2)
+
+        def heartbeat() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.service.jobs.extend(job)
+                except LeaseLost:
+                    return
+                except Exception:  # noqa: BLE001 - a missed heartbeat only risks a retake
+                    log.warning("lease heartbeat failed", exc_info=True)
+
+        beat = threading.Thread(target=heartbeat, name=f"lease-{job.id}", daemon=True)
+        beat.start()
+        started = time.perf_counter()
+        try:
+            outcome = HANDLERS[job.kind](self.service, job)
+            self.processed += 1
+            log.info(
+                "job done",
+                extra={"event": "job.done", "job": job.id, "kind": job.kind, "ref": job.ref, "outcome": str(outcome),
+                       "seconds": round(time.perf_counter() - started, 3)},
+            )  # fmt: skip
+        except LeaseLost:
+            log.warning("job lease lost", extra={"event": "job.lease_lost", "job": job.id, "ref": job.ref})
+        except Exception as exc:  # noqa: BLE001 - recorded on the job, retried with backoff
+            state = self.service.jobs.fail(job, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+            log.error(
+                "job failed",
+                extra={"event": "job.failed", "job": job.id, "kind": job.kind, "ref": job.ref, "state": state,
+                       "error": f"{type(exc).__name__}: {exc}"},
+            )  # fmt: skip
+        finally:
+            stop.set()
+            beat.join(timeout=5)
+
+    def run_until(self, stop: threading.Event) -> None:
+        poll = self.service.settings.worker_poll_interval
+        next_maintenance = 0.0
+        while not stop.is_set():
+            try:
+                if time.monotonic() >= next_maintenance:
+                    next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
+                    maintenance.purge_expired(self.service)
+                    maintenance.sweep_orphans(self.service)
+                if not self.run_once():
+                    stop.wait(poll)
+            except Exception:  # noqa: BLE001 - e.g. database briefly unavailable: keep going
+                log.exception("worker loop error", extra={"event": "worker.error"})
+                stop.wait(min(poll * 4, 5))
+
+
+class WorkerPool:
+    """Worker threads for one process; :meth:`stop` lets running jobs finish."""
+
+    def __init__(self, service, count: int) -> None:  # type: ignore[no-untyped-def]
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=Worker(service).run_until, args=(self._stop,), name=f"hws-worker-{i}", daemon=True)
+            for i in range(count)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
