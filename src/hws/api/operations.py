@@ -40,6 +40,16 @@ async def readyz(request: Request) -> JSONResponse:
     except RuntimeError:
         ready = False
         checks["signing_key"] = {"status": "missing"}
+    versions = service.schema_set.versions()
+    checks["st96_schemas"] = {
+        "installed": versions,
+        "mode": "xsd+structural" if versions else "structural-only",
+        **({} if versions else {"hint": "install WIPO's ST.96 schemas with `hws admin schemas install DIR|ZIP`"}),
+    }
+    try:
+        checks["jobs"] = await run_in_threadpool(service.jobs.counts)
+    except Exception:  # noqa: BLE001 - reported through the database check
+        pass
     status = "ready" if ready else "not-ready"
     headers = {} if ready else {"Retry-After": "5"}
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503, headers=headers)

@@ -51,6 +51,14 @@ def serve(
     service.start()
     if service.registry.count() == 0:
         sys.stderr.write(first_start_hints(service) + "\n")
+    versions = service.schema_set.versions()
+    if versions:
+        sys.stderr.write(f"ST.96 schema sets installed: {', '.join(versions)} (packages are validated against them)\n")
+    else:
+        sys.stderr.write(
+            "No ST.96 schema set installed: packages get structural checks only. "
+            "Install WIPO's schemas with `hws admin schemas install DIR|ZIP`.\n"
+        )
     sys.stderr.write(f"hws serving on http://{host}:{port} — issuer {settings.issuer}, data {settings.data_dir.resolve()}\n")
     sys.stderr.flush()
     if workers == 1:

@@ -30,3 +30,11 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the database schema back to ``revision`` (``base``: empty)."""
+    cfg = _config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
