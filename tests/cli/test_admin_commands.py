@@ -99,3 +99,24 @@ def test_keys_rotate_and_list() -> None:
 
 def test_db_upgrade_and_current() -> None:
     assert run("admin", "db", "upgrade")["revision"] == run("admin", "db", "current")["head"]
+
+
+def test_jobs_list_and_retry(tmp_path: Path) -> None:
+    from hws.config import Settings
+    from hws.domain.clock import SystemClock
+    from hws.service import build_service
+    from hws.store.jobs import enqueue
+
+    service = build_service(Settings())
+    run("admin", "db", "upgrade")
+    clock = SystemClock()
+    with service.engine.begin() as conn:
+        enqueue(conn, kind="import", ref="x", now=clock.now(), max_attempts=1, run_after_ms=0)
+    job = service.jobs.claim("test")
+    service.jobs.fail(job, "ValueError: broken package store")
+    listed = run("admin", "jobs", "list", "--status", "dead")
+    assert listed["counts"] == {"dead": 1} and "broken package store" in listed["jobs"][0]["last_error"]
+    assert run("admin", "jobs", "retry", str(job.id))["status"] == "queued"
+    again = runner.invoke(app, ["admin", "jobs", "retry", str(job.id)])
+    assert again.exit_code == 1 and "not dead" in again.output
+    service.close()

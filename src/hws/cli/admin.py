@@ -22,7 +22,9 @@ keys_app = typer.Typer(help="The service's own signing keys.", no_args_is_help=T
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
 app.add_typer(keys_app, name="keys")
+jobs_app = typer.Typer(help="The background job queue.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
@@ -215,3 +217,34 @@ def db_current(as_json: bool = JSON) -> None:
         emit_json({"revision": current, "head": head})
     else:
         out.print(f"revision {current} (head {head})")
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: str = typer.Option(None, "--status", help="queued, running, done or dead."),
+    limit: int = typer.Option(50, "--limit", min=1, max=10000),
+    as_json: bool = JSON,
+) -> None:
+    """List jobs, newest first (dead ones show their last error)."""
+    service = _service()
+    items = service.jobs.list(status=status, limit=limit)
+    counts = service.jobs.counts()
+    if as_json:
+        emit_json({"counts": counts, "jobs": [vars(j) for j in items]})
+        return
+    out.print("counts: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no jobs"))
+    table = Table("id", "kind", "ref", "status", "attempts", "last error")
+    for j in items:
+        table.add_row(str(j.id), j.kind, j.ref, j.status, f"{j.attempts}/{j.max_attempts}", (j.last_error or "").splitlines()[0] if j.last_error else "")
+    out.print(table)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: int, as_json: bool = JSON) -> None:
+    """Put a dead job back in the queue (after fixing its cause)."""
+    if not _service().jobs.retry(job_id):
+        fail(f"job {job_id} is not dead (or does not exist)", as_json=as_json)
+    if as_json:
+        emit_json({"job": job_id, "status": "queued"})
+    else:
+        out.print(f"job {job_id} queued again")
