@@ -1,0 +1,99 @@
+// The reference anchor for bench/token_endpoint.py: node-oidc-provider configured as
+// closely as it allows to what hws does at its token endpoint —
+//   * one client, authenticated by private_key_jwt with ES256 (its public JWK is registered),
+//   * grant_type=client_credentials only,
+//   * access tokens are JWTs (RFC 9068, typ at+jwt) signed ES256 by the provider's key,
+//   * client assertions are single use (oidc-provider's ReplayDetection, in memory).
+//
+// Usage (the benchmark starts it; nothing else is needed):
+//   node server.mjs --port 4100 --client-id bench --client-jwk client.jwk.json
+// It prints one line "ready <issuer>" on stdout once it listens.
+
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+import Provider from 'oidc-provider';
+
+const { values: args } = parseArgs({
+  options: {
+    port: { type: 'string', default: '4100' },
+    host: { type: 'string', default: '127.0.0.1' },
+    'client-id': { type: 'string', default: 'bench' },
+    'client-jwk': { type: 'string' },
+  },
+});
+
+if (!args['client-jwk']) {
+  console.error('--client-jwk FILE (the client public JWK, JSON) is required');
+  process.exit(2);
+}
+
+const port = Number(args.port);
+const issuer = `http://${args.host}:${port}`;
+const resource = `${issuer}/api`;
+const clientJwk = JSON.parse(readFileSync(args['client-jwk'], 'utf8'));
+
+// The provider's own ES256 signing key, made fresh at start (like hws' keyring on first start).
+const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const providerJwk = { ...privateKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig', kid: randomUUID() };
+
+const configuration = {
+  clients: [
+    {
+      client_id: args['client-id'],
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'private_key_jwt',
+      token_endpoint_auth_signing_alg: 'ES256',
+      id_token_signed_response_alg: 'ES256',
+      scope: 'api',
+      jwks: { keys: [{ ...clientJwk, alg: 'ES256', use: 'sig' }] },
+    },
+  ],
+  jwks: { keys: [providerJwk] },
+  scopes: ['api'],
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: false },
+    revocation: { enabled: false },
+    resourceIndicators: {
+      enabled: true,
+      // No `resource` parameter in the request: every token is for the one API.
+      defaultResource: async () => resource,
+      useGrantedResource: async () => true,
+      getResourceServerInfo: async (_ctx, indicator) => {
+        if (indicator !== resource) {
+          throw new Provider.errors.InvalidTarget();
+        }
+        return {
+          scope: 'api',
+          audience: resource,
+          accessTokenTTL: 3600,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: 'ES256' } },
+        };
+      },
+    },
+  },
+  enabledJWA: {
+    clientAuthSigningAlgValues: ['ES256'],
+  },
+  ttl: {
+    ClientCredentials: 3600,
+  },
+};
+
+const provider = new Provider(issuer, configuration);
+// oidc-provider logs configuration advice through `debug`; nothing per request.
+provider.on('server_error', (_ctx, err) => console.error('server_error', err));
+
+const server = provider.listen(port, args.host, () => {
+  console.log(`ready ${issuer}`);
+});
+
+const stop = () => server.close(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

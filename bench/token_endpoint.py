@@ -1,0 +1,662 @@
+"""Token endpoint throughput and latency: hws against node-oidc-provider, in one run.
+
+Every server gets the same work: ``grant_type=client_credentials`` authenticated by a
+fresh ES256 ``private_key_jwt`` assertion (new ``jti`` each, single use enforced by both
+servers), answered with an ES256-signed JWT access token (``typ: at+jwt``).
+
+Servers, one at a time on this machine (never two at once, so they do not share cores):
+
+* ``oidc-provider`` — node-oidc-provider (npm ``oidc-provider``), one node process,
+  configured by ``bench/oidc-provider/server.mjs``; the anchor.
+* ``hws``           — ``hws serve``: the embedded default, SQLite, one process.
+* ``hws-w2``        — ``hws serve --workers 2``: two processes, same SQLite data folder.
+
+For each server and each concurrency level (default 1, 8, 32) the load generator first
+signs every assertion it may need (so signing costs nothing while the clock runs), then
+keeps exactly ``concurrency`` keep-alive HTTP/1.1 connections busy over loopback until
+the request count or the time budget is used up. It is a minimal asyncio HTTP client
+(uvloop when available), so the load generator's own CPU cost per request is small and
+identical for every server. Every answer is checked after the timed window: status 200,
+JSON with ``token_type`` Bearer and an ``access_token`` that is a compact JWS with
+``alg: ES256`` and ``typ: at+jwt``; a sample of tokens is verified against the server's
+JWKS. Anything else counts as an error.
+
+Run from the repository root::
+
+    .venv/bin/python bench/token_endpoint.py            # a few minutes
+    .venv/bin/python bench/token_endpoint.py --quick    # well under a minute
+
+Needs ``node`` (>= 20.19) and ``npm``: the script runs ``npm install`` for the anchor into
+``bench/.work/oidc-provider`` when its ``node_modules`` is missing or stale. Work files
+(keys, data folders, logs) live in ``bench/.work/`` (git-ignored) and are made fresh
+each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import gc
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+from hws import jws
+from hws.client.assertion import sign_client_assertion
+from hws.client.enrolment import load_private_key
+from hws.jwk import key_from_jwk, public_jwk, thumbprint
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+ANCHOR_SRC = HERE / "oidc-provider"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+HOST = "127.0.0.1"  # loopback only, always
+CLIENT_ID = "bench"
+REQUEST_TIMEOUT = 30.0
+TARGET_RATIO = 2.0
+TARGET_P99_MS = 50.0
+TARGET_CONCURRENCY = 8
+
+
+# Results ------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    server: str
+    concurrency: int
+    requests: int = 0
+    errors: int = 0
+    elapsed: float = 0.0
+    server_cpu: float | None = None  # CPU seconds the server used during the timed window
+    loadgen_cpu: float = 0.0  # CPU seconds the load generator used during the timed window
+    latencies_ms: list[float] = field(default_factory=list)
+    error_samples: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> int:
+        return self.requests - self.errors
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.elapsed if self.elapsed > 0 else 0.0
+
+    def cpu_ms_per_request(self, seconds: float | None) -> float:
+        return seconds * 1000.0 / self.requests if seconds is not None and self.requests else float("nan")
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        rank = max(1, -(-len(ordered) * p // 100))  # nearest rank
+        return ordered[int(rank) - 1]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "server": self.server,
+            "concurrency": self.concurrency,
+            "requests": self.requests,
+            "errors": self.errors,
+            "elapsed_s": round(self.elapsed, 3),
+            "rps": round(self.rps, 1),
+            "p50_ms": round(self.percentile(50), 2),
+            "p99_ms": round(self.percentile(99), 2),
+            "server_cpu_ms_per_request": round(self.cpu_ms_per_request(self.server_cpu), 3),
+            "loadgen_cpu_ms_per_request": round(self.cpu_ms_per_request(self.loadgen_cpu), 3),
+            "error_samples": self.error_samples,
+        }
+
+
+# The load generator: a minimal keep-alive HTTP/1.1 client over asyncio ----------------
+
+
+class Connection:
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            await self.open()
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length: int | None = None
+        chunked = close = False
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding" and "chunked" in value.lower():
+                chunked = True
+            elif name == "connection" and "close" in value.lower():
+                close = True
+        if chunked:
+            body = bytearray()
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                chunk = await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                body += chunk[:-2]
+            data = bytes(body)
+        elif length is not None:
+            data = await self.reader.readexactly(length)
+        else:
+            data = await self.reader.read()
+            close = True
+        if close:
+            self.close()
+        return status, data
+
+
+def token_request(host: str, port: int, path: str, form: dict[str, str]) -> bytes:
+    body = urlencode(form).encode("ascii")
+    head = (
+        f"POST {path} HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\n"
+        "Accept: application/json\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+async def drive(
+    port: int, requests: list[bytes], concurrency: int, duration: float
+) -> tuple[list[float], list[tuple[int, bytes]], float]:
+    """Keep ``concurrency`` connections busy until the requests or the time run out."""
+    latencies: list[float] = []
+    answers: list[tuple[int, bytes]] = []
+    next_index = 0
+    total = len(requests)
+    clock = time.perf_counter
+    deadline = 0.0
+
+    async def worker() -> None:
+        nonlocal next_index
+        conn = Connection(HOST, port)
+        try:
+            await conn.open()
+            await ready.wait()
+            while next_index < total and clock() < deadline:
+                raw = requests[next_index]
+                next_index += 1
+                start = clock()
+                try:
+                    answer = await asyncio.wait_for(conn.request(raw), REQUEST_TIMEOUT)
+                except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError) as exc:
+                    conn.close()
+                    answer = (0, f"{type(exc).__name__}: {exc}".encode())
+                latencies.append((clock() - start) * 1000.0)
+                answers.append(answer)
+        finally:
+            conn.close()
+
+    ready = asyncio.Event()
+    tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    await asyncio.sleep(0.05)  # let every connection open before the clock starts
+    started = clock()
+    deadline = started + duration
+    ready.set()
+    await asyncio.gather(*tasks)
+    return latencies, answers, clock() - started
+
+
+def run_load(port: int, requests: list[bytes], concurrency: int, duration: float) -> tuple[list[float], list[tuple[int, bytes]], float]:
+    gc.collect()
+    gc.disable()
+    try:
+        return asyncio.run(drive(port, requests, concurrency, duration))
+    finally:
+        gc.enable()
+
+
+# Checking answers ---------------------------------------------------------------------
+
+
+def _b64json(part: str) -> dict[str, Any]:
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def check_answer(status: int, body: bytes) -> str | None:
+    """None when the answer is a 200 with a Bearer ES256 at+jwt access token."""
+    if status != 200:
+        return f"HTTP {status}: {body[:200]!r}"
+    try:
+        doc = json.loads(body)
+        token = doc["access_token"]
+        if str(doc.get("token_type", "")).lower() != "bearer":
+            return f"token_type {doc.get('token_type')!r}"
+        parts = token.split(".")
+        if len(parts) != 3:
+            return "access_token is not a compact JWS"
+        header = _b64json(parts[0])
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"bad token response: {exc}: {body[:200]!r}"
+    if header.get("alg") != "ES256" or str(header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):
+        return f"access token header {header}"
+    return None
+
+
+def verify_sample(tokens: list[str], jwks: dict[str, Any], issuer: str) -> str | None:
+    """Verify signatures (and iss) of ``tokens`` with the server's published JWKS."""
+    keys = {k.get("kid"): k for k in jwks.get("keys", [])}
+    for value in tokens:
+        token = jws.parse_compact(value, max_bytes=16384)
+        jwk = keys.get(token.header.get("kid"))
+        if jwk is None:
+            return f"access token kid {token.header.get('kid')!r} not in the JWKS"
+        if not jws.verify(token, "ES256", key_from_jwk(jwk)):
+            return "access token signature does not verify with the server's JWKS"
+        if token.claims().get("iss") != issuer:
+            return f"access token iss {token.claims().get('iss')!r} is not {issuer}"
+    return None
+
+
+# Servers ------------------------------------------------------------------------------
+
+
+def process_tree_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by ``pid`` and its live children (Linux)."""
+    proc = Path("/proc")
+    if not (proc / str(pid) / "stat").exists():
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
+        stats[int(entry.name)] = fields
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        fields = stats.get(current)
+        if fields:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        todo.extend(children.get(current, []))
+    return total / tick
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    key: str  # short name in tables
+    label: str
+    command: list[str]
+    env: dict[str, str]
+    cwd: Path
+    port: int
+    issuer: str
+    audience: str  # what the assertions' aud says
+    scope: str
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    token_path: str = ""
+    jwks: dict[str, Any] = field(default_factory=dict)
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        out = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            self.command, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        discovery_url = f"{self.issuer}/.well-known/openid-configuration"
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.label} exited with {self.proc.returncode}; see {self.log}")
+            try:
+                response = httpx.get(discovery_url, timeout=2)
+                if response.status_code == 200:
+                    doc = response.json()
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"{self.label} did not answer {discovery_url} within {timeout:.0f}s; see {self.log}")
+            time.sleep(0.2)
+        if doc.get("issuer") != self.issuer:
+            raise SystemExit(f"{self.label}: discovery issuer {doc.get('issuer')!r} != {self.issuer!r}")
+        endpoint = urlsplit(doc["token_endpoint"])
+        if endpoint.hostname != HOST or endpoint.port != self.port:
+            raise SystemExit(f"{self.label}: token endpoint {doc['token_endpoint']} is not on {HOST}:{self.port}")
+        self.token_path = endpoint.path
+        self.jwks = httpx.get(doc["jwks_uri"], timeout=5).json()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)  # uvicorn's supervisor stops its workers
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the group this script started
+            self.proc.wait(timeout=10)
+
+    def requests(self, key: Any, count: int, lifetime: int) -> list[bytes]:
+        """``count`` token requests, each with a freshly signed assertion (new jti)."""
+        out = []
+        for _ in range(count):
+            assertion = sign_client_assertion(key, client_id=CLIENT_ID, audience=self.audience, lifetime=lifetime)
+            out.append(
+                token_request(
+                    HOST,
+                    self.port,
+                    self.token_path,
+                    {
+                        "grant_type": "client_credentials",
+                        "scope": self.scope,
+                        "client_assertion_type": JWT_BEARER,
+                        "client_assertion": assertion,
+                    },
+                )
+            )
+        return out
+
+
+# Setup --------------------------------------------------------------------------------
+
+
+def run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(cmd, text=True, capture_output=True, **kwargs)
+    if result.returncode != 0:
+        raise SystemExit(f"command failed ({result.returncode}): {' '.join(cmd)}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def prepare_anchor(work: Path) -> tuple[Path, str]:
+    """Copy package.json + server.mjs into the work folder and npm install when needed."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise SystemExit("node and npm are needed for the oidc-provider anchor (or use --servers hws,hws-w2)")
+    folder = work / "oidc-provider"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "server.mjs"):
+        shutil.copyfile(ANCHOR_SRC / name, folder / name)
+    stamp = folder / "node_modules" / ".bench-stamp"
+    digest = hashlib.sha256((ANCHOR_SRC / "package.json").read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != digest:
+        print(f"npm install into {folder} ...", flush=True)
+        run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder)
+        stamp.write_text(digest)
+    version = json.loads((folder / "node_modules" / "oidc-provider" / "package.json").read_text())["version"]
+    return folder, version
+
+
+def hws_bin() -> Path:
+    candidate = Path(sys.executable).parent / "hws"
+    if candidate.exists():
+        return candidate
+    found = shutil.which("hws")
+    if not found:
+        raise SystemExit("the hws command is not found (run with the project's venv: .venv/bin/python)")
+    return Path(found)
+
+
+def prepare_client(work: Path) -> tuple[Any, Path, Path]:
+    """One ES256 client key for every server: (private key, cert.pem, client.jwk.json)."""
+    folder = work / "client"
+    run([str(hws_bin()), "keygen", "--name", "BENCH", "--out", str(folder), "--force"])
+    key = load_private_key(folder / "private_key.pem")
+    jwk = public_jwk(key.public_key())
+    jwk["kid"] = thumbprint(jwk)  # the kid sign_client_assertion puts in the header
+    jwk_file = folder / "client.jwk.json"
+    jwk_file.write_text(json.dumps(jwk))
+    return key, folder / "cert.pem", jwk_file
+
+
+def hws_server(key: str, label: str, work: Path, cert: Path, workers: int) -> Server:
+    data = work / f"data-{key}"
+    shutil.rmtree(data, ignore_errors=True)
+    port = free_port()
+    public_url = f"http://{HOST}:{port}"
+    env = {**os.environ, "HWS_DATA_DIR": str(data), "HWS_PUBLIC_URL": public_url}
+    run(
+        [str(hws_bin()), "admin", "clients", "add", "--cert", str(cert), "--office", "KR", "--ip", f"{HOST}/32",
+         "--client-id", CLIENT_ID, "--json"],
+        env=env,
+    )
+    command = [str(hws_bin()), "serve", "--host", HOST, "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    issuer = f"{public_url}/oauth2"
+    return Server(key, label, command, env, ROOT, port, issuer, issuer, "hws/requests hws/publications", work / "logs" / f"{key}.log")
+
+
+def anchor_server(work: Path, folder: Path, version: str, jwk_file: Path) -> Server:
+    port = free_port()
+    issuer = f"http://{HOST}:{port}"
+    env = {**os.environ, "NODE_ENV": "production"}
+    command = ["node", "server.mjs", "--host", HOST, "--port", str(port), "--client-id", CLIENT_ID, "--client-jwk", str(jwk_file)]
+    return Server("oidc-provider", f"oidc-provider {version}", command, env, folder, port, issuer, issuer, "api", work / "logs" / "oidc-provider.log")
+
+
+# Measuring ----------------------------------------------------------------------------
+
+
+def measure(server: Server, key: Any, concurrency: int, args: argparse.Namespace) -> Phase:
+    lifetime = min(300, int(args.duration) + 90)
+    requests = server.requests(key, args.max_requests, lifetime)
+    assert server.proc is not None
+    cpu_before, own_before = process_tree_cpu(server.proc.pid), time.process_time()
+    latencies, answers, elapsed = run_load(server.port, requests, concurrency, args.duration)
+    cpu_after, own_after = process_tree_cpu(server.proc.pid), time.process_time()
+    phase = Phase(server.key, concurrency, requests=len(answers), elapsed=elapsed, latencies_ms=latencies)
+    if cpu_before is not None and cpu_after is not None:
+        phase.server_cpu = cpu_after - cpu_before
+    phase.loadgen_cpu = own_after - own_before
+    tokens: list[str] = []
+    for status, body in answers:
+        problem = check_answer(status, body)
+        if problem is None:
+            tokens.append(json.loads(body)["access_token"])
+            continue
+        phase.errors += 1
+        if len(phase.error_samples) < 3:
+            phase.error_samples.append(problem)
+    if tokens:
+        sample = tokens[:3] + random.sample(tokens, min(17, len(tokens)))
+        problem = verify_sample(sample, server.jwks, server.issuer)
+        if problem:
+            phase.errors = phase.requests  # a wrong signature makes every answer suspect
+            phase.error_samples.append(problem)
+    return phase
+
+
+def warm_up(server: Server, key: Any, count: int) -> None:
+    if count <= 0:
+        return
+    requests = server.requests(key, count, 120)
+    _, answers, _ = run_load(server.port, requests, min(8, count), 60.0)
+    bad = [p for p in (check_answer(s, b) for s, b in answers) if p]
+    if len(bad) == len(answers):
+        raise SystemExit(f"{server.label}: every warm-up request failed, e.g. {bad[0]}; see {server.log}")
+
+
+# Report -------------------------------------------------------------------------------
+
+
+def fmt_ms(value: float) -> str:
+    return f"{value:.2f}" if value == value else "-"
+
+
+def report(phases: list[Phase], labels: dict[str, str], levels: list[int]) -> list[str]:
+    lines: list[str] = []
+    width = max(len(v) for v in labels.values())
+    head = (
+        f"{'server':<{width}}  {'conc':>4}  {'requests':>8}  {'errors':>6}  {'req/s':>8}  {'p50 ms':>7}  {'p99 ms':>7}"
+        f"  {'srv CPU ms/req':>14}  {'gen CPU ms/req':>14}"
+    )
+    lines += [head, "-" * len(head)]
+    for phase in phases:
+        lines.append(
+            f"{labels[phase.server]:<{width}}  {phase.concurrency:>4}  {phase.requests:>8}  {phase.errors:>6}  "
+            f"{phase.rps:>8.1f}  {fmt_ms(phase.percentile(50)):>7}  {fmt_ms(phase.percentile(99)):>7}"
+            f"  {fmt_ms(phase.cpu_ms_per_request(phase.server_cpu)):>14}  {fmt_ms(phase.cpu_ms_per_request(phase.loadgen_cpu)):>14}"
+        )
+    by = {(p.server, p.concurrency): p for p in phases}
+    contenders = [k for k in labels if k != "oidc-provider" and any(p.server == k for p in phases)]
+    if "oidc-provider" in labels and contenders:
+        lines.append("")
+        lines.append("ratio against oidc-provider (req/s ratio: >1 is faster; p99 ratio: <1 is better)")
+        head = f"{'server':<{width}}  {'conc':>4}  {'req/s ratio':>11}  {'p99 ratio':>9}  {'p99 ms':>7}"
+        lines += [head, "-" * len(head)]
+        for name in contenders:
+            for level in levels:
+                ours, anchor = by.get((name, level)), by.get(("oidc-provider", level))
+                if not ours or not anchor:
+                    continue
+                rps_ratio = ours.rps / anchor.rps if anchor.rps else float("nan")
+                p99_ratio = ours.percentile(99) / anchor.percentile(99)
+                lines.append(
+                    f"{labels[name]:<{width}}  {level:>4}  {rps_ratio:>10.2f}x  {p99_ratio:>8.2f}x  {fmt_ms(ours.percentile(99)):>7}"
+                )
+        lines.append("")
+        lines.append(
+            f"target (reported, not asserted): >= {TARGET_RATIO:.0f}x oidc-provider's req/s at concurrency "
+            f"{TARGET_CONCURRENCY} with p99 < {TARGET_P99_MS:.0f} ms"
+        )
+        for name in contenders:
+            ours, anchor = by.get((name, TARGET_CONCURRENCY)), by.get(("oidc-provider", TARGET_CONCURRENCY))
+            if not ours or not anchor or not anchor.rps:
+                continue
+            ratio, p99 = ours.rps / anchor.rps, ours.percentile(99)
+            met = ratio >= TARGET_RATIO and p99 < TARGET_P99_MS and ours.errors == 0
+            lines.append(f"  {labels[name]:<{width}}  {ratio:.2f}x, p99 {p99:.1f} ms -> {'MET' if met else 'NOT MET'}")
+    for phase in phases:
+        for sample in phase.error_samples:
+            lines.append(f"error sample [{labels[phase.server]} c={phase.concurrency}]: {sample}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short run: 3 s / 3000 requests per level, small warm-up")
+    parser.add_argument("--levels", default="1,8,32", help="concurrency levels, comma-separated (default 1,8,32)")
+    parser.add_argument("--duration", type=float, help="seconds per level (default 12; --quick 3)")
+    parser.add_argument("--max-requests", type=int, help="requests per level at most (default 15000; --quick 3000)")
+    parser.add_argument("--warmup", type=int, help="untimed requests per server first (default 500; --quick 150)")
+    parser.add_argument(
+        "--servers", default="oidc-provider,hws,hws-w2", help="which servers, comma-separated: oidc-provider,hws,hws-w2"
+    )
+    parser.add_argument("--work", type=Path, default=HERE / ".work", help="work folder (default bench/.work)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    args = parser.parse_args(argv)
+    args.duration = args.duration or (3.0 if args.quick else 12.0)
+    args.max_requests = args.max_requests or (3000 if args.quick else 15000)
+    args.warmup = args.warmup if args.warmup is not None else (150 if args.quick else 500)
+    levels = [int(x) for x in args.levels.split(",") if x.strip()]
+    wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
+    unknown = set(wanted) - {"oidc-provider", "hws", "hws-w2"}
+    if unknown:
+        parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
+
+    try:
+        import uvloop  # noqa: PLC0415
+
+        uvloop.install()
+        loop_name = "uvloop"
+    except ImportError:
+        loop_name = "asyncio"
+
+    work: Path = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    key, cert, jwk_file = prepare_client(work)
+    servers: list[Server] = []
+    node_version = "-"
+    for name in wanted:
+        if name == "oidc-provider":
+            folder, version = prepare_anchor(work)
+            node_version = run(["node", "--version"]).stdout.strip()
+            servers.append(anchor_server(work, folder, version, jwk_file))
+        elif name == "hws":
+            servers.append(hws_server("hws", "hws (1 process, SQLite)", work, cert, 1))
+        else:
+            servers.append(hws_server("hws-w2", "hws --workers 2 (SQLite)", work, cert, 2))
+    labels = {s.key: s.label for s in servers}
+
+    print(
+        f"token endpoint benchmark: {os.cpu_count()} CPUs, Python {platform.python_version()} ({loop_name} load generator), "
+        f"node {node_version}; levels {levels}; per level <= {args.duration:g} s and <= {args.max_requests} requests; "
+        f"warm-up {args.warmup} per server; load average {os.getloadavg()[0]:.2f} before",
+        flush=True,
+    )
+    phases: list[Phase] = []
+    for server in servers:
+        print(f"== {server.label} on {HOST}:{server.port}", flush=True)
+        server.start()
+        try:
+            warm_up(server, key, args.warmup)
+            for level in levels:
+                phase = measure(server, key, level, args)
+                phases.append(phase)
+                print(
+                    f"   c={level:<3} {phase.requests:>6} requests  {phase.errors} errors  {phase.rps:8.1f} req/s  "
+                    f"p50 {fmt_ms(phase.percentile(50))} ms  p99 {fmt_ms(phase.percentile(99))} ms  "
+                    f"server CPU {fmt_ms(phase.cpu_ms_per_request(phase.server_cpu))} ms/req"
+                    + (f"  first error: {phase.error_samples[0]}" if phase.error_samples else ""),
+                    flush=True,
+                )
+        finally:
+            server.stop()
+
+    print(f"load average {os.getloadavg()[0]:.2f} after (this machine has {os.cpu_count()} CPUs; anything else running skews the numbers)")
+    print()
+    for line in report(phases, labels, levels):
+        print(line)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"labels": labels, "levels": levels, "duration": args.duration, "max_requests": args.max_requests,
+                 "phases": [p.as_dict() for p in phases]},
+                indent=2,
+            )
+        )
+    return 1 if any(p.errors for p in phases) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
