@@ -7,7 +7,7 @@ import importlib
 import typer
 
 from hws import __version__
-from hws.cli import admin, office
+from hws.cli import admin, office, requests
 from hws.cli.serve import serve
 from hws.cli.worker import worker
 
@@ -38,6 +38,9 @@ app.command("access-request")(office.access_request)
 app.command("configure")(office.configure)
 app.command("token")(office.token)
 app.command("ping")(office.ping)
+app.command("submit")(requests.submit)
+app.command("import-status")(requests.import_status)
+app.command("status")(requests.status)
 app.add_typer(admin.app, name="admin")
 
 

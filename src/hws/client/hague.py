@@ -3,6 +3,14 @@
 Both discover the token endpoint, sign a fresh assertion for every token request,
 cache the access token until shortly before it expires, and on a 401 from the API
 fetch a new token and retry once.
+
+Submission (spec §4): :meth:`~HagueClient.submit` streams a package with its
+``Content-Digest``; :meth:`~HagueClient.import_status`,
+:meth:`~HagueClient.request_status` read the statuses (conditionally: the last ``ETag``
+of each resource is sent back as ``If-None-Match`` and a 304 returns the cached result);
+:meth:`~HagueClient.wait_for_import` polls until the import is decided. The sync and
+async twins share everything but the I/O: parsing (:mod:`hws.client.statuses`), the
+upload body (:mod:`hws.client.upload`) and the poll schedule (:mod:`hws.client.polling`).
 """
 
 from __future__ import annotations
@@ -10,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from os import PathLike
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -21,8 +31,25 @@ from hws import __version__, jws
 from hws.client.assertion import sign_client_assertion
 from hws.client.enrolment import load_private_key
 from hws.client.errors import APIError, HWSError, ProblemEntry, TokenError
+from hws.client.polling import (
+    DEFAULT_MAX_POLL,
+    DEFAULT_POLL,
+    DEFAULT_TIMEOUT,
+    TRANSIENT_STATUSES,
+    ImportTimeout,
+    PollSchedule,
+    parse_retry_after,
+)
 from hws.client.profile import Profile
 from hws.client.profile import load as load_profile
+from hws.client.statuses import (
+    ImportStatus,
+    RequestStatus,
+    UnexpectedResponse,
+    parse_import_status,
+    parse_request_status,
+)
+from hws.client.upload import FileDigest, Progress, async_file_body, file_body, file_digest, upload_headers
 from hws.st96 import safexml
 from hws.st96.namespaces import HWS, PROBLEM
 
@@ -30,6 +57,8 @@ API_PATH = "/webservices/api/v1"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 REFRESH_MARGIN = 60.0
 USER_AGENT = f"hws-office-kit/{__version__}"
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -73,6 +102,24 @@ def problem_from(response: httpx.Response) -> APIError:
     return APIError(response.status_code, "http-error", response.reason_phrase, response.text[:500])
 
 
+def _transient(exc: Exception) -> bool:
+    """A failure worth polling through: a network error, 429 or a passing 5xx."""
+    return isinstance(exc, httpx.TransportError) or (isinstance(exc, APIError) and exc.status in TRANSIENT_STATUSES)
+
+
+def _import_status_of(response: httpx.Response) -> ImportStatus:
+    location = response.headers.get("location")
+    return replace(
+        parse_import_status(response.content),
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+        location=str(response.url.join(location)) if location else None,
+    )
+
+
+def _request_status_of(response: httpx.Response) -> RequestStatus:
+    return parse_request_status(response.content)
+
+
 def _parse_ping(response: httpx.Response) -> PingResult:
     root = safexml.parse(response.content).getroot()
     h = f"{{{HWS}}}"
@@ -97,6 +144,7 @@ class _Base:
         scope: str | None = None,
         audience: str = "issuer",
         token_endpoint: str | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self.client_id = client_id
@@ -110,6 +158,9 @@ class _Base:
         self._token: dict[str, Any] | None = None
         self._token_expires = 0.0
         self._lock = threading.Lock()
+        self._monotonic = monotonic
+        #: path → (ETag, parsed result) of the last 200 answer that carried an ETag
+        self._etags: dict[str, tuple[str, Any]] = {}
 
     @classmethod
     def _profile_kwargs(cls, profile: Profile) -> dict[str, Any]:
@@ -178,13 +229,68 @@ class _Base:
         self._token = None
         self._token_expires = 0.0
 
+    # ----------------------------------------------------------------- submission (shared)
+
+    @staticmethod
+    def _import_path(import_id: str) -> str:
+        return f"/request/import/{quote(import_id, safe='')}"
+
+    @staticmethod
+    def _request_path(srn: str) -> str:
+        return f"/request/{quote(srn, safe='')}"
+
+    def _if_none_match(self, path: str) -> dict[str, str]:
+        cached = self._etags.get(path)
+        return {"If-None-Match": cached[0]} if cached else {}
+
+    def _conditional(self, path: str, response: httpx.Response, parse: Callable[[httpx.Response], _T]) -> _T:
+        """The result of a conditional GET: the cached one on 304, else parsed and remembered."""
+        if response.status_code == 304:
+            cached = self._etags.get(path)
+            if cached is None:
+                raise UnexpectedResponse(f"304 Not Modified for {path}, which was never fetched")
+            result = cached[1]
+            if isinstance(result, ImportStatus):
+                result = replace(result, retry_after=parse_retry_after(response.headers.get("retry-after")))
+            return result  # type: ignore[no-any-return]
+        if response.status_code != 200:
+            raise UnexpectedResponse(f"GET {path} answered {response.status_code}")
+        result = parse(response)
+        etag = response.headers.get("etag")
+        if etag:
+            self._etags[path] = (etag, result)
+        else:
+            self._etags.pop(path, None)
+        return result
+
+    @staticmethod
+    def _submitted(response: httpx.Response, digest: FileDigest) -> ImportStatus:
+        if not 200 <= response.status_code < 300:
+            raise UnexpectedResponse(f"POST /request answered {response.status_code}")
+        status = _import_status_of(response)
+        if status.package_sha256 != digest.hex or status.package_size != digest.size:
+            raise HWSError(
+                f"the service stored other bytes than were sent (sha-256:{status.package_sha256}, "
+                f"{status.package_size} bytes; sent sha-256:{digest.hex}, {digest.size} bytes)"
+            )
+        return status
+
 
 class HagueClient(_Base):
     """Synchronous client. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, *, http: httpx.Client | None = None, timeout: float = 30.0, verify: bool | str = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        http: httpx.Client | None = None,
+        timeout: float = 30.0,
+        verify: bool | str = True,
+        sleep: Callable[[float], None] = time.sleep,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._http = http or httpx.Client(timeout=timeout, verify=verify, headers={"User-Agent": USER_AGENT})
+        self._sleep = sleep
 
     @classmethod
     def from_profile(cls, name: str | None = None, **kwargs: Any) -> "HagueClient":
@@ -221,12 +327,19 @@ class HagueClient(_Base):
         return str(self.token_response(force=force)["access_token"])
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """An authenticated API call; a 401 fetches a new token and retries once."""
+        """An authenticated API call; a 401 fetches a new token and retries once.
+
+        ``content_factory``: a callable giving a fresh body (e.g. a streaming iterator)
+        for each attempt, so that a streamed upload survives the retry.
+        """
         if self._token_endpoint is None:
             self.discover()
         accept = kwargs.pop("accept", "application/xml")
         extra = kwargs.pop("headers", {})
+        content_factory = kwargs.pop("content_factory", None)
         for attempt in range(2):
+            if content_factory is not None:
+                kwargs["content"] = content_factory()
             headers = {**extra, **self._headers(self.token(force=attempt > 0), accept)}
             response = self._http.request(method, f"{self.api_url}{path}", headers=headers, **kwargs)
             if response.status_code != 401 or attempt:
@@ -240,16 +353,73 @@ class HagueClient(_Base):
         params = {"name": name} if name else None
         return _parse_ping(self.request("GET", "/pingMe", params=params))
 
+    def submit(
+        self, path: str | PathLike[str], *, idempotency_key: str | None = None, progress: Progress | None = None
+    ) -> ImportStatus:
+        """Send an import package (``POST /request``), streamed from the file with its
+        ``Content-Digest``; returns the ``Pending`` import. ``progress(bytes_sent, total)``
+        follows the upload. With ``idempotency_key``, sending again returns the first answer."""
+        package = Path(path)
+        digest = file_digest(package)
+        response = self.request(
+            "POST",
+            "/request",
+            headers=upload_headers(digest, idempotency_key),
+            content_factory=lambda: file_body(package, digest, progress),
+        )
+        return self._submitted(response, digest)
+
+    def import_status(self, import_id: str) -> ImportStatus:
+        """``GET /request/import/{importId}`` (conditional)."""
+        path = self._import_path(import_id)
+        return self._conditional(path, self.request("GET", path, headers=self._if_none_match(path)), _import_status_of)
+
+    def request_status(self, srn: str) -> RequestStatus:
+        """``GET /request/{srn}``: the service request's status (conditional)."""
+        path = self._request_path(srn)
+        return self._conditional(path, self.request("GET", path, headers=self._if_none_match(path)), _request_status_of)
+
+    def wait_for_import(
+        self, import_id: str, *, timeout: float = DEFAULT_TIMEOUT, poll: float = DEFAULT_POLL, max_poll: float = DEFAULT_MAX_POLL
+    ) -> ImportStatus:
+        """Poll until the import is ``Imported`` or ``Rejected``; :class:`ImportTimeout` after
+        ``timeout`` seconds. Delays grow from ``poll`` to ``max_poll`` and are never shorter
+        than the server's ``Retry-After``; network errors, 429 and 502-504 are polled through."""
+        schedule = PollSchedule(timeout, self._monotonic(), poll, max_poll)
+        last: ImportStatus | None = None
+        while True:
+            retry_after, error = None, None
+            try:
+                last = self.import_status(import_id)
+                if last.finished:
+                    return last
+                retry_after = last.retry_after
+            except (APIError, httpx.TransportError) as exc:
+                if not _transient(exc):
+                    raise
+                error = exc
+            delay = schedule.next_delay(self._monotonic(), retry_after)
+            if delay is None:
+                raise ImportTimeout(import_id, timeout, last, error) from error
+            self._sleep(delay)
+
 
 class AsyncHagueClient(_Base):
     """Asynchronous twin of :class:`HagueClient` (``async with``)."""
 
     def __init__(
-        self, *, http: httpx.AsyncClient | None = None, timeout: float = 30.0, verify: bool | str = True, **kwargs: Any
+        self,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = 30.0,
+        verify: bool | str = True,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._http = http or httpx.AsyncClient(timeout=timeout, verify=verify, headers={"User-Agent": USER_AGENT})
         self._alock = asyncio.Lock()
+        self._sleep = sleep
 
     @classmethod
     def from_profile(cls, name: str | None = None, **kwargs: Any) -> "AsyncHagueClient":
@@ -289,7 +459,10 @@ class AsyncHagueClient(_Base):
             await self.discover()
         accept = kwargs.pop("accept", "application/xml")
         extra = kwargs.pop("headers", {})
+        content_factory = kwargs.pop("content_factory", None)
         for attempt in range(2):
+            if content_factory is not None:
+                kwargs["content"] = content_factory()
             headers = {**extra, **self._headers(await self.token(force=attempt > 0), accept)}
             response = await self._http.request(method, f"{self.api_url}{path}", headers=headers, **kwargs)
             if response.status_code != 401 or attempt:
@@ -302,3 +475,49 @@ class AsyncHagueClient(_Base):
     async def ping(self, name: str | None = None) -> PingResult:
         params = {"name": name} if name else None
         return _parse_ping(await self.request("GET", "/pingMe", params=params))
+
+    async def submit(
+        self, path: str | PathLike[str], *, idempotency_key: str | None = None, progress: Progress | None = None
+    ) -> ImportStatus:
+        """See :meth:`HagueClient.submit`; the file is read off the event loop."""
+        package = Path(path)
+        digest = await asyncio.to_thread(file_digest, package)
+        response = await self.request(
+            "POST",
+            "/request",
+            headers=upload_headers(digest, idempotency_key),
+            content_factory=lambda: async_file_body(package, digest, progress),
+        )
+        return self._submitted(response, digest)
+
+    async def import_status(self, import_id: str) -> ImportStatus:
+        path = self._import_path(import_id)
+        response = await self.request("GET", path, headers=self._if_none_match(path))
+        return self._conditional(path, response, _import_status_of)
+
+    async def request_status(self, srn: str) -> RequestStatus:
+        path = self._request_path(srn)
+        response = await self.request("GET", path, headers=self._if_none_match(path))
+        return self._conditional(path, response, _request_status_of)
+
+    async def wait_for_import(
+        self, import_id: str, *, timeout: float = DEFAULT_TIMEOUT, poll: float = DEFAULT_POLL, max_poll: float = DEFAULT_MAX_POLL
+    ) -> ImportStatus:
+        """See :meth:`HagueClient.wait_for_import`."""
+        schedule = PollSchedule(timeout, self._monotonic(), poll, max_poll)
+        last: ImportStatus | None = None
+        while True:
+            retry_after, error = None, None
+            try:
+                last = await self.import_status(import_id)
+                if last.finished:
+                    return last
+                retry_after = last.retry_after
+            except (APIError, httpx.TransportError) as exc:
+                if not _transient(exc):
+                    raise
+                error = exc
+            delay = schedule.next_delay(self._monotonic(), retry_after)
+            if delay is None:
+                raise ImportTimeout(import_id, timeout, last, error) from error
+            await self._sleep(delay)

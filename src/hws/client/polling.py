@@ -1,0 +1,88 @@
+"""When to ask again: ``Retry-After`` and a capped exponential backoff with a deadline.
+
+:class:`PollSchedule` holds no I/O, so the sync and async clients share it: each poll
+asks it how long to sleep, and it answers None once the deadline has passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+from hws.client.errors import HWSError
+
+if TYPE_CHECKING:
+    from hws.client.statuses import ImportStatus
+
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_POLL = 1.0
+DEFAULT_MAX_POLL = 30.0
+#: statuses that mean "not now": keep polling through them while waiting
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP-date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+@dataclass
+class PollSchedule:
+    """Delays ``poll``, ``2·poll``, ``4·poll`` … capped at ``max_poll``, never shorter than
+    what the server's ``Retry-After`` asks, and never past ``timeout`` from ``started``."""
+
+    timeout: float
+    started: float
+    poll: float = DEFAULT_POLL
+    max_poll: float = DEFAULT_MAX_POLL
+    factor: float = 2.0
+    _next: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.timeout < 0 or self.poll <= 0 or self.max_poll < self.poll or self.factor < 1:
+            raise ValueError("need timeout >= 0, poll > 0, max_poll >= poll and factor >= 1")
+        self._next = self.poll
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.timeout
+
+    def next_delay(self, now: float, retry_after: float | None = None) -> float | None:
+        """How long to sleep before the next poll; None when the time is up."""
+        remaining = self.deadline - now
+        if remaining <= 0:
+            return None
+        wanted = max(self._next, retry_after or 0.0)
+        self._next = min(self._next * self.factor, self.max_poll)
+        return min(wanted, remaining)
+
+
+class ImportTimeout(HWSError):
+    """The import was still ``Pending`` when :meth:`wait_for_import` gave up."""
+
+    def __init__(
+        self, import_id: str, timeout: float, last: "ImportStatus | None", error: Exception | None = None
+    ) -> None:
+        self.import_id = import_id
+        self.timeout = timeout
+        self.last = last  #: the last status read, None if none could be read
+        self.error = error  #: the failure of the last poll, if it failed
+        state = "still pending" if last is not None else "status unknown"
+        because = f" (last poll failed: {error})" if error is not None else ""
+        super().__init__(
+            f"import {import_id} {state} after {timeout:g} s{because}; "
+            f"ask again later: hws import-status {import_id}"
+        )
