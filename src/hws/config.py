@@ -82,6 +82,21 @@ class Settings(BaseSettings):
         900, ge=0, description="Seconds before an unreferenced blob or temporary upload is swept away."
     )
 
+    # Life cycle and publication ---------------------------------------------------
+    sandbox: bool = Field(False, description="Sandbox mode: the operator may move the service's calendar clock.")
+    examination: str = Field("manual", pattern="^(manual|auto)$", description="manual (operator) or auto (sandbox rules).")
+    auto_irregularity: str = Field(
+        "formal",
+        pattern="^(formal|always|never)$",
+        description="Automatic examination: irregularity on formal problems only, always first, or never.",
+    )
+    irn_start: int = Field(200001, ge=1, le=999999, description="First international registration number (DM/nnnnnn).")
+    publication_weekday: int = Field(5, ge=1, le=7, description="ISO weekday of the weekly publication (5 = Friday).")
+    publication_time: str = Field("12:00", pattern=r"^\d{2}:\d{2}$")
+    publication_timezone: str = "Europe/Zurich"
+    scheduler: bool = Field(True, description="Run the weekly publisher (one leader among all processes).")
+    scheduler_interval: float = Field(30.0, gt=0, description="Seconds between the scheduler's checks.")
+
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")
 
@@ -157,6 +172,15 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def schedule(self):  # type: ignore[no-untyped-def]
+        from datetime import time
+
+        from hws.domain.weeks import Schedule
+
+        hours, minutes = (int(part) for part in self.publication_time.split(":"))
+        return Schedule(weekday=self.publication_weekday, at=time(hours, minutes), zone=self.publication_timezone)
 
     @property
     def blobs_dir(self) -> Path:

@@ -24,6 +24,7 @@ from hws.store.blobs import BlobStore, FilesystemBlobStore
 from hws.store.clients import ClientRegistry
 from hws.store.database import create_db_engine
 from hws.store.jobs import JobQueue
+from hws.store.sandbox_clock import SandboxClock
 
 
 @dataclass
@@ -35,6 +36,9 @@ class Service:
     keyring: Keyring
     authority: AccessTokenAuthority
     tokens: TokenService
+    #: the business calendar: deadlines, registration dates, publication weeks (movable
+    #: in sandbox mode); ``clock`` stays the real time for authentication
+    calendar: Clock
     blobs: BlobStore
     jobs: JobQueue
     schema_set: SchemaSet
@@ -88,6 +92,7 @@ def build_service(settings: Settings, clock: Clock | None = None) -> Service:
         keyring=keyring,
         authority=authority,
         tokens=tokens,
+        calendar=SandboxClock(engine, clock) if settings.sandbox else clock,
         blobs=FilesystemBlobStore(settings.blobs_dir),
         jobs=JobQueue(engine, clock, lease_seconds=settings.job_lease_seconds),
         schema_set=SchemaSet(default_schema_root(settings.data_dir)),

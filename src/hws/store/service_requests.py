@@ -9,7 +9,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from hws.st96.package import PackageContent
 from hws.store.tables import service_requests, sr_designations, sr_events, sr_files
@@ -39,6 +39,9 @@ class ServiceRequest:
     irn: str | None
     expected_publication: date | None
     regularization_deadline: date | None
+    fee_shortfall: bool
+    registered_at: datetime | None
+    recorded_against: str | None
     data: dict[str, Any]
     version: int
     created_at: datetime
@@ -83,6 +86,9 @@ def _record(row: Any) -> ServiceRequest:
         irn=row.irn,
         expected_publication=row.expected_publication,
         regularization_deadline=row.regularization_deadline,
+        fee_shortfall=bool(row.fee_shortfall),
+        registered_at=row.registered_at,
+        recorded_against=row.recorded_against,
         data=json.loads(row.data),
         version=row.version,
         created_at=row.created_at,
@@ -157,3 +163,86 @@ def history(engine: Engine, srn: str) -> list[dict[str, Any]]:
         {"at": r.at.isoformat(), "from": r.from_status, "to": r.to_status, "actor": r.actor, "reason": r.reason}
         for r in rows
     ]
+
+
+class StaleRequest(Exception):
+    """The request changed since it was read (another actor moved it first)."""
+
+
+def transition(
+    conn: Connection,
+    sr: ServiceRequest,
+    *,
+    to_status: str,
+    actor: str,
+    reason: str,
+    now: datetime,
+    **fields: Any,
+) -> None:
+    """Move ``sr`` to ``to_status`` (already checked against the life cycle), with its
+    event, guarded by its version so two concurrent actors cannot both move it."""
+    changed = conn.execute(
+        update(service_requests)
+        .where(service_requests.c.srn == sr.srn, service_requests.c.version == sr.version)
+        .values(status=to_status, version=sr.version + 1, updated_at=now, **fields)
+        .returning(service_requests.c.srn)
+    ).first()
+    if changed is None:
+        raise StaleRequest(sr.srn)
+    conn.execute(
+        insert(sr_events).values(srn=sr.srn, at=now, from_status=sr.status, to_status=to_status, actor=actor, reason=reason)
+    )
+
+
+def get_in(conn: Connection, srn: str) -> ServiceRequest | None:
+    row = conn.execute(select(service_requests).where(service_requests.c.srn == srn)).first()
+    return _record(row) if row else None
+
+
+def by_irn(engine: Engine, irn: str) -> ServiceRequest | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(service_requests).where(service_requests.c.irn == irn)).first()
+    return _record(row) if row else None
+
+
+def find(
+    engine: Engine,
+    *,
+    status: str | None = None,
+    office: str | None = None,
+    transaction: str | None = None,
+    older_than: datetime | None = None,
+    office_reference: str | None = None,
+    limit: int = 200,
+) -> list[ServiceRequest]:
+    query = select(service_requests).order_by(service_requests.c.srn).limit(limit)
+    if status:
+        query = query.where(service_requests.c.status == status)
+    if office:
+        query = query.where(service_requests.c.office == office)
+    if transaction:
+        query = query.where(service_requests.c.transaction == transaction)
+    if older_than:
+        query = query.where(service_requests.c.created_at < older_than)
+    if office_reference:
+        query = query.where(service_requests.c.office_reference == office_reference)
+    with engine.connect() as conn:
+        return [_record(r) for r in conn.execute(query).all()]
+
+
+def overdue(engine: Engine, today: date) -> list[ServiceRequest]:
+    """Requests waiting for regularization whose deadline has passed."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(service_requests).where(
+                service_requests.c.status == "Pending Regularization",
+                service_requests.c.regularization_deadline < today,
+            )
+        ).all()
+    return [_record(r) for r in rows]
+
+
+def count_by_status(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(service_requests.c.status, func.count()).group_by(service_requests.c.status)).all()
+    return {status: int(n) for status, n in rows}

@@ -154,6 +154,9 @@ service_requests = Table(
     Column("irn", String(20), nullable=True, unique=True),
     Column("expected_publication", Date, nullable=True),
     Column("regularization_deadline", Date, nullable=True),
+    Column("fee_shortfall", Boolean, nullable=False, server_default="0"),
+    Column("registered_at", UTCDateTime, nullable=True, index=True),
+    Column("recorded_against", String(9), nullable=True),
     Column("data", Text, nullable=False),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("created_at", UTCDateTime, nullable=False),
@@ -190,4 +193,30 @@ sr_events = Table(
     Column("to_status", String(32), nullable=False),
     Column("actor", String(100), nullable=False),
     Column("reason", Text, nullable=False, server_default=""),
+)
+
+#: Immutable weekly publications: the bulletin (office "") and one confidential copy
+#: per examining office. A row is written once; building the week again yields the same
+#: bytes (the blob's sha256 is the ETag).
+publications = Table(
+    "publications",
+    metadata,
+    Column("kind", String(20), nullable=False),
+    Column("week", String(6), nullable=False),
+    Column("office", String(2), nullable=False, server_default=""),
+    Column("sha256", String(64), ForeignKey("blobs.sha256"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("registrations", Integer, nullable=False, server_default="0"),
+    Column("decisions", Integer, nullable=False, server_default="0"),
+    Column("published_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("kind", "week", "office"),
+)
+
+#: The sandbox clock's offset from the system clock (one row; sandbox mode only).
+sandbox_clock = Table(
+    "sandbox_clock",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("offset_seconds", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -17,6 +17,7 @@ from hws.store import imports as import_store
 from hws.store import service_requests as sr_store
 from hws.store.counters import next_value
 from hws.store.jobs import Job
+from hws.worker.auto_examination import enqueue_examination
 
 log = logging.getLogger("hws.worker.imports")
 
@@ -105,6 +106,8 @@ def process_import(service, job: Job) -> str:  # type: ignore[no-untyped-def]
             files=stored,
             now=now,
         )
+        if service.settings.examination == "auto":
+            enqueue_examination(conn, service, srn)
         service.jobs.complete(conn, job)
     log.info(
         "import accepted",

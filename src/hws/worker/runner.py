@@ -14,12 +14,13 @@ from collections.abc import Callable
 from hws.intake import IMPORT_JOB
 from hws.store.jobs import Job, LeaseLost, worker_identity
 from hws.worker import maintenance
+from hws.worker.auto_examination import EXAMINE_JOB, examine
 from hws.worker.import_processing import process_import
 
 log = logging.getLogger("hws.worker")
 
 Handler = Callable[..., object]
-HANDLERS: dict[str, Handler] = {IMPORT_JOB: process_import}
+HANDLERS: dict[str, Handler] = {IMPORT_JOB: process_import, EXAMINE_JOB: examine}
 MAINTENANCE_INTERVAL = 60.0
 
 

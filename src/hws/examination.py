@@ -1,0 +1,190 @@
+"""Examination: the operator's actions on service requests, and the deadline sweeper.
+
+Every action checks the life cycle (:mod:`hws.domain.lifecycle`), writes the new status
+with its event (time, actor, reason) in one transaction guarded by the request's
+version, and uses the service's calendar clock (movable in sandbox mode).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from hws.domain import lifecycle
+from hws.domain.calendar_rules import expected_publication, regularization_deadline
+from hws.domain.identifiers import format_irn
+from hws.domain.lifecycle import Status
+from hws.store import service_requests as sr_store
+from hws.store.counters import next_value
+from hws.store.service_requests import ServiceRequest
+from hws.store.tables import service_requests
+
+log = logging.getLogger("hws.examination")
+
+APPLICATION = "HagueApplication"
+
+
+class ExaminationError(ValueError):
+    """The action cannot be carried out; the message says why (shown to the operator)."""
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def publication_inputs(sr: ServiceRequest) -> dict[str, Any]:
+    """What Rule 16/17 needs from the application's data."""
+    data = sr.data
+    deferment = data.get("deferment") or {}
+    months: int | None = None
+    if deferment.get("requested"):
+        period = deferment.get("period")
+        unit = (deferment.get("unit") or "").lower()
+        if isinstance(period, int):
+            months = period * 12 if "year" in unit else period
+        else:
+            months = 30  # deferment asked without a period: the maximum
+    priorities = [_date(p.get("filing_date")) for p in data.get("priorities") or []]
+    earliest = min([d for d in [*priorities, _date(data.get("filing_date"))] if d], default=None)
+    return {
+        "immediate": bool(data.get("immediate_publication")),
+        "deferment_months": months,
+        "filing_or_priority_date": earliest,
+    }
+
+
+class Examiner:
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+    # Helpers ------------------------------------------------------------------------
+
+    def _act(
+        self,
+        srn: str,
+        target: Status,
+        *,
+        actor: str,
+        reason: str,
+        fields: Callable[[Connection, ServiceRequest], dict[str, Any]] | None = None,
+        after: Callable[[Connection, ServiceRequest], None] | None = None,
+    ) -> ServiceRequest:
+        now = self.service.calendar.now()
+        with self.service.engine.begin() as conn:
+            sr = sr_store.get_in(conn, srn)
+            if sr is None:
+                raise ExaminationError(f"no service request {srn}")
+            try:
+                lifecycle.check(sr.status, target)
+            except lifecycle.TransitionRefused as exc:
+                raise ExaminationError(f"{srn}: {exc}") from None
+            values = fields(conn, sr) if fields else {}
+            try:
+                sr_store.transition(conn, sr, to_status=target.value, actor=actor, reason=reason, now=now, **values)
+            except sr_store.StaleRequest:
+                raise ExaminationError(f"{srn} changed meanwhile; look at it again") from None
+            if after:
+                after(conn, sr)
+        log.info(
+            "service request moved",
+            extra={"event": "sr.transition", "srn": srn, "from": sr.status, "to": target.value, "actor": actor, "reason": reason},
+        )
+        fresh = sr_store.get(self.service.engine, srn)
+        assert fresh is not None
+        return fresh
+
+    # Actions -----------------------------------------------------------------------
+
+    def take_up(self, srn: str, *, actor: str, reason: str = "taken up for examination") -> ServiceRequest:
+        return self._act(srn, Status.PROCESSING, actor=actor, reason=reason)
+
+    def notify_irregularity(self, srn: str, *, actor: str, reason: str, fee_shortfall: bool = False) -> ServiceRequest:
+        if not reason.strip():
+            raise ExaminationError("say what the irregularity is (the office must be able to cure it)")
+        notified = self.service.calendar.now().date()
+        deadline = regularization_deadline(notified, fee_shortfall=fee_shortfall)
+        return self._act(
+            srn,
+            Status.PENDING_REGULARIZATION,
+            actor=actor,
+            reason=reason,
+            fields=lambda _c, _s: {"regularization_deadline": deadline, "fee_shortfall": fee_shortfall},
+        )
+
+    def regularize(
+        self, srn: str, *, actor: str, reason: str = "irregularity remedied", after: Callable[[Connection, ServiceRequest], None] | None = None
+    ) -> ServiceRequest:
+        return self._act(
+            srn, Status.PROCESSING, actor=actor, reason=reason, fields=lambda _c, _s: {"regularization_deadline": None}, after=after
+        )
+
+    def cancel(self, srn: str, *, actor: str, reason: str) -> ServiceRequest:
+        if not reason.strip():
+            raise ExaminationError("give the reason for the cancellation")
+        return self._act(srn, Status.CANCELLED, actor=actor, reason=reason)
+
+    def register(
+        self,
+        srn: str,
+        *,
+        actor: str,
+        reason: str = "recorded in the International Register",
+        recorded_against: str | None = None,
+    ) -> ServiceRequest:
+        """Applications get an IRN and an expected publication date; decisions are
+        recorded against the registration their IRN names; other communications against
+        ``recorded_against`` (e.g. the request they cure)."""
+        now = self.service.calendar.now()
+        settings = self.service.settings
+
+        def fields(conn: Connection, sr: ServiceRequest) -> dict[str, Any]:
+            if sr.transaction == APPLICATION:
+                irn = format_irn(next_value(conn, "irn", settings.irn_start))
+                publication = expected_publication(
+                    registration_date=now.date(), schedule=settings.schedule, **publication_inputs(sr)
+                )
+                return {"irn": irn, "expected_publication": publication, "registered_at": now}
+            if sr.target_irn:
+                target = self._registration(conn, sr.target_irn)
+                if target is None:
+                    raise ExaminationError(
+                        f"{srn}: no international registration {sr.target_irn}; notify an irregularity instead"
+                    )
+                return {"recorded_against": target.srn, "registered_at": now}
+            return {"registered_at": now, "recorded_against": recorded_against}
+
+        return self._act(srn, Status.REGISTERED, actor=actor, reason=reason, fields=fields)
+
+    @staticmethod
+    def _registration(conn: Connection, irn: str) -> ServiceRequest | None:
+        row = conn.execute(
+            select(service_requests.c.srn).where(service_requests.c.irn == irn, service_requests.c.status == Status.REGISTERED.value)
+        ).first()
+        return sr_store.get_in(conn, row.srn) if row else None
+
+    def registration_exists(self, irn: str) -> bool:
+        with self.service.engine.connect() as conn:
+            return self._registration(conn, irn) is not None
+
+    # Sweeper -----------------------------------------------------------------------
+
+    def abandon_overdue(self) -> list[str]:
+        """Abandon every request whose regularization deadline has passed."""
+        today = self.service.calendar.now().date()
+        abandoned = []
+        for sr in sr_store.overdue(self.service.engine, today):
+            try:
+                self._act(
+                    sr.srn,
+                    Status.ABANDONED,
+                    actor="deadline",
+                    reason=f"not regularized by {sr.regularization_deadline.isoformat() if sr.regularization_deadline else '?'}",
+                )
+                abandoned.append(sr.srn)
+            except ExaminationError:
+                continue  # moved meanwhile (regularized or cancelled)
+        return abandoned

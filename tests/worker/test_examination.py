@@ -1,0 +1,194 @@
+"""Examination: operator actions, automatic policy, deadline sweeper (in process)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from hws.domain.clock import FixedClock
+from hws.examination import ExaminationError, Examiner
+from hws.st96.examples import example_package, example_spec
+from hws.st96.builder import build_package
+from hws.store import service_requests as sr_store
+from hws.worker.runner import Worker
+from tests.conftest import enrol, make_service
+
+START = 1_795_000_000  # 2026-11-18, a Wednesday
+
+
+def receive(service, office, package: bytes) -> None:  # type: ignore[no-untyped-def]
+    from hws.intake import record_receipt
+
+    blob = service.blobs.put_bytes(package)
+    record_receipt(service, service.registry.get(office.client_id), blob, None)
+
+
+def cure_package(office: str, reference: str) -> bytes:
+    """The office's answer to an irregularity: a generic communication (category
+    Application) carrying the application's office reference."""
+    return example_package(
+        "HagueGenericOfficeCommunication",
+        office=office,
+        office_reference=reference,
+        irn=None,
+        category="Application",
+        documents=[{"file": "cure.pdf", "kind": "MISCELLANEOUS"}],
+    )
+
+
+def drain(service) -> None:  # type: ignore[no-untyped-def]
+    worker = Worker(service)
+    while worker.run_once():
+        pass
+
+
+@pytest.fixture
+def manual(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    service = make_service(tmp_path, database_url, clock=clock, worker_threads=0)
+    yield service, clock
+    service.close()
+
+
+def test_manual_life_cycle(manual) -> None:  # type: ignore[no-untyped-def]
+    service, clock = manual
+    office = enrol(service, office="KR")
+    receive(service, office, example_package("application", office="KR"))
+    drain(service)
+    examiner = Examiner(service)
+    sr = examiner.take_up("970000001", actor="op:anna")
+    assert sr.status == "Processing"
+    sr = examiner.notify_irregularity("970000001", actor="op:anna", reason="reproduction 1.2 unclear")
+    assert sr.status == "Pending Regularization" and sr.regularization_deadline == date(2027, 2, 18)
+    sr = examiner.regularize("970000001", actor="op:anna", reason="new reproduction received")
+    assert sr.status == "Processing" and sr.regularization_deadline is None
+    sr = examiner.register("970000001", actor="op:anna")
+    assert sr.status == "Registered" and sr.irn == "DM/200001"
+    # the example defers publication 12 months from the priority date (2024-01-10): already over → next issue
+    assert sr.expected_publication == date(2026, 11, 20)
+    history = sr_store.history(service.engine, sr.srn)
+    assert [(e["from"], e["to"], e["actor"]) for e in history] == [
+        (None, "Undefined", "import"),
+        ("Undefined", "Processing", "op:anna"),
+        ("Processing", "Pending Regularization", "op:anna"),
+        ("Pending Regularization", "Processing", "op:anna"),
+        ("Processing", "Registered", "op:anna"),
+    ]
+    for forbidden in (examiner.take_up, examiner.regularize):
+        with pytest.raises(ExaminationError, match="cannot become"):
+            forbidden("970000001", actor="op:anna")
+    with pytest.raises(ExaminationError, match="cannot become"):
+        examiner.cancel("970000001", actor="op:anna", reason="too late")
+
+
+def test_standard_publication_and_fee_shortfall(manual) -> None:  # type: ignore[no-untyped-def]
+    service, clock = manual
+    office = enrol(service, office="KR")
+    spec = example_spec("application", office="KR")
+    spec.pop("deferment", None)
+    spec["deferment"] = None
+    receive(service, office, build_package(spec, {}, fill_missing=True))
+    drain(service)
+    examiner = Examiner(service)
+    examiner.take_up("970000001", actor="op")
+    sr = examiner.notify_irregularity("970000001", actor="op", reason="fees", fee_shortfall=True)
+    assert sr.regularization_deadline == date(2027, 1, 18)
+    examiner.regularize("970000001", actor="op")
+    sr = examiner.register("970000001", actor="op")
+    assert sr.expected_publication is not None and abs(sr.expected_publication - date(2027, 11, 18)) < timedelta(days=7)
+
+
+def test_decision_needs_a_known_registration(manual) -> None:  # type: ignore[no-untyped-def]
+    service, _ = manual
+    office = enrol(service, office="KR")
+    receive(service, office, example_package("refusal", office="KR", irn="DM/200001"))
+    drain(service)
+    examiner = Examiner(service)
+    examiner.take_up("970000001", actor="op")
+    with pytest.raises(ExaminationError, match="no international registration DM/200001"):
+        examiner.register("970000001", actor="op")
+    receive(service, office, example_package("application", office="KR"))
+    drain(service)
+    examiner.take_up("970000002", actor="op")
+    assert examiner.register("970000002", actor="op").irn == "DM/200001"
+    refusal = examiner.register("970000001", actor="op")
+    assert refusal.status == "Registered" and refusal.recorded_against == "970000002"
+
+
+def test_deadline_sweeper_abandons(manual) -> None:  # type: ignore[no-untyped-def]
+    service, clock = manual
+    office = enrol(service, office="KR")
+    receive(service, office, example_package("application", office="KR"))
+    drain(service)
+    examiner = Examiner(service)
+    examiner.take_up("970000001", actor="op")
+    examiner.notify_irregularity("970000001", actor="op", reason="missing reproduction")
+    clock.advance(92 * 86400)  # 2027-02-18: the deadline day itself is still allowed
+    assert examiner.abandon_overdue() == []
+    clock.advance(86400)
+    assert examiner.abandon_overdue() == ["970000001"]
+    sr = sr_store.get(service.engine, "970000001")
+    assert sr.status == "Abandoned" and sr_store.history(service.engine, sr.srn)[-1]["actor"] == "deadline"
+
+
+def test_reason_required(manual) -> None:  # type: ignore[no-untyped-def]
+    service, _ = manual
+    office = enrol(service)
+    receive(service, office, example_package("application", office="KR"))
+    drain(service)
+    examiner = Examiner(service)
+    with pytest.raises(ExaminationError):
+        examiner.cancel("970000001", actor="op", reason=" ")
+    examiner.take_up("970000001", actor="op")
+    with pytest.raises(ExaminationError):
+        examiner.notify_irregularity("970000001", actor="op", reason="")
+    assert examiner.cancel("970000001", actor="op", reason="withdrawn by the office").status == "Cancelled"
+    with pytest.raises(ExaminationError, match="no service request"):
+        examiner.take_up("970999999", actor="op")
+
+
+@pytest.fixture
+def auto(tmp_path: Path, sqlite_url: str):  # type: ignore[no-untyped-def]
+    clock = FixedClock(START)
+    service = make_service(
+        tmp_path, sqlite_url, clock=clock, worker_threads=0, examination="auto", auto_irregularity="always"
+    )
+    yield service, clock
+    service.close()
+
+
+def test_auto_irregularity_cured_by_a_communication(auto) -> None:  # type: ignore[no-untyped-def]
+    service, _ = auto
+    office = enrol(service, office="KR")
+    receive(service, office, example_package("application", office="KR", office_reference="KR-APP-1"))
+    drain(service)
+    sr = sr_store.get(service.engine, "970000001")
+    assert sr.status == "Pending Regularization"
+    receive(service, office, cure_package("KR", "KR-APP-1"))
+    drain(service)
+    app = sr_store.get(service.engine, "970000001")
+    cure = sr_store.get(service.engine, "970000002")
+    assert app.status == "Registered" and app.irn == "DM/200001"
+    assert cure.status == "Registered" and cure.recorded_against == "970000001"
+    receive(service, office, example_package("refusal", office="KR", irn="DM/200001"))
+    receive(service, office, example_package("refusal", office="KR", irn="DM/299999"))
+    drain(service)
+    assert sr_store.get(service.engine, "970000003").recorded_against == "970000001"
+    assert sr_store.get(service.engine, "970000004").status == "Pending Regularization"
+
+
+def test_auto_formal_policy(tmp_path: Path, sqlite_url: str) -> None:
+    service = make_service(tmp_path, sqlite_url, clock=FixedClock(START), worker_threads=0, examination="auto")
+    office = enrol(service, office="KR")
+    receive(service, office, example_package("application", office="KR"))
+    spec = example_spec("application", office="KR", office_reference="NO-FEES")
+    spec["payments"] = []
+    spec.pop("payment", None)
+    receive(service, office, build_package(spec, {}, fill_missing=True))
+    drain(service)
+    assert sr_store.get(service.engine, "970000001").status == "Registered"
+    unpaid = sr_store.get(service.engine, "970000002")
+    assert unpaid.data["payments"] == [] and unpaid.status == "Pending Regularization" and unpaid.fee_shortfall
+    service.close()
