@@ -120,3 +120,34 @@ def test_jobs_list_and_retry(tmp_path: Path) -> None:
     again = runner.invoke(app, ["admin", "jobs", "retry", str(job.id)])
     assert again.exit_code == 1 and "not dead" in again.output
     service.close()
+
+
+def test_examination_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hws.config import Settings
+    from hws.intake import record_receipt
+    from hws.service import build_service
+    from hws.st96.examples import example_package
+    from hws.worker.runner import Worker
+
+    files = generate("KR", tmp_path / "k")
+    client_id = run("admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1")["client_id"]
+    service = build_service(Settings())
+    blob = service.blobs.put_bytes(example_package("application", office="KR"))
+    record_receipt(service, service.registry.get(client_id), blob, None)
+    Worker(service).run_once()
+    assert [r["srn"] for r in run("admin", "sr", "list", "--status", "Undefined")] == ["970000001"]
+    assert run("admin", "sr", "take-up", "970000001")["status"] == "Processing"
+    irregular = run("admin", "sr", "irregular", "970000001", "--reason", "unclear view", "--fee-shortfall")
+    assert irregular["status"] == "Pending Regularization" and irregular["fee_shortfall"]
+    bad = runner.invoke(app, ["admin", "sr", "register", "970000001"])
+    assert bad.exit_code == 1 and "cannot become Registered" in bad.output
+    run("admin", "sr", "regularize", "970000001")
+    assert run("admin", "sr", "register", "970000001")["irn"] == "DM/200001"
+    shown = run("admin", "sr", "show", "970000001")
+    assert [e["to"] for e in shown["history"]][-1] == "Registered" and shown["designations"]
+    assert runner.invoke(app, ["admin", "clock", "advance", "7d"]).exit_code == 1  # not a sandbox
+    monkeypatch.setenv("HWS_SANDBOX", "1")
+    assert run("admin", "clock", "advance", "7d")["offset_seconds"] == 7 * 86400
+    assert run("admin", "clock", "show")["offset_seconds"] == 7 * 86400
+    assert runner.invoke(app, ["admin", "clock", "advance", "7 days"]).exit_code != 0
+    service.close()

@@ -26,6 +26,16 @@ jobs_app = typer.Typer(help="The background job queue.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
 
+
+def _register_examination() -> None:
+    from hws.cli.examination import clock_app, sr_app
+
+    app.add_typer(sr_app, name="sr")
+    app.add_typer(clock_app, name="clock")
+
+
+_register_examination()
+
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 

@@ -51,6 +51,30 @@ class ServiceRequest:
     def etag(self) -> str:
         return f'"{self.srn}-v{self.version}"'
 
+    def as_dict(self) -> dict[str, Any]:
+        """A summary for operators (CLI ``--json`` and the operator API)."""
+
+        def iso(value: date | datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "srn": self.srn,
+            "import_id": self.import_id,
+            "office": self.office,
+            "transaction": self.transaction,
+            "status": self.status,
+            "office_reference": self.office_reference,
+            "irn": self.irn,
+            "target_irn": self.target_irn,
+            "recorded_against": self.recorded_against,
+            "expected_publication": iso(self.expected_publication),
+            "regularization_deadline": iso(self.regularization_deadline),
+            "fee_shortfall": self.fee_shortfall,
+            "registered_at": iso(self.registered_at),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, date | datetime):
