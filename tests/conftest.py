@@ -51,14 +51,14 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'hws.sqlite3'}"
 
 
-def make_service(tmp_path: Path, database_url: str, clock: Any = None, **settings: Any) -> Service:
+def make_service(tmp_path: Path, database_url: str, clock: Any = None, calendar: Any = None, **settings: Any) -> Service:
     values: dict[str, Any] = {
         "data_dir": tmp_path / "data",
         "database_url": database_url,
         "public_url": "http://hws.test",
     }
     values.update(settings)
-    service = build_service(Settings(**values), clock=clock or SystemClock())
+    service = build_service(Settings(**values), clock=clock or SystemClock(), calendar=calendar)
     service.start()
     return service
 

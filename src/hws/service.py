@@ -56,7 +56,9 @@ class Service:
         self.engine.dispose()
 
 
-def build_service(settings: Settings, clock: Clock | None = None) -> Service:
+def build_service(settings: Settings, clock: Clock | None = None, calendar: Clock | None = None) -> Service:
+    """``clock`` is real time (authentication, leases); ``calendar`` the business calendar
+    (default: the sandbox clock in sandbox mode, else ``clock``)."""
     clock = clock or SystemClock()
     assert settings.database_url is not None
     engine = create_db_engine(settings.database_url)
@@ -92,7 +94,7 @@ def build_service(settings: Settings, clock: Clock | None = None) -> Service:
         keyring=keyring,
         authority=authority,
         tokens=tokens,
-        calendar=SandboxClock(engine, clock) if settings.sandbox else clock,
+        calendar=calendar or (SandboxClock(engine, clock) if settings.sandbox else clock),
         blobs=FilesystemBlobStore(settings.blobs_dir),
         jobs=JobQueue(engine, clock, lease_seconds=settings.job_lease_seconds),
         schema_set=SchemaSet(default_schema_root(settings.data_dir)),

@@ -13,13 +13,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from hws import __version__
-from hws.api import admin, oauth, operations, problems, requests, v1
+from hws.api import admin, oauth, operations, problems, publications, requests, v1
 from hws.api.metrics import MetricsMiddleware
 from hws.api.problems import Problem
 from hws.config import API_PREFIX, Settings
 from hws.service import Service, build_service
 from hws.st96.api_documents import ProblemItem
 from hws.worker.runner import WorkerPool
+from hws.worker.scheduler import Scheduler
 
 log = logging.getLogger("hws.api")
 
@@ -36,9 +37,14 @@ def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
         service.keyring.ensure()
         pool = WorkerPool(service, worker_count)
         pool.start()
+        scheduler = Scheduler(service) if settings.scheduler else None
+        if scheduler:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler:
+                scheduler.stop()
             pool.stop()
 
     app = FastAPI(
@@ -78,6 +84,7 @@ def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
     api_prefix = urlsplit(settings.public_url).path + API_PREFIX
     app.include_router(v1.build_router(api_prefix))
     app.include_router(requests.build_router(api_prefix))
+    app.include_router(publications.build_router(api_prefix))
     app.include_router(admin.build_router(api_prefix))
     app.include_router(operations.router)
     app.add_middleware(MetricsMiddleware)

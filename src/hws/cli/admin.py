@@ -29,9 +29,11 @@ app.add_typer(jobs_app, name="jobs")
 
 def _register_examination() -> None:
     from hws.cli.examination import clock_app, sr_app
+    from hws.cli.publishing import publish
 
     app.add_typer(sr_app, name="sr")
     app.add_typer(clock_app, name="clock")
+    app.command("publish")(publish)
 
 
 _register_examination()

@@ -167,6 +167,38 @@ def problem_document(
     return _serialize(root)
 
 
+@dataclass(frozen=True)
+class PublicationView:
+    week: str
+    bulletin_number: str
+    publication_date: date
+    size: int
+    sha256: str
+    registrations: int
+    decisions: int
+    published_at: datetime
+    url: str
+
+
+def publication_list(kind: str, items: Sequence[PublicationView], office: str | None = None) -> bytes:
+    root = etree.Element(f"{_H}PublicationList", nsmap={"hws": HWS, "com": COM})
+    _child(root, f"{_H}PublicationCategory", kind)
+    if office:
+        _child(root, f"{_H}OfficeCode", office)
+    for item in items:
+        entry = etree.SubElement(root, f"{_H}Publication")
+        _child(entry, f"{_H}WeekIdentifier", item.week)
+        _child(entry, f"{_H}BulletinNumber", item.bulletin_number)
+        _child(entry, f"{_C}PublicationDate", item.publication_date.isoformat())
+        _child(entry, f"{_H}PackageSize", str(item.size))
+        _child(entry, f"{_H}PackageDigest", f"sha-256:{item.sha256}")
+        _child(entry, f"{_H}RegistrationCount", str(item.registrations))
+        _child(entry, f"{_H}DecisionCount", str(item.decisions))
+        _child(entry, f"{_H}PublishedDateTime", _datetime(item.published_at))
+        _child(entry, f"{_H}DownloadURI", item.url)
+    return _serialize(root)
+
+
 @cache
 def schema(name: str) -> etree.XMLSchema:
     """One of our shipped XSDs: ``hws-api-v1.xsd`` or ``problem-rfc9457.xsd``."""

@@ -204,7 +204,7 @@ publications = Table(
     Column("kind", String(20), nullable=False),
     Column("week", String(6), nullable=False),
     Column("office", String(2), nullable=False, server_default=""),
-    Column("sha256", String(64), ForeignKey("blobs.sha256"), nullable=False),
+    Column("sha256", String(64), ForeignKey("blobs.sha256"), nullable=True),  # NULL: nothing to publish
     Column("size", BigInteger, nullable=False),
     Column("registrations", Integer, nullable=False, server_default="0"),
     Column("decisions", Integer, nullable=False, server_default="0"),

@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("week", sa.String(6), nullable=False),
         sa.Column("office", sa.String(2), nullable=False, server_default=""),
-        sa.Column("sha256", sa.String(64), sa.ForeignKey("blobs.sha256"), nullable=False),
+        sa.Column("sha256", sa.String(64), sa.ForeignKey("blobs.sha256"), nullable=True),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("registrations", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("decisions", sa.Integer(), nullable=False, server_default="0"),

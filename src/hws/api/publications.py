@@ -1,0 +1,132 @@
+"""``/publication``: weekly bulletins and confidential copies (scope ``hws/publications``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from hws.api.downloads import blob_response
+from hws.api.problems import Problem, wants_json
+from hws.api.security import Caller, requires, service_of
+from hws.domain.scopes import PUBLICATIONS
+from hws.domain.weeks import InvalidWeek, Week
+from hws.st96.api_documents import PublicationView, publication_list
+from hws.store import publications as pub_store
+
+ZIP_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "The ZIP", "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+    206: {"description": "Part of the ZIP (Range)", "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+    304: {"description": "Not modified (If-None-Match)"},
+    400: {"description": "Malformed week id", "content": {"application/problem+xml": {}}},
+    401: {"description": "Missing or invalid access token", "content": {"application/problem+xml": {}}},
+    403: {"description": "Scope does not cover the call, or not an examining office", "content": {"application/problem+xml": {}}},
+    404: {"description": "Not yet published (Retry-After)", "content": {"application/problem+xml": {}}},
+    416: {"description": "Range not satisfiable", "content": {"application/problem+xml": {}}},
+}
+
+
+def _week(text: str) -> Week:
+    try:
+        return Week.parse(text)
+    except InvalidWeek as exc:
+        raise Problem("invalid-week", detail=str(exc)) from None
+
+
+def _not_published(request: Request, week: Week, kind: str) -> Problem:
+    service = service_of(request)
+    moment = service.settings.schedule.moment(week)
+    now = service.calendar.now()
+    latest = pub_store.latest_week(service.engine, pub_store.BULLETIN)
+    if moment <= now and latest is not None and week.id < latest:
+        return Problem("not-found", detail=f"no {kind} for week {week.id}: it precedes this service's first publication")
+    wait = max(math.ceil((moment - now).total_seconds()), 60)
+    when = moment.isoformat()
+    return Problem(
+        "not-yet-published",
+        detail=f"the {kind} of week {week.id} is scheduled for {when}",
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def _empty(week: Week, what: str) -> Problem:
+    return Problem("nothing-published", detail=f"week {week.id} had nothing to publish in the {what}")
+
+
+def _examining(caller: Caller) -> None:
+    if not caller.client.examining:
+        raise Problem("not-examining", detail=f"office {caller.client.office} is not registered as an examining office")
+
+
+def _listing(request: Request, kind: str, office: str, path: str) -> Response:
+    service = service_of(request)
+    schedule = service.settings.schedule
+    items = [
+        PublicationView(
+            week=p.week,
+            bulletin_number=Week.parse(p.week).bulletin_number,
+            publication_date=schedule.publication_date(Week.parse(p.week)),
+            size=p.size,
+            sha256=p.sha256,
+            registrations=p.registrations,
+            decisions=p.decisions,
+            published_at=p.published_at,
+            url=f"{service.settings.api_url}{path}/{p.week}",
+        )
+        for p in pub_store.listing(service.engine, kind, office)
+    ]
+    if wants_json(request):
+        return JSONResponse(
+            [{**asdict(i), "publication_date": i.publication_date.isoformat(), "published_at": i.published_at.isoformat()} for i in items]
+        )
+    return Response(publication_list(kind, items, office or None), media_type="application/xml")
+
+
+def build_router(prefix: str) -> APIRouter:
+    router = APIRouter(prefix=f"{prefix}/publication", tags=["publications"])
+
+    @router.get("/bulletin", summary="Published bulletins: week, size, sha256", response_class=Response)
+    async def bulletins(request: Request, _caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:
+        return await run_in_threadpool(_listing, request, pub_store.BULLETIN, "", "/publication/bulletin")
+
+    @router.api_route("/bulletin/{weekId}", methods=["GET", "HEAD"], summary="The weekly bulletin (ZIP) of ISO week yyyyww", response_class=Response, responses=ZIP_RESPONSES)
+    async def bulletin(weekId: str, request: Request, _caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:  # noqa: N803
+        week = _week(weekId)
+        service = service_of(request)
+        found = await run_in_threadpool(pub_store.get, service.engine, pub_store.BULLETIN, week.id)
+        if found is None:
+            raise await run_in_threadpool(_not_published, request, week, "bulletin")
+        if found.sha256 is None:
+            raise _empty(week, "bulletin")
+        return blob_response(request, service, sha256=found.sha256, size=found.size, filename=f"bulletin-{week.id}.zip")
+
+    @router.get("/copy/confidential", summary="Your office's published confidential copies", response_class=Response)
+    async def copies(request: Request, caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:
+        _examining(caller)
+        return await run_in_threadpool(_listing, request, pub_store.CONFIDENTIAL, caller.client.office, "/publication/copy/confidential")
+
+    @router.api_route(
+        "/copy/confidential/{weekId}",
+        methods=["GET", "HEAD"],
+        summary="Your office's confidential copy (ZIP) of ISO week yyyyww (examining offices only)",
+        response_class=Response,
+        responses=ZIP_RESPONSES,
+    )
+    async def copy(weekId: str, request: Request, caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:  # noqa: N803
+        week = _week(weekId)
+        _examining(caller)
+        service = service_of(request)
+        office = caller.client.office
+        found = await run_in_threadpool(pub_store.get, service.engine, pub_store.CONFIDENTIAL, week.id, office)
+        if found is None:
+            raise await run_in_threadpool(_not_published, request, week, "confidential copy")
+        if found.sha256 is None:
+            raise _empty(week, f"confidential copy for {office}")
+        return blob_response(
+            request, service, sha256=found.sha256, size=found.size, filename=f"confidential-{office}-{week.id}.zip"
+        )
+
+    return router

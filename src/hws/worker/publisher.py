@@ -1,0 +1,237 @@
+"""The weekly publisher: closes an ISO week and builds, once, its bulletin and one
+confidential copy per examining office (spec §7).
+
+- bulletin of week W: registrations whose expected publication date falls in W, and
+  decisions recorded since the previous issue (between the publication moments of W-1
+  and W);
+- confidential copy of W for office X: applications registered since the previous issue
+  that designate X — deferred ones included.
+
+Each file is written by :mod:`hws.st96.publication` to a temporary file (bounded
+memory: images are streamed from the blob store), stored as one immutable blob and
+recorded once. The inputs of a closed week no longer change, and the writer is
+deterministic, so building a week again yields the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import and_, select
+
+from hws.domain.weeks import Week, weeks_between
+from hws.st96 import publication as writer
+from hws.store import imports as import_store
+from hws.store import publications as pub_store
+from hws.store import service_requests as sr_store
+from hws.store.blobs import BlobRef
+from hws.store.tables import clients, service_requests
+
+log = logging.getLogger("hws.worker.publisher")
+
+
+@dataclass(frozen=True)
+class WeekInputs:
+    week: Week
+    registrations: list[writer.Registration]
+    decisions: list[writer.Decision]
+    recorded: list[writer.Registration]  # registered during the week (confidential copies)
+
+
+class Publisher:
+    def __init__(self, service: Any) -> None:
+        self.service = service
+        self.schedule = service.settings.schedule
+
+    # Which weeks ----------------------------------------------------------------------
+
+    def due(self, now: datetime | None = None) -> list[Week]:
+        """Weeks whose publication moment has passed and that are not yet published."""
+        now = now or self.service.calendar.now()
+        latest = self.schedule.latest_due(now)
+        last = pub_store.latest_week(self.service.engine)
+        if last is not None:
+            first = Week.parse(last).next()
+        else:
+            first = self._first_week() or latest
+        return weeks_between(first, latest) if first <= latest else []
+
+    def _first_week(self) -> Week | None:
+        with self.service.engine.connect() as conn:
+            earliest = conn.execute(select(service_requests.c.created_at).order_by(service_requests.c.created_at).limit(1)).scalar()
+        return self.schedule.latest_due(earliest) if earliest else None
+
+    def catch_up(self) -> list[str]:
+        published = []
+        for week in self.due():
+            self.publish(week)
+            published.append(week.id)
+        return published
+
+    # Inputs ---------------------------------------------------------------------------
+
+    def _window(self, week: Week) -> tuple[datetime, datetime]:
+        return self.schedule.moment(week.previous()), self.schedule.moment(week)
+
+    def _source_xml(self, sr: sr_store.ServiceRequest, files: list[sr_store.StoredFile]) -> bytes | None:
+        xml = next((f for f in files if f.kind == "ST96_XML"), None)
+        if xml is None:
+            return None
+        with self.service.blobs.open(xml.sha256) as handle:
+            return handle.read()
+
+    def _registration(self, sr: sr_store.ServiceRequest) -> writer.Registration:
+        files = sr_store.files(self.service.engine, sr.srn)
+        assert sr.irn and sr.registered_at and sr.expected_publication
+        return writer.registration_from_service_request(
+            sr.data,
+            files,
+            self._source_xml(sr, files),
+            irn=sr.irn,
+            srn=sr.srn,
+            registration_date=sr.registered_at.date(),
+            expected_publication_date=sr.expected_publication,
+        )
+
+    def _decision(self, sr: sr_store.ServiceRequest) -> writer.Decision:
+        files = sr_store.files(self.service.engine, sr.srn)
+        assert sr.registered_at
+        return writer.decision_from_service_request(
+            sr.data, files, self._source_xml(sr, files), srn=sr.srn, recorded_date=sr.registered_at.date(), irn=sr.target_irn
+        )
+
+    def _srns(self, *conditions: Any) -> list[str]:
+        with self.service.engine.connect() as conn:
+            return list(conn.execute(select(service_requests.c.srn).where(*conditions).order_by(service_requests.c.srn)).scalars())
+
+    def inputs(self, week: Week) -> WeekInputs:
+        start, end = self._window(week)
+        registered = service_requests.c.status == "Registered"
+        applications = service_requests.c.transaction == "HagueApplication"
+        in_week = and_(service_requests.c.expected_publication >= week.monday, service_requests.c.expected_publication <= week.sunday)
+        recorded_in_window = and_(service_requests.c.registered_at > start, service_requests.c.registered_at <= end)
+        get = lambda srn: sr_store.get(self.service.engine, srn)  # noqa: E731
+        published = [self._registration(get(s)) for s in self._srns(registered, applications, in_week, service_requests.c.registered_at <= end)]
+        decisions = [
+            self._decision(get(s))
+            for s in self._srns(registered, ~applications, service_requests.c.target_irn.is_not(None), recorded_in_window)
+        ]
+        recorded = [self._registration(get(s)) for s in self._srns(registered, applications, recorded_in_window)]
+        return WeekInputs(week, published, decisions, recorded)
+
+    def examining_offices(self) -> list[str]:
+        with self.service.engine.connect() as conn:
+            rows = conn.execute(
+                select(clients.c.office).where(clients.c.examining.is_(True), clients.c.active.is_(True)).distinct()
+            ).scalars()
+            return sorted(set(rows))
+
+    # Building -------------------------------------------------------------------------
+
+    def _store(self, write: Callable[[BinaryIO], writer.PublicationSummary]) -> tuple[BlobRef, writer.PublicationSummary]:
+        """Write to a temporary file, then copy it into the blob store (hashing as it goes)."""
+        tmp_dir = Path(self.service.settings.blobs_dir) / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
+        try:
+            with os.fdopen(fd, "w+b") as handle:
+                summary = write(handle)
+                handle.flush()
+                handle.seek(0)
+                blob = self.service.blobs.writer()
+                try:
+                    while chunk := handle.read(1024 * 1024):
+                        blob.write(chunk)
+                    ref = blob.commit()
+                except BaseException:
+                    blob.abort()
+                    raise
+        finally:
+            Path(name).unlink(missing_ok=True)
+        return ref, summary
+
+    def build_bulletin(self, week: Week, inputs: WeekInputs | None = None) -> tuple[BlobRef, writer.PublicationSummary]:
+        inputs = inputs or self.inputs(week)
+        return self._store(
+            lambda out: writer.write_bulletin(
+                out,
+                week=week.id,
+                publication_date=self.schedule.publication_date(week),
+                registrations=inputs.registrations,
+                decisions=inputs.decisions,
+                open_blob=self.service.blobs.open,
+            )
+        )
+
+    def build_confidential_copy(
+        self, week: Week, office: str, inputs: WeekInputs | None = None
+    ) -> tuple[BlobRef, writer.PublicationSummary]:
+        inputs = inputs or self.inputs(week)
+        return self._store(
+            lambda out: writer.write_confidential_copy(
+                out,
+                week=week.id,
+                office=office,
+                publication_date=self.schedule.publication_date(week),
+                registrations=inputs.recorded,
+                open_blob=self.service.blobs.open,
+            )
+        )
+
+    def publish(self, week: Week) -> list[pub_store.Publication]:
+        """Publish ``week`` once: the bulletin and each examining office's copy.
+
+        A publication that exists is never rebuilt (published weeks are immutable). A
+        week with nothing to publish is recorded as such (ST.96 has no empty bulletin)."""
+        inputs = self.inputs(week)
+        now = self.service.calendar.now()
+        built: list[pub_store.Publication] = []
+        if pub_store.get(self.service.engine, pub_store.BULLETIN, week.id) is None:
+            built.append(self._build(pub_store.BULLETIN, week, "", lambda: self.build_bulletin(week, inputs), now))
+        for office in self.examining_offices():
+            if pub_store.get(self.service.engine, pub_store.CONFIDENTIAL, week.id, office) is None:
+                build = lambda office=office: self.build_confidential_copy(week, office, inputs)  # noqa: E731
+                built.append(self._build(pub_store.CONFIDENTIAL, week, office, build, now))
+        with self.service.engine.begin() as conn:
+            for record in built:
+                if record.sha256 is not None:
+                    import_store.reference_blob(conn, record.sha256, record.size, now)
+                pub_store.insert(conn, record)
+        for record in built:
+            log.info(
+                "week published",
+                extra={"event": "publication.published", "kind": record.kind, "week": record.week, "office": record.office,
+                       "sha256": record.sha256, "size": record.size, "registrations": record.registrations,
+                       "decisions": record.decisions},
+            )  # fmt: skip
+        return built
+
+    @staticmethod
+    def _build(
+        kind: str,
+        week: Week,
+        office: str,
+        build: Callable[[], tuple[BlobRef, writer.PublicationSummary]],
+        now: datetime,
+    ) -> pub_store.Publication:
+        try:
+            ref, summary = build()
+        except writer.NothingToPublish:
+            return pub_store.Publication(kind, week.id, office, None, 0, 0, 0, now)
+        return pub_store.Publication(
+            kind=kind,
+            week=week.id,
+            office=office,
+            sha256=ref.sha256,
+            size=ref.size,
+            registrations=len(summary.registrations),
+            decisions=sum(n for _, n in summary.decisions),
+            published_at=now,
+        )
