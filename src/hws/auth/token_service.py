@@ -18,6 +18,7 @@ from hws.domain.clock import Clock
 from hws.domain.scopes import parse_scope
 from hws.store import assertion_uses
 from hws.store.clients import Client, ClientRegistry
+from hws.store.database import read_only
 
 log = logging.getLogger("hws.auth")
 
@@ -61,6 +62,14 @@ class TokenService:
     ) -> None:
         self._engine = engine
         self._registry = registry
+        # Client look-ups only read: run them on the read-only view of the same engine
+        # (on SQLite a DEFERRED snapshot, instead of queueing behind token writes for the
+        # write lock). A registry of another kind (a test double) is used as given.
+        self._lookup = (
+            ClientRegistry(read_only(engine), clock).get_with_keys
+            if type(registry) is ClientRegistry
+            else registry.get_with_keys
+        )
         self._authority = authority
         self._policy = policy
         self._clock = clock
@@ -82,7 +91,7 @@ class TokenService:
                 request,
                 form,
                 policy=self._policy,
-                lookup=self._registry.get_with_keys,
+                lookup=self._lookup,
                 address=address,
                 now=now,
             )

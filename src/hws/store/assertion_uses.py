@@ -2,14 +2,109 @@
 
 :func:`record_first_use` is the atomic check-and-insert: of any number of concurrent
 calls with the same key, exactly one returns ``True``.
+
+On SQLite every commit is a write-ahead-log fsync and there is one writer at a time, so
+the calls of one process are committed in groups: a call that finds no commit under way
+commits itself together with every call then waiting, in one transaction (each its own
+check-and-insert, in arrival order), then hands the turn to the next waiting call. Each
+call returns only once its own use is committed, and a failed transaction fails every
+call in it. Writers of other processes meet in SQLite's busy handler as before.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, delete
+import threading
+import weakref
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
 from hws.store.tables import assertion_uses
+
+
+def _first_use_statement(dialect: object) -> Insert:
+    stmt = dialect.insert(assertion_uses).values(  # type: ignore[attr-defined]
+        key=bindparam("key"), expires_at=bindparam("expires_at")
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[assertion_uses.c.key],
+        set_={"expires_at": stmt.excluded.expires_at},
+        where=assertion_uses.c.expires_at < bindparam("now"),
+    ).returning(assertion_uses.c.key)
+
+
+# Built once: the statement is the same for every call, only its parameters change.
+_FIRST_USE = {"postgresql": _first_use_statement(postgresql), "sqlite": _first_use_statement(sqlite)}
+
+
+def _record(conn: Connection, key: str, expires_at: int, now: int) -> bool:
+    stmt = _FIRST_USE["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    return conn.execute(stmt, {"key": key, "expires_at": expires_at, "now": now}).first() is not None
+
+
+@dataclass
+class _Use:
+    key: str
+    expires_at: int
+    now: int
+    first: bool = False
+    error: BaseException | None = None
+    done: bool = False
+    wake: threading.Event = field(default_factory=threading.Event)  # committed, or your turn
+
+
+class _GroupCommit:
+    """One SQLite engine's calls waiting for a commit, and whether one is under way."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: list[_Use] = []
+        self._committing = False
+
+    def record(self, engine: Engine, use: _Use) -> bool:
+        with self._lock:
+            wait = self._committing
+            if wait:
+                self._waiting.append(use)
+            self._committing = True
+        if wait:
+            use.wake.wait()
+        if not use.done:  # this call's turn: commit it with every call now waiting
+            with self._lock:
+                batch, self._waiting = [use, *self._waiting], []
+            error: BaseException | None = None
+            try:
+                with engine.begin() as conn:
+                    for item in batch:
+                        item.first = _record(conn, item.key, item.expires_at, item.now)
+            except BaseException as exc:  # the transaction failed for every call in it
+                error = exc
+            for item in batch:
+                item.error, item.done = error, True
+                if item is not use:
+                    item.wake.set()
+            with self._lock:
+                if self._waiting:
+                    self._waiting.pop(0).wake.set()  # the turn passes on; still committing
+                else:
+                    self._committing = False
+        if use.error is not None:
+            raise use.error
+        return use.first
+
+
+_GROUPS: weakref.WeakKeyDictionary[Engine, _GroupCommit] = weakref.WeakKeyDictionary()
+_GROUPS_LOCK = threading.Lock()
+
+
+def _group(engine: Engine) -> _GroupCommit:
+    with _GROUPS_LOCK:
+        group = _GROUPS.get(engine)
+        if group is None:
+            group = _GROUPS[engine] = _GroupCommit()
+        return group
 
 
 def record_first_use(engine: Engine, key: str, expires_at: int, now: int) -> bool:
@@ -17,15 +112,10 @@ def record_first_use(engine: Engine, key: str, expires_at: int, now: int) -> boo
 
     A remembered key whose time has passed (not yet purged) is taken over.
     """
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(assertion_uses).values(key=key, expires_at=expires_at)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[assertion_uses.c.key],
-        set_={"expires_at": stmt.excluded.expires_at},
-        where=assertion_uses.c.expires_at < now,
-    ).returning(assertion_uses.c.key)
+    if engine.dialect.name == "sqlite":
+        return _group(engine).record(engine, _Use(key, expires_at, now))
     with engine.begin() as conn:
-        return conn.execute(stmt).first() is not None
+        return _record(conn, key, expires_at, now)
 
 
 def purge_expired(engine: Engine, now: int) -> int:

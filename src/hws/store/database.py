@@ -21,10 +21,29 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+#: Execution option marking an engine or connection whose transactions only read.
+READ_ONLY = "hws_read_only"
+
+
 def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
     # Take the write lock at BEGIN so concurrent writers queue on busy_timeout
-    # instead of failing with "database is locked" on lock upgrade.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # instead of failing with "database is locked" on lock upgrade. Transactions
+    # marked read-only start DEFERRED: a WAL snapshot that neither takes nor waits
+    # for the write lock.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def read_only(engine: Engine) -> Engine:
+    """``engine`` (same pool) for transactions that only read.
+
+    On SQLite they begin DEFERRED instead of IMMEDIATE, so readers no longer queue
+    behind writers for the write lock; on PostgreSQL nothing changes. Never write
+    through it.
+    """
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
