@@ -70,6 +70,7 @@ class Examiner:
         *,
         actor: str,
         reason: str,
+        sources: frozenset[Status] | None = None,
         fields: Callable[[Connection, ServiceRequest], dict[str, Any]] | None = None,
         after: Callable[[Connection, ServiceRequest], None] | None = None,
     ) -> ServiceRequest:
@@ -80,8 +81,11 @@ class Examiner:
                 raise ExaminationError(f"no service request {srn}")
             try:
                 lifecycle.check(sr.status, target)
+                if sources is not None and Status(sr.status) not in sources:
+                    raise lifecycle.TransitionRefused(Status(sr.status), target)
             except lifecycle.TransitionRefused as exc:
-                raise ExaminationError(f"{srn}: {exc}") from None
+                expected = f" (this action applies to {', '.join(sorted(sources))} requests)" if sources else ""
+                raise ExaminationError(f"{srn}: {exc}{expected}") from None
             values = fields(conn, sr) if fields else {}
             try:
                 sr_store.transition(conn, sr, to_status=target.value, actor=actor, reason=reason, now=now, **values)
@@ -100,7 +104,7 @@ class Examiner:
     # Actions -----------------------------------------------------------------------
 
     def take_up(self, srn: str, *, actor: str, reason: str = "taken up for examination") -> ServiceRequest:
-        return self._act(srn, Status.PROCESSING, actor=actor, reason=reason)
+        return self._act(srn, Status.PROCESSING, actor=actor, reason=reason, sources=frozenset({Status.UNDEFINED}))
 
     def notify_irregularity(self, srn: str, *, actor: str, reason: str, fee_shortfall: bool = False) -> ServiceRequest:
         if not reason.strip():
@@ -112,6 +116,7 @@ class Examiner:
             Status.PENDING_REGULARIZATION,
             actor=actor,
             reason=reason,
+            sources=frozenset({Status.PROCESSING}),
             fields=lambda _c, _s: {"regularization_deadline": deadline, "fee_shortfall": fee_shortfall},
         )
 
@@ -119,7 +124,13 @@ class Examiner:
         self, srn: str, *, actor: str, reason: str = "irregularity remedied", after: Callable[[Connection, ServiceRequest], None] | None = None
     ) -> ServiceRequest:
         return self._act(
-            srn, Status.PROCESSING, actor=actor, reason=reason, fields=lambda _c, _s: {"regularization_deadline": None}, after=after
+            srn,
+            Status.PROCESSING,
+            actor=actor,
+            reason=reason,
+            sources=frozenset({Status.PENDING_REGULARIZATION}),
+            fields=lambda _c, _s: {"regularization_deadline": None},
+            after=after,
         )
 
     def cancel(self, srn: str, *, actor: str, reason: str) -> ServiceRequest:
@@ -157,7 +168,7 @@ class Examiner:
                 return {"recorded_against": target.srn, "registered_at": now}
             return {"registered_at": now, "recorded_against": recorded_against}
 
-        return self._act(srn, Status.REGISTERED, actor=actor, reason=reason, fields=fields)
+        return self._act(srn, Status.REGISTERED, actor=actor, reason=reason, sources=frozenset({Status.PROCESSING}), fields=fields)
 
     @staticmethod
     def _registration(conn: Connection, irn: str) -> ServiceRequest | None:
@@ -181,6 +192,7 @@ class Examiner:
                 self._act(
                     sr.srn,
                     Status.ABANDONED,
+                    sources=frozenset({Status.PENDING_REGULARIZATION}),
                     actor="deadline",
                     reason=f"not regularized by {sr.regularization_deadline.isoformat() if sr.regularization_deadline else '?'}",
                 )

@@ -192,3 +192,19 @@ def test_auto_formal_policy(tmp_path: Path, sqlite_url: str) -> None:
     unpaid = sr_store.get(service.engine, "970000002")
     assert unpaid.data["payments"] == [] and unpaid.status == "Pending Regularization" and unpaid.fee_shortfall
     service.close()
+
+
+def test_each_action_applies_only_to_its_own_status(manual) -> None:  # type: ignore[no-untyped-def]
+    """take-up is not a way to regularize, nor regularize a way to take up."""
+    service, _ = manual
+    office = enrol(service)
+    receive(service, office, example_package("application", office="KR"))
+    drain(service)
+    examiner = Examiner(service)
+    with pytest.raises(ExaminationError, match="applies to Pending Regularization"):
+        examiner.regularize("970000001", actor="op")
+    examiner.take_up("970000001", actor="op")
+    examiner.notify_irregularity("970000001", actor="op", reason="x")
+    with pytest.raises(ExaminationError, match="applies to Undefined"):
+        examiner.take_up("970000001", actor="op")
+    assert sr_store.get(service.engine, "970000001").status == "Pending Regularization"
