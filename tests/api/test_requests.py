@@ -245,6 +245,8 @@ def test_publications_scope_cannot_submit(setup) -> None:  # type: ignore[no-unt
 
 
 def test_orphans_swept(setup) -> None:  # type: ignore[no-untyped-def]
+    import os
+
     from hws.worker.maintenance import sweep_orphans
 
     service, client = setup
@@ -253,6 +255,42 @@ def test_orphans_swept(setup) -> None:  # type: ignore[no-untyped-def]
     orphan = service.blobs.put_bytes(b"left by a crash between fsync and commit")
     writer = service.blobs.writer()
     writer.write(b"half an upload")
+    os.close(writer._fd)  # its process died: the file is no longer held open
+    writer._fd = None
     assert sweep_orphans(service, grace=0) == {"blobs": 1, "temporary": 1}
     assert not service.blobs.exists(orphan.sha256)
     assert len(list(service.blobs.list_blobs())) == 1
+
+
+def test_sweeper_never_deletes_a_blob_being_referenced(setup) -> None:  # type: ignore[no-untyped-def]
+    """A retry of a package whose earlier copy was left unreferenced by a crash: the kept
+    copy is refreshed, and the sweep cannot run between blob commit and row commit."""
+    import os
+
+    from hws.worker.maintenance import sweep_orphans
+
+    service, client = setup
+    package = example_package("application", office="KR")
+    leftover = service.blobs.put_bytes(package)  # a crash between fsync and commit
+    path = service.blobs.path_for(leftover.sha256)
+    os.utime(path, (0, 0))
+    writer = service.blobs.writer()
+    writer.write(package)
+    with service.blobs.referencing():
+        writer.commit()
+        assert sweep_orphans(service, grace=60)["blobs"] == 0  # busy: it waits for the next round
+        assert path.stat().st_mtime > 1000  # refreshed, so not an "old orphan" anymore
+    assert sweep_orphans(service, grace=60)["blobs"] == 0
+    assert service.blobs.exists(leftover.sha256)
+
+
+def test_sweeper_spares_open_temporary_files(setup) -> None:  # type: ignore[no-untyped-def]
+    from hws.worker.maintenance import sweep_orphans
+
+    service, _client = setup
+    writer = service.blobs.writer()
+    writer.write(b"slow upload in progress")
+    assert sweep_orphans(service, grace=0)["temporary"] == 0
+    writer.write(b" ... and done")
+    ref = writer.commit()
+    assert service.blobs.exists(ref.sha256)

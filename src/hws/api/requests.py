@@ -70,6 +70,17 @@ def _import_response(request: Request, record: ImportRecord, status_code: int = 
     return Response(import_status(_import_view(record)), status_code=status_code, media_type=XML, headers=headers)
 
 
+def _store(service, client, writer, idempotency_key: str | None) -> Receipt:  # type: ignore[no-untyped-def]
+    """Blob durable (fsync, rename), then its rows committed — the sweeper kept out between."""
+    with service.blobs.referencing():
+        try:
+            blob = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        return record_receipt(service, client, blob, idempotency_key)
+
+
 def build_router(prefix: str) -> APIRouter:
     router = APIRouter(prefix=prefix, tags=["requests"])
 
@@ -112,12 +123,11 @@ def build_router(prefix: str) -> APIRouter:
             await upload.receive(request, writer, service.settings.max_package_bytes)
             if expected is not None and not hmac.compare_digest(expected, writer.digest()):
                 raise Problem("digest-mismatch", detail="the body's sha-256 differs from Content-Digest; nothing was stored")
-            blob = await run_in_threadpool(writer.commit)
         except BaseException:
             await run_in_threadpool(writer.abort)
             raise
         try:
-            receipt: Receipt = await run_in_threadpool(record_receipt, service, caller.client, blob, idempotency_key)
+            receipt: Receipt = await run_in_threadpool(_store, service, caller.client, writer, idempotency_key)
         except IdempotencyConflict as exc:
             raise Problem(
                 "idempotency-key-reused",

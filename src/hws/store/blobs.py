@@ -6,17 +6,25 @@ and its folder fsynced: once :meth:`BlobWriter.commit` returns, the blob survive
 crash. A blob is referenced from the database (table ``blobs``) in the transaction
 that uses it; :func:`sweep_orphans` removes temporary files and unreferenced blobs left
 by a crash between the two.
+
+Sweeping never races a live upload: a writer holds a shared lock on its temporary file
+while it is open, and code between "blob committed" and "row committed" holds
+:meth:`FilesystemBlobStore.referencing` (a shared lock) that the sweeper's
+:meth:`FilesystemBlobStore.sweeping` (exclusive) waits for.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import BinaryIO, Protocol
 
 
@@ -63,6 +71,10 @@ class BlobStore(Protocol):
 
     def sweep_temporary(self, older_than: float) -> int: ...
 
+    def referencing(self) -> AbstractContextManager[None]: ...
+
+    def sweeping(self) -> AbstractContextManager[bool]: ...
+
 
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
@@ -85,6 +97,7 @@ class FilesystemWriter:
         self.size = 0
         self._tmp = store.tmp_dir / f"{secrets.token_hex(12)}.part"
         self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        fcntl.flock(self._fd, fcntl.LOCK_SH)  # "in use": the sweeper leaves it alone
 
     def write(self, data: bytes) -> None:
         assert self._fd is not None, "writer already closed"
@@ -108,9 +121,12 @@ class FilesystemWriter:
         self._fd = None
         sha = self._hash.hexdigest()
         final = self._store.path_for(sha)
-        if final.exists():  # same content already stored: keep the first copy
+        try:
+            # Same content already stored: keep that copy, but mark it fresh so a sweep
+            # (which only takes files older than its grace) does not see an old orphan.
+            os.utime(final)
             self._tmp.unlink(missing_ok=True)
-        else:
+        except FileNotFoundError:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self._tmp, final)
             _fsync_dir(final.parent)
@@ -175,15 +191,49 @@ class FilesystemBlobStore:
         self.path_for(sha256).unlink(missing_ok=True)
 
     def sweep_temporary(self, older_than: float) -> int:
+        """Delete abandoned temporary files: older than ``older_than`` and not held open."""
         removed = 0
         for path in self.tmp_dir.glob("*.part"):
             try:
-                if path.stat().st_mtime < older_than:
-                    path.unlink()
-                    removed += 1
+                if path.stat().st_mtime >= older_than:
+                    continue
+                fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:
                 continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a writer still has it open
+            finally:
+                os.close(fd)
+            path.unlink(missing_ok=True)
+            removed += 1
         return removed
+
+    @contextmanager
+    def _lock(self, mode: int) -> Iterator[bool]:
+        with open(self.root / ".sweep.lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, mode)
+            except OSError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextmanager
+    def referencing(self) -> Iterator[None]:
+        """Hold while committing the rows that reference blobs just written."""
+        with self._lock(fcntl.LOCK_SH):
+            yield
+
+    @contextmanager
+    def sweeping(self) -> Iterator[bool]:
+        """Exclusive against :meth:`referencing`; yields ``False`` when busy (try later)."""
+        with self._lock(fcntl.LOCK_EX | fcntl.LOCK_NB) as got:
+            yield got
 
     def free_bytes(self) -> int:
         return shutil.disk_usage(self.root).free

@@ -68,6 +68,11 @@ def process_import(service, job: Job) -> str:  # type: ignore[no-untyped-def]
         return import_store.REJECTED
 
     # Store every referenced file as its own blob (durable before the commit below).
+    with service.blobs.referencing():
+        return _open_request(service, job, record, content, report, now)
+
+
+def _open_request(service, job: Job, record, content, report: ValidationReport, now) -> str:  # type: ignore[no-untyped-def]
     stored: list[sr_store.StoredFile] = []
     kinds = {d.file: d.kind for d in content.documents}
     for name, data in content.files.items():

@@ -24,16 +24,19 @@ def sweep_orphans(service, grace: float | None = None) -> dict[str, int]:  # typ
     grace = service.settings.blob_orphan_grace if grace is None else grace
     cutoff = service.clock.timestamp() - grace
     removed_tmp = service.blobs.sweep_temporary(cutoff)
-    candidates = [sha for sha, mtime in service.blobs.list_blobs() if mtime < cutoff]
     removed = 0
-    with service.engine.connect() as conn:
-        for start in range(0, len(candidates), 500):
-            chunk = candidates[start : start + 500]
-            known = set(conn.execute(select(blobs.c.sha256).where(blobs.c.sha256.in_(chunk))).scalars())
-            for sha in chunk:
-                if sha not in known:
-                    service.blobs.delete(sha)
-                    removed += 1
+    with service.blobs.sweeping() as exclusive:
+        if not exclusive:  # rows are being committed right now: next round
+            return {"blobs": 0, "temporary": removed_tmp}
+        candidates = [sha for sha, mtime in service.blobs.list_blobs() if mtime < cutoff]
+        with service.engine.connect() as conn:
+            for start in range(0, len(candidates), 500):
+                chunk = candidates[start : start + 500]
+                known = set(conn.execute(select(blobs.c.sha256).where(blobs.c.sha256.in_(chunk))).scalars())
+                for sha in chunk:
+                    if sha not in known:
+                        service.blobs.delete(sha)
+                        removed += 1
     if removed or removed_tmp:
         log.info("orphans swept", extra={"event": "blobs.swept", "blobs": removed, "temporary": removed_tmp})
     return {"blobs": removed, "temporary": removed_tmp}

@@ -190,6 +190,10 @@ class Publisher:
 
         A publication that exists is never rebuilt (published weeks are immutable). A
         week with nothing to publish is recorded as such (ST.96 has no empty bulletin)."""
+        with self.service.blobs.referencing():  # blobs written below stay safe from the sweeper
+            return self._publish(week)
+
+    def _publish(self, week: Week) -> list[pub_store.Publication]:
         inputs = self.inputs(week)
         now = self.service.calendar.now()
         built: list[pub_store.Publication] = []
