@@ -64,6 +64,15 @@ class Settings(BaseSettings):
         None, description="Seconds a rotated-out signing key stays in the JWKS; default token lifetime + leeway."
     )
 
+    # Blob storage -----------------------------------------------------------------
+    blob_store: str = Field("filesystem", pattern="^(filesystem|s3)$", description="Where packages and publications live.")
+    s3_bucket: str | None = Field(None, description="Bucket for HWS_BLOB_STORE=s3.")
+    s3_prefix: str = Field("hws/", description="Key prefix inside the bucket.")
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto, …); default AWS.")
+    s3_region: str | None = None
+    s3_presign_downloads: bool = Field(False, description="Answer publication downloads with a redirect to a presigned URL.")
+    s3_presign_seconds: int = Field(300, ge=10, le=86400)
+
     # Import pipeline --------------------------------------------------------------
     max_package_bytes: int = Field(
         512 * 1024 * 1024, ge=1024, description="Largest accepted POST /request body; larger ones get 413."

@@ -56,6 +56,15 @@ class Service:
         self.engine.dispose()
 
 
+def create_blob_store(settings: Settings) -> BlobStore:
+    """The deployment's blob store: the data folder (default) or S3-compatible storage."""
+    if settings.blob_store == "s3":
+        from hws.store.s3 import S3BlobStore
+
+        return S3BlobStore.from_settings(settings)
+    return FilesystemBlobStore(settings.blobs_dir)
+
+
 def build_service(settings: Settings, clock: Clock | None = None, calendar: Clock | None = None) -> Service:
     """``clock`` is real time (authentication, leases); ``calendar`` the business calendar
     (default: the sandbox clock in sandbox mode, else ``clock``)."""
@@ -95,7 +104,7 @@ def build_service(settings: Settings, clock: Clock | None = None, calendar: Cloc
         authority=authority,
         tokens=tokens,
         calendar=calendar or (SandboxClock(engine, clock) if settings.sandbox else clock),
-        blobs=FilesystemBlobStore(settings.blobs_dir),
+        blobs=create_blob_store(settings),
         jobs=JobQueue(engine, clock, lease_seconds=settings.job_lease_seconds),
         schema_set=SchemaSet(default_schema_root(settings.data_dir)),
         zip_limits=zip_limits,
