@@ -41,6 +41,8 @@ app.command("ping")(office.ping)
 app.command("submit")(requests.submit)
 app.command("import-status")(requests.import_status)
 app.command("status")(requests.status)
+app.command("bulletin")(importlib.import_module("hws.cli.publications").bulletin)
+app.command("confidential")(importlib.import_module("hws.cli.publications").confidential)
 app.add_typer(admin.app, name="admin")
 
 

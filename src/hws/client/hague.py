@@ -11,6 +11,12 @@ of each resource is sent back as ``If-None-Match`` and a 304 returns the cached 
 :meth:`~HagueClient.wait_for_import` polls until the import is decided. The sync and
 async twins share everything but the I/O: parsing (:mod:`hws.client.statuses`), the
 upload body (:mod:`hws.client.upload`) and the poll schedule (:mod:`hws.client.polling`).
+
+Publication (spec §7): :meth:`~HagueClient.download_bulletin` and
+:meth:`~HagueClient.download_confidential` fetch a week's ZIP, resumable and verified
+(:mod:`hws.client.downloads`); :meth:`~HagueClient.list_bulletins`,
+:meth:`~HagueClient.list_confidential` list the published weeks and
+:meth:`~HagueClient.backfill` downloads every published week since a given one.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
@@ -29,6 +36,23 @@ import httpx
 
 from hws import __version__, jws
 from hws.client.assertion import sign_client_assertion
+from hws.client.downloads import (
+    ACCEPT_ZIP,
+    CONFIDENTIAL,
+    BackfillProgress,
+    DownloadResult,
+    NothingPublished,
+    Publication,
+    REDIRECTS,
+    RangeNotSatisfiable,
+    Transfer,
+    backfill_weeks,
+    endpoint,
+    file_name,
+    parse_publication_list,
+    publication_error,
+    week_progress,
+)
 from hws.client.enrolment import load_private_key
 from hws.client.errors import APIError, HWSError, ProblemEntry, TokenError
 from hws.client.polling import (
@@ -49,7 +73,8 @@ from hws.client.statuses import (
     parse_import_status,
     parse_request_status,
 )
-from hws.client.upload import FileDigest, Progress, async_file_body, file_body, file_digest, upload_headers
+from hws.client.upload import CHUNK, FileDigest, Progress, async_file_body, file_body, file_digest, upload_headers
+from hws.domain.weeks import Week
 from hws.st96 import safexml
 from hws.st96.namespaces import HWS, PROBLEM
 
@@ -131,6 +156,19 @@ def _parse_ping(response: httpx.Response) -> PingResult:
     )
 
 
+def _redirect_target(response: httpx.Response) -> str | None:
+    if response.status_code in REDIRECTS and response.headers.get("location"):
+        return str(response.url.join(response.headers["location"]))
+    return None
+
+
+def _storage_error(response: httpx.Response) -> HWSError:
+    return HWSError(
+        f"the storage the service redirected to answered {response.status_code} {response.reason_phrase} "
+        f"({response.url.host}); run again for a fresh link: {response.text[:200]}"
+    )
+
+
 class _Base:
     """What the sync and async clients share: configuration and the token cache."""
 
@@ -161,6 +199,8 @@ class _Base:
         self._monotonic = monotonic
         #: path → (ETag, parsed result) of the last 200 answer that carried an ETag
         self._etags: dict[str, tuple[str, Any]] = {}
+        #: the caller's office code, learnt from ``/pingMe`` when a file name needs it
+        self._office: str | None = None
 
     @classmethod
     def _profile_kwargs(cls, profile: Profile) -> dict[str, Any]:
@@ -274,6 +314,16 @@ class _Base:
                 f"{status.package_size} bytes; sent sha-256:{digest.hex}, {digest.size} bytes)"
             )
         return status
+
+    # ----------------------------------------------------------------- publication (shared)
+
+    @staticmethod
+    def _publication_problem(kind: str, week: str) -> Callable[[httpx.Response], APIError]:
+        return lambda response: publication_error(problem_from(response), response, kind, week)
+
+    def _transfer(self, kind: str, week: str, dest_dir: str | PathLike[str], progress: Progress | None) -> Transfer:
+        name = file_name(kind, week, self._office if kind == CONFIDENTIAL else None)
+        return Transfer(kind, week, name, Path(dest_dir), progress)
 
 
 class HagueClient(_Base):
@@ -403,6 +453,145 @@ class HagueClient(_Base):
                 raise ImportTimeout(import_id, timeout, last, error) from error
             self._sleep(delay)
 
+    # ----------------------------------------------------------------- publication
+
+    @contextmanager
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        accept: str = "application/xml",
+        problem: Callable[[httpx.Response], APIError] = problem_from,
+        **kwargs: Any,
+    ) -> Iterator[httpx.Response]:
+        """An authenticated call whose body is read as a stream (``iter_raw``); like
+        :meth:`request`, a 401 fetches a new token and retries once, and an answer
+        >= 400 raises ``problem(response)``."""
+        if self._token_endpoint is None:
+            self.discover()
+        for attempt in range(2):
+            sent = {**(headers or {}), **self._headers(self.token(force=attempt > 0), accept)}
+            request = self._http.build_request(method, f"{self.api_url}{path}", headers=sent, **kwargs)
+            response = self._http.send(request, stream=True)
+            if response.status_code != 401 or attempt:
+                break
+            response.close()
+            self.forget_token()
+        try:
+            if response.status_code >= 400:
+                response.read()
+                raise problem(response)
+            yield response
+        finally:
+            response.close()
+
+    @contextmanager
+    def _redirected(self, response: httpx.Response, transfer: Transfer) -> Iterator[httpx.Response]:
+        """The response itself, or where its redirect points (a presigned object-store URL),
+        fetched without the access token."""
+        target = _redirect_target(response)
+        if target is None:
+            yield response
+            return
+        with self._http.stream("GET", target, headers=transfer.redirect_headers()) as redirected:
+            if redirected.status_code >= 400:
+                redirected.read()
+                raise _storage_error(redirected)
+            yield redirected
+
+    def office(self) -> str:
+        """The caller's office code (asked once of ``/pingMe``)."""
+        if self._office is None:
+            self._office = self.ping().office
+        return self._office
+
+    def download_bulletin(self, week: str, dest_dir: str | PathLike[str], *, progress: Progress | None = None) -> DownloadResult:
+        """Download the bulletin of ISO week ``week`` (``yyyyww``) into ``dest_dir`` as
+        ``bulletin-<week>.zip``: resumable (``.part`` file + ``Range``/``If-Range``),
+        verified against ``Repr-Digest`` before it is moved into place, skipped when the
+        same file is already there. ``progress(bytes, total)`` follows the transfer.
+
+        Raises :class:`~hws.client.downloads.NotYetPublished` (with ``retry_after``),
+        :class:`~hws.client.downloads.NothingPublished`,
+        :class:`~hws.client.downloads.DigestMismatch`, :class:`APIError`."""
+        return self.download("bulletin", week, dest_dir, progress=progress)
+
+    def download_confidential(
+        self, week: str, dest_dir: str | PathLike[str], *, progress: Progress | None = None
+    ) -> DownloadResult:
+        """Your office's confidential copy of ``week``, as ``confidential-<office>-<week>.zip``
+        (examining offices only: 403 ``not-examining`` otherwise). See :meth:`download_bulletin`."""
+        return self.download("confidential", week, dest_dir, progress=progress)
+
+    def download(
+        self, kind: str, week: str, dest_dir: str | PathLike[str], *, progress: Progress | None = None
+    ) -> DownloadResult:
+        """``kind``: ``bulletin`` or ``confidential``; see :meth:`download_bulletin`."""
+        week = Week.parse(week).id
+        if kind == CONFIDENTIAL:
+            self.office()
+        transfer = self._transfer(kind, week, dest_dir, progress)
+        for attempt in range(2):
+            headers = transfer.prepare()
+            try:
+                with (
+                    self.stream("GET", endpoint(kind, week), headers=headers, accept=ACCEPT_ZIP, problem=self._publication_problem(kind, week)) as first,
+                    self._redirected(first, transfer) as response,
+                ):
+                    try:
+                        if transfer.begin(response, announced=first.headers if response is not first else None):
+                            for chunk in response.iter_raw():
+                                transfer.write(chunk)
+                        return transfer.finish()
+                    finally:
+                        transfer.abort()
+            except RangeNotSatisfiable as exc:
+                if not transfer.offset or attempt:
+                    raise
+                # the part is as long as the file or longer: complete, or start again
+                if (done := transfer.complete_part(exc.size)) is not None:
+                    return done
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def list_bulletins(self) -> list[Publication]:
+        """The published bulletins (newest first): week, size, sha256, counts, URL."""
+        return self.list_publications("bulletin")
+
+    def list_confidential(self) -> list[Publication]:
+        """Your office's published confidential copies (examining offices only)."""
+        return self.list_publications("confidential")
+
+    def list_publications(self, kind: str) -> list[Publication]:
+        return parse_publication_list(self.request("GET", endpoint(kind)).content)
+
+    def backfill(
+        self,
+        kind: str,
+        since_week: str,
+        dest_dir: str | PathLike[str],
+        *,
+        until_week: str | None = None,
+        progress: BackfillProgress | None = None,
+        on_result: Callable[[DownloadResult], None] | None = None,
+    ) -> list[DownloadResult]:
+        """Download every published week of ``kind`` from ``since_week`` to the newest (or
+        ``until_week``), oldest first, from the list endpoint; weeks with nothing
+        published are skipped, files already there are skipped, part files are resumed.
+        ``progress(week, bytes, total)``; ``on_result(result)`` after each week."""
+        results = []
+        for week in backfill_weeks(self.list_publications(kind), since_week, until_week):
+            try:
+                result = self.download(kind, week, dest_dir, progress=week_progress(progress, week))
+            except NothingPublished:
+                continue
+            results.append(result)
+            if on_result:
+                on_result(result)
+        return results
+
+
 
 class AsyncHagueClient(_Base):
     """Asynchronous twin of :class:`HagueClient` (``async with``)."""
@@ -521,3 +710,133 @@ class AsyncHagueClient(_Base):
             if delay is None:
                 raise ImportTimeout(import_id, timeout, last, error) from error
             await self._sleep(delay)
+
+
+    # ----------------------------------------------------------------- publication
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        accept: str = "application/xml",
+        problem: Callable[[httpx.Response], APIError] = problem_from,
+        **kwargs: Any,
+    ) -> AsyncIterator[httpx.Response]:
+        """See :meth:`HagueClient.stream` (``aiter_raw``)."""
+        if self._token_endpoint is None:
+            await self.discover()
+        for attempt in range(2):
+            sent = {**(headers or {}), **self._headers(await self.token(force=attempt > 0), accept)}
+            request = self._http.build_request(method, f"{self.api_url}{path}", headers=sent, **kwargs)
+            response = await self._http.send(request, stream=True)
+            if response.status_code != 401 or attempt:
+                break
+            await response.aclose()
+            self.forget_token()
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                raise problem(response)
+            yield response
+        finally:
+            await response.aclose()
+
+    @asynccontextmanager
+    async def _redirected(self, response: httpx.Response, transfer: Transfer) -> AsyncIterator[httpx.Response]:
+        target = _redirect_target(response)
+        if target is None:
+            yield response
+            return
+        async with self._http.stream("GET", target, headers=transfer.redirect_headers()) as redirected:
+            if redirected.status_code >= 400:
+                await redirected.aread()
+                raise _storage_error(redirected)
+            yield redirected
+
+    async def office(self) -> str:
+        if self._office is None:
+            self._office = (await self.ping()).office
+        return self._office
+
+    async def download_bulletin(
+        self, week: str, dest_dir: str | PathLike[str], *, progress: Progress | None = None
+    ) -> DownloadResult:
+        """See :meth:`HagueClient.download_bulletin`; file work runs off the event loop,
+        ``progress`` is called on it."""
+        return await self.download("bulletin", week, dest_dir, progress=progress)
+
+    async def download_confidential(
+        self, week: str, dest_dir: str | PathLike[str], *, progress: Progress | None = None
+    ) -> DownloadResult:
+        return await self.download("confidential", week, dest_dir, progress=progress)
+
+    async def download(
+        self, kind: str, week: str, dest_dir: str | PathLike[str], *, progress: Progress | None = None
+    ) -> DownloadResult:
+        week = Week.parse(week).id
+        if kind == CONFIDENTIAL:
+            await self.office()
+        transfer = self._transfer(kind, week, dest_dir, None)
+        for attempt in range(2):
+            headers = await asyncio.to_thread(transfer.prepare)
+            try:
+                async with (
+                    self.stream("GET", endpoint(kind, week), headers=headers, accept=ACCEPT_ZIP, problem=self._publication_problem(kind, week)) as first,
+                    self._redirected(first, transfer) as response,
+                ):
+                    try:
+                        announced = first.headers if response is not first else None
+                        if await asyncio.to_thread(transfer.begin, response, announced):
+                            if progress:
+                                progress(*transfer.done)
+                            async for chunk in response.aiter_raw():
+                                await asyncio.to_thread(transfer.write, chunk)
+                                if progress:
+                                    progress(*transfer.done)
+                        elif progress:
+                            progress(*transfer.done)
+                        return await asyncio.to_thread(transfer.finish)
+                    finally:
+                        transfer.abort()
+            except RangeNotSatisfiable as exc:
+                if not transfer.offset or attempt:
+                    raise
+                if (done := await asyncio.to_thread(transfer.complete_part, exc.size)) is not None:
+                    if progress:
+                        progress(*transfer.done)
+                    return done
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def list_bulletins(self) -> list[Publication]:
+        return await self.list_publications("bulletin")
+
+    async def list_confidential(self) -> list[Publication]:
+        return await self.list_publications("confidential")
+
+    async def list_publications(self, kind: str) -> list[Publication]:
+        return parse_publication_list((await self.request("GET", endpoint(kind))).content)
+
+    async def backfill(
+        self,
+        kind: str,
+        since_week: str,
+        dest_dir: str | PathLike[str],
+        *,
+        until_week: str | None = None,
+        progress: BackfillProgress | None = None,
+        on_result: Callable[[DownloadResult], None] | None = None,
+    ) -> list[DownloadResult]:
+        """See :meth:`HagueClient.backfill` (one week after the other)."""
+        results = []
+        for week in backfill_weeks(await self.list_publications(kind), since_week, until_week):
+            try:
+                result = await self.download(kind, week, dest_dir, progress=week_progress(progress, week))
+            except NothingPublished:
+                continue
+            results.append(result)
+            if on_result:
+                on_result(result)
+        return results
