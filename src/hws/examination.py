@@ -18,6 +18,7 @@ from hws.domain import lifecycle
 from hws.domain.calendar_rules import expected_publication, regularization_deadline
 from hws.domain.identifiers import format_irn
 from hws.domain.lifecycle import Status
+from hws.store import audit
 from hws.store import service_requests as sr_store
 from hws.store.counters import next_value
 from hws.store.service_requests import ServiceRequest
@@ -91,6 +92,10 @@ class Examiner:
                 sr_store.transition(conn, sr, to_status=target.value, actor=actor, reason=reason, now=now, **values)
             except sr_store.StaleRequest:
                 raise ExaminationError(f"{srn} changed meanwhile; look at it again") from None
+            audit.record(conn, audit.AuditEvent(
+                at=now, actor=actor, office=sr.office, action="sr.transition", target=srn,
+                detail={"from": sr.status, "to": target.value, "reason": reason},
+            ))  # fmt: skip
             if after:
                 after(conn, sr)
         log.info(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hws.domain.identifiers import new_import_id
+from hws.store import audit
 from hws.store import imports as import_store
 from hws.store.blobs import BlobRef
 from hws.store.clients import Client
@@ -32,7 +33,9 @@ class Receipt:
     replayed: bool  # an idempotent retry: the first answer again
 
 
-def record_receipt(service, client: Client, blob: BlobRef, idempotency_key: str | None) -> Receipt:  # type: ignore[no-untyped-def]
+def record_receipt(  # type: ignore[no-untyped-def]
+    service, client: Client, blob: BlobRef, idempotency_key: str | None, source: str | None = None
+) -> Receipt:
     clock = service.clock
     now = clock.now()
     import_id = new_import_id(int(clock.timestamp() * 1000))
@@ -58,6 +61,13 @@ def record_receipt(service, client: Client, blob: BlobRef, idempotency_key: str 
                 first = import_store.get(service.engine, hit.import_id)
                 assert first is not None
                 return Receipt(first, replayed=True)
+        audit.record(
+            conn,
+            audit.AuditEvent(
+                at=now, actor=client.client_id, office=client.office, action="request.submitted", target=import_id,
+                source=source, detail={"size": blob.size, "sha256": blob.sha256, "idempotency_key": idempotency_key},
+            ),
+        )  # fmt: skip
         enqueue(
             conn,
             kind=IMPORT_JOB,

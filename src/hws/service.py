@@ -20,6 +20,7 @@ from hws.domain.clock import Clock, SystemClock
 from hws.st96.schemaset import SchemaSet, default_schema_root
 from hws.st96.zipsafe import ZipLimits
 from hws.store import migration
+from hws.store.audit import AuditLog
 from hws.store.blobs import BlobStore, FilesystemBlobStore
 from hws.store.clients import ClientRegistry
 from hws.store.database import create_db_engine
@@ -43,6 +44,7 @@ class Service:
     jobs: JobQueue
     schema_set: SchemaSet
     zip_limits: ZipLimits
+    audit: AuditLog
     trusted_proxies: tuple[IPNetwork, ...] = field(default_factory=tuple)
 
     def start(self) -> None:
@@ -53,6 +55,7 @@ class Service:
         self.keyring.ensure()
 
     def close(self) -> None:
+        self.audit.close()
         self.engine.dispose()
 
 
@@ -88,7 +91,8 @@ def build_service(settings: Settings, clock: Clock | None = None, calendar: Cloc
         max_lifetime=settings.assertion_max_lifetime,
         max_bytes=settings.assertion_max_bytes,
     )
-    tokens = TokenService(engine=engine, registry=registry, authority=authority, policy=policy, clock=clock)
+    audit = AuditLog(engine, clock)
+    tokens = TokenService(engine=engine, registry=registry, authority=authority, policy=policy, clock=clock, audit=audit)
     zip_limits = ZipLimits(
         max_entries=settings.zip_max_entries,
         max_total_bytes=settings.zip_max_total_bytes,
@@ -108,5 +112,6 @@ def build_service(settings: Settings, clock: Clock | None = None, calendar: Cloc
         jobs=JobQueue(engine, clock, lease_seconds=settings.job_lease_seconds),
         schema_set=SchemaSet(default_schema_root(settings.data_dir)),
         zip_limits=zip_limits,
+        audit=audit,
         trusted_proxies=parse_networks(settings.trusted_proxies),
     )

@@ -52,6 +52,14 @@ def _not_published(request: Request, week: Week, kind: str) -> Problem:
     )
 
 
+def _audit_download(service, caller: Caller, target: str, request: Request) -> None:  # type: ignore[no-untyped-def]
+    detail = {k: v for k, v in (("range", request.headers.get("range")), ("method", request.method)) if v}
+    service.audit.log(
+        caller.client.client_id, "publication.downloaded", office=caller.client.office, target=target, source=caller.source,
+        detail=detail,
+    )
+
+
 def _empty(week: Week, what: str) -> Problem:
     return Problem("nothing-published", detail=f"week {week.id} had nothing to publish in the {what}")
 
@@ -101,6 +109,7 @@ def build_router(prefix: str) -> APIRouter:
             raise await run_in_threadpool(_not_published, request, week, "bulletin")
         if found.sha256 is None:
             raise _empty(week, "bulletin")
+        _audit_download(service, _caller, f"bulletin/{week.id}", request)
         return blob_response(request, service, sha256=found.sha256, size=found.size, filename=f"bulletin-{week.id}.zip")
 
     @router.get("/copy/confidential", summary="Your office's published confidential copies", response_class=Response)
@@ -125,6 +134,7 @@ def build_router(prefix: str) -> APIRouter:
             raise await run_in_threadpool(_not_published, request, week, "confidential copy")
         if found.sha256 is None:
             raise _empty(week, f"confidential copy for {office}")
+        _audit_download(service, caller, f"confidential/{week.id}/{office}", request)
         return blob_response(
             request, service, sha256=found.sha256, size=found.size, filename=f"confidential-{office}-{week.id}.zip"
         )

@@ -70,7 +70,7 @@ def _import_response(request: Request, record: ImportRecord, status_code: int = 
     return Response(import_status(_import_view(record)), status_code=status_code, media_type=XML, headers=headers)
 
 
-def _store(service, client, writer, idempotency_key: str | None) -> Receipt:  # type: ignore[no-untyped-def]
+def _store(service, client, writer, idempotency_key: str | None, source: str | None) -> Receipt:  # type: ignore[no-untyped-def]
     """Blob durable (fsync, rename), then its rows committed — the sweeper kept out between."""
     with service.blobs.referencing():
         try:
@@ -78,7 +78,7 @@ def _store(service, client, writer, idempotency_key: str | None) -> Receipt:  # 
         except BaseException:
             writer.abort()
             raise
-        return record_receipt(service, client, blob, idempotency_key)
+        return record_receipt(service, client, blob, idempotency_key, source)
 
 
 def build_router(prefix: str) -> APIRouter:
@@ -127,7 +127,7 @@ def build_router(prefix: str) -> APIRouter:
             await run_in_threadpool(writer.abort)
             raise
         try:
-            receipt: Receipt = await run_in_threadpool(_store, service, caller.client, writer, idempotency_key)
+            receipt: Receipt = await run_in_threadpool(_store, service, caller.client, writer, idempotency_key, caller.source)
         except IdempotencyConflict as exc:
             raise Problem(
                 "idempotency-key-reused",

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from hws.api.problems import Problem
 from hws.auth.access_tokens import AccessToken
 from hws.auth.errors import InvalidToken
+from hws.auth.source_address import client_address
 from hws.service import Service
 from hws.store.clients import Client
 
@@ -20,6 +21,7 @@ REALM = "hws"
 class Caller:
     client: Client
     token: AccessToken
+    source: str | None = None  # the request's source address (trusted proxies honoured)
 
 
 def _invalid(description: str) -> Problem:
@@ -53,8 +55,17 @@ def _check(service: Service, authorization: str | None) -> Caller:
     return Caller(client, token)
 
 
+def source_of(request: Request) -> str | None:
+    service = service_of(request)
+    address = client_address(
+        request.client.host if request.client else None, request.headers.getlist("x-forwarded-for"), service.trusted_proxies
+    )
+    return str(address) if address else None
+
+
 async def authenticated(request: Request) -> Caller:
-    return await run_in_threadpool(_check, service_of(request), request.headers.get("authorization"))
+    caller = await run_in_threadpool(_check, service_of(request), request.headers.get("authorization"))
+    return Caller(caller.client, caller.token, source_of(request))
 
 
 def requires(scope: str):  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ from hws.auth.source_address import IPAddress
 from hws.domain.clock import Clock
 from hws.domain.scopes import parse_scope
 from hws.store import assertion_uses
+from hws.store.audit import AuditLog
 from hws.store.clients import Client, ClientRegistry
 from hws.store.database import read_only
 
@@ -59,8 +60,10 @@ class TokenService:
         authority: AccessTokenAuthority,
         policy: rules.AssertionPolicy,
         clock: Clock,
+        audit: AuditLog | None = None,
     ) -> None:
         self._engine = engine
+        self._audit = audit
         self._registry = registry
         # Client look-ups only read: run them on the read-only view of the same engine
         # (on SQLite a DEFERRED snapshot, instead of queueing behind token writes for the
@@ -106,6 +109,11 @@ class TokenService:
                 "token refused",
                 extra={"event": "token.refused", "error": exc.error, "reason": exc.reason, "source": str(address)},
             )
+            if self._audit:
+                self._audit.log(
+                    "anonymous", "auth.token", outcome="refused", source=str(address) if address else None,
+                    detail={"error": exc.error, "reason": exc.reason},
+                )  # fmt: skip
             raise
         log.info(
             "token issued",
@@ -118,6 +126,11 @@ class TokenService:
                 "source": str(address),
             },
         )
+        if self._audit:
+            self._audit.log(
+                authenticated.client.client_id, "auth.token", outcome="issued", office=authenticated.client.office,
+                source=str(address) if address else None, detail={"scope": token.scope, "kid": authenticated.key.kid},
+            )  # fmt: skip
         self._maybe_purge()
         return TokenGrant(authenticated.client, token)
 

@@ -29,11 +29,13 @@ app.add_typer(jobs_app, name="jobs")
 
 def _register_examination() -> None:
     from hws.cli.examination import clock_app, sr_app
+    from hws.cli.audit import audit
     from hws.cli.publishing import publish
 
     app.add_typer(sr_app, name="sr")
     app.add_typer(clock_app, name="clock")
     app.command("publish")(publish)
+    app.command("audit")(audit)
 
 
 _register_examination()
@@ -94,6 +96,8 @@ def clients_add(
         )
     except RegistryError as exc:
         fail(str(exc), as_json=as_json)
+    _audit(service, "client.enrolled", client.client_id, client.office, kid=info.kid, networks=list(client.networks),
+           scopes=list(client.scopes), examining=client.examining)  # fmt: skip
     if as_json:
         emit_json({**client.as_dict(), "kid": info.kid})
     else:
@@ -130,11 +134,29 @@ def clients_show(client_id: str, as_json: bool = JSON) -> None:
     _show_client(*found, as_json)
 
 
+def _operator() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+def _audit(service: Service, action: str, target: str, office: str | None = None, **detail: object) -> None:
+    from hws.store import audit as audit_store
+
+    with service.engine.begin() as conn:
+        audit_store.record(
+            conn,
+            audit_store.AuditEvent(at=service.clock.now(), actor=_operator(), office=office, action=action, target=target, detail=detail),
+        )
+
+
 def _set_active(client_id: str, active: bool, as_json: bool) -> None:
+    service = _service()
     try:
-        client = _service().registry.set_active(client_id, active)
+        client = service.registry.set_active(client_id, active)
     except RegistryError as exc:
         fail(str(exc), as_json=as_json)
+    _audit(service, "client.enabled" if active else "client.disabled", client_id, client.office)
     if as_json:
         emit_json(client.as_dict())
     else:
@@ -161,10 +183,12 @@ def clients_add_key(
 ) -> None:
     """Add a key (key rotation: the old key keeps working until removed)."""
     info = _certificate(cert, as_json)
+    service = _service()
     try:
-        key = _service().registry.add_key(client_id, info)
+        key = service.registry.add_key(client_id, info)
     except RegistryError as exc:
         fail(str(exc), as_json=as_json)
+    _audit(service, "client.key_added", client_id, kid=key.kid)
     if as_json:
         emit_json(key.as_dict())
     else:
@@ -174,10 +198,12 @@ def clients_add_key(
 @clients_app.command("remove-key")
 def clients_remove_key(client_id: str, kid: str, as_json: bool = JSON) -> None:
     """Remove a key by its kid (RFC 7638 thumbprint); the last key cannot be removed."""
+    service = _service()
     try:
-        _service().registry.remove_key(client_id, kid)
+        service.registry.remove_key(client_id, kid)
     except RegistryError as exc:
         fail(str(exc), as_json=as_json)
+    _audit(service, "client.key_removed", client_id, kid=kid)
     if as_json:
         emit_json({"client_id": client_id, "removed": kid})
     else:

@@ -220,3 +220,19 @@ sandbox_clock = Table(
     Column("offset_seconds", BigInteger, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+#: The append-only audit log: who did what, when, from where. Triggers refuse UPDATE
+#: and DELETE (see migration 0004).
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor", String(100), nullable=False, index=True),
+    Column("office", String(2), nullable=True),
+    Column("action", String(60), nullable=False, index=True),
+    Column("target", String(100), nullable=True),
+    Column("outcome", String(20), nullable=False),
+    Column("source", String(64), nullable=True),
+    Column("detail", Text, nullable=True),
+)

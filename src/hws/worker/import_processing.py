@@ -13,6 +13,7 @@ from contextlib import ExitStack
 
 from hws.domain.identifiers import format_srn
 from hws.st96.package import ValidationReport, validate_package
+from hws.store import audit
 from hws.store import imports as import_store
 from hws.store import service_requests as sr_store
 from hws.store.counters import next_value
@@ -60,6 +61,10 @@ def process_import(service, job: Job) -> str:  # type: ignore[no-untyped-def]
                 office_reference=content.office_reference if content else None,
                 problems=_problems(report),
             )
+            audit.record(conn, audit.AuditEvent(
+                at=now, actor="worker", office=record.office, action="import.rejected", target=record.import_id,
+                outcome="rejected", detail={"codes": sorted(report.codes)},
+            ))  # fmt: skip
             service.jobs.complete(conn, job)
         log.info(
             "import rejected",
@@ -111,6 +116,10 @@ def _open_request(service, job: Job, record, content, report: ValidationReport, 
             files=stored,
             now=now,
         )
+        audit.record(conn, audit.AuditEvent(
+            at=now, actor="worker", office=record.office, action="import.imported", target=record.import_id,
+            detail={"srn": srn, "transaction": content.transaction.value},
+        ))  # fmt: skip
         if service.settings.examination == "auto":
             enqueue_examination(conn, service, srn)
         service.jobs.complete(conn, job)

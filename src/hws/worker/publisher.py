@@ -28,6 +28,7 @@ from sqlalchemy import and_, select
 
 from hws.domain.weeks import Week, weeks_between
 from hws.st96 import publication as writer
+from hws.store import audit
 from hws.store import imports as import_store
 from hws.store import publications as pub_store
 from hws.store import service_requests as sr_store
@@ -207,7 +208,12 @@ class Publisher:
             for record in built:
                 if record.sha256 is not None:
                     import_store.reference_blob(conn, record.sha256, record.size, now)
-                pub_store.insert(conn, record)
+                if pub_store.insert(conn, record):
+                    audit.record(conn, audit.AuditEvent(
+                        at=now, actor="publisher", office=record.office or None, action="publication.published",
+                        target=f"{record.kind}/{record.week}", detail={"sha256": record.sha256, "size": record.size,
+                        "registrations": record.registrations, "decisions": record.decisions},
+                    ))  # fmt: skip
         for record in built:
             log.info(
                 "week published",
