@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from hws import __version__
 from hws.api import admin, oauth, operations, problems, publications, requests, v1
+from hws.api.availability import AvailabilityMiddleware
 from hws.api.metrics import MetricsMiddleware
 from hws.api.problems import Problem
 from hws.config import API_PREFIX, Settings
@@ -87,6 +88,7 @@ def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
     app.include_router(publications.build_router(api_prefix))
     app.include_router(admin.build_router(api_prefix))
     app.include_router(operations.router)
+    app.add_middleware(AvailabilityMiddleware)  # database or blob store down → 503, not 500
     app.add_middleware(MetricsMiddleware)
     return app
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from hws.api import availability
 from hws.api.metrics import TOKEN_OUTCOMES
 from hws.api.security import service_of
 from hws.auth.assertion import JWT_BEARER
@@ -119,6 +120,11 @@ def build_router(settings: Settings) -> APIRouter:
         except OAuthError as exc:
             TOKEN_OUTCOMES.labels(exc.error).inc()
             return _error(exc)
+        except Exception as exc:
+            if not availability.is_outage(exc):
+                raise
+            TOKEN_OUTCOMES.labels("temporarily_unavailable").inc()
+            return availability.token_unavailable(request, exc)
         TOKEN_OUTCOMES.labels("issued").inc()
         return Response(json.dumps(grant.body()), media_type="application/json", headers=NO_STORE)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -34,6 +35,12 @@ No client is enrolled yet. To enrol a test office and call pingMe, in another te
 """
 
 
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    # uvicorn drains in-flight requests and shuts the app down, then raises the SIGTERM
+    # it caught again with the handler found before it: after that orderly stop, exit 0.
+    raise SystemExit(0)
+
+
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
@@ -61,6 +68,7 @@ def serve(
         )
     sys.stderr.write(f"hws serving on http://{host}:{port} — issuer {settings.issuer}, data {settings.data_dir.resolve()}\n")
     sys.stderr.flush()
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     if workers == 1:
         uvicorn.run(create_app(service), host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30)
         return

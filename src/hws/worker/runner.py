@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Callable
 
 from hws.intake import IMPORT_JOB
+from hws.store.database import unavailable
 from hws.store.jobs import Job, LeaseLost, worker_identity
 from hws.worker import maintenance
 from hws.worker.auto_examination import EXAMINE_JOB, examine
@@ -22,6 +23,8 @@ log = logging.getLogger("hws.worker")
 Handler = Callable[..., object]
 HANDLERS: dict[str, Handler] = {IMPORT_JOB: process_import, EXAMINE_JOB: examine}
 MAINTENANCE_INTERVAL = 60.0
+#: While the database is unreachable the loop retries after 0.5 s, 1 s, 2 s … up to this.
+OUTAGE_BACKOFF_MAX = 5.0
 
 
 class Worker:
@@ -64,7 +67,17 @@ class Worker:
             )  # fmt: skip
         except LeaseLost:
             log.warning("job lease lost", extra={"event": "job.lease_lost", "job": job.id, "ref": job.ref})
-        except Exception as exc:  # noqa: BLE001 - recorded on the job, retried with backoff
+        except Exception as exc:  # noqa: BLE001 - an outage is re-raised, anything else recorded
+            if unavailable(exc):
+                # Not the job's fault, and fail() could not be recorded anyway: its
+                # transaction was rolled back; the lease expires and the job is retaken.
+                log.warning(
+                    "job interrupted: database unavailable",
+                    extra={"event": "job.interrupted", "job": job.id, "kind": job.kind, "ref": job.ref,
+                           "error": f"{type(exc).__name__}: {str(exc)[:300]}"},
+                )  # fmt: skip
+                raise
+            # Recorded on the job, retried with backoff.
             state = self.service.jobs.fail(job, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
             log.error(
                 "job failed",
@@ -78,17 +91,36 @@ class Worker:
     def run_until(self, stop: threading.Event) -> None:
         poll = self.service.settings.worker_poll_interval
         next_maintenance = 0.0
+        outage_since: float | None = None
+        backoff = 0.0
         while not stop.is_set():
             try:
                 if time.monotonic() >= next_maintenance:
                     next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
                     maintenance.purge_expired(self.service)
                     maintenance.sweep_orphans(self.service)
-                if not self.run_once():
+                worked = self.run_once()
+                if outage_since is not None:
+                    log.info(
+                        "database available again",
+                        extra={"event": "worker.recovered", "seconds": round(time.monotonic() - outage_since, 1)},
+                    )
+                    outage_since, backoff = None, 0.0
+                if not worked:
                     stop.wait(poll)
-            except Exception:  # noqa: BLE001 - e.g. database briefly unavailable: keep going
-                log.exception("worker loop error", extra={"event": "worker.error"})
-                stop.wait(min(poll * 4, 5))
+            except Exception as exc:  # noqa: BLE001 - keep going whatever happens
+                if not unavailable(exc):
+                    log.exception("worker loop error", extra={"event": "worker.error"})
+                    stop.wait(min(poll * 4, 5))
+                    continue
+                if outage_since is None:  # once per outage, not once per retry
+                    outage_since = time.monotonic()
+                    log.warning(
+                        "database unavailable: worker waiting",
+                        extra={"event": "worker.unavailable", "error": f"{type(exc).__name__}: {str(exc)[:300]}"},
+                    )
+                backoff = min(max(backoff * 2, 0.5), OUTAGE_BACKOFF_MAX)
+                stop.wait(backoff)
 
 
 class WorkerPool:

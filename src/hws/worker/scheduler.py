@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import text
 
 from hws.examination import Examiner
+from hws.store.database import unavailable
 from hws.worker.publisher import Publisher
 
 log = logging.getLogger("hws.worker.scheduler")
@@ -40,6 +41,7 @@ class Leadership:
         try:
             if self._conn is not None:
                 self._conn.execute(text("SELECT 1"))
+                self._conn.rollback()  # never left idle in a transaction (the lock is the session's)
                 return True
             conn = self._service.engine.connect()
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
@@ -110,6 +112,9 @@ class Scheduler:
                     done = tick(self.service)
                     if done["abandoned"] or done["published"]:
                         log.info("scheduler round", extra={"event": "scheduler.round", **done})
-            except Exception:  # noqa: BLE001 - keep the scheduler alive; the next round retries
-                log.exception("scheduler round failed", extra={"event": "scheduler.error"})
+            except Exception as exc:  # noqa: BLE001 - keep the scheduler alive; the next round retries
+                if unavailable(exc):
+                    log.warning("scheduler round skipped: database unavailable", extra={"event": "scheduler.unavailable"})
+                else:
+                    log.exception("scheduler round failed", extra={"event": "scheduler.error"})
             self._stop.wait(interval)
