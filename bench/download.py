@@ -235,6 +235,8 @@ class HwsServer:
             "HWS_DATA_DIR": str(self.data),
             "HWS_PUBLIC_URL": public_url,
             "HWS_WORKER_THREADS": "0",
+            "HWS_RATE_LIMIT_PER_MINUTE": "0",
+            "HWS_MAX_CONCURRENT_PER_CLIENT": "0",
             "HWS_SCHEDULER": "false",
         }
         added = run(

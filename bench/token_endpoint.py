@@ -453,7 +453,8 @@ def hws_server(key: str, label: str, work: Path, cert: Path, workers: int) -> Se
     shutil.rmtree(data, ignore_errors=True)
     port = free_port()
     public_url = f"http://{HOST}:{port}"
-    env = {**os.environ, "HWS_DATA_DIR": str(data), "HWS_PUBLIC_URL": public_url}
+    # The bench measures issuance, not the per-address token rate limit: turn it off.
+    env = {**os.environ, "HWS_DATA_DIR": str(data), "HWS_PUBLIC_URL": public_url, "HWS_TOKEN_RATE_PER_MINUTE": "0"}
     run(
         [str(hws_bin()), "admin", "clients", "add", "--cert", str(cert), "--office", "KR", "--ip", f"{HOST}/32",
          "--client-id", CLIENT_ID, "--json"],

@@ -324,6 +324,8 @@ class HwsServer:
             "HWS_PUBLIC_URL": public_url,
             "HWS_MAX_PACKAGE_BYTES": str(self.largest + 64 * MiB),
             "HWS_WORKER_THREADS": "0",
+            "HWS_RATE_LIMIT_PER_MINUTE": "0",
+            "HWS_MAX_CONCURRENT_PER_CLIENT": "0",
         }
         run(
             [str(hws_bin()), "admin", "clients", "add", "--cert", str(keys / "cert.pem"), "--office", "KR",

@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     scheduler: bool = Field(True, description="Run the weekly publisher (one leader among all processes).")
     scheduler_interval: float = Field(30.0, gt=0, description="Seconds between the scheduler's checks.")
 
+    # Protection ---------------------------------------------------------------------
+    rate_limit_per_minute: int = Field(600, ge=0, description="API calls per client per minute and API process (0: off).")
+    rate_limit_burst: int = Field(120, ge=1, description="Calls a client may make at once before the rate applies.")
+    max_concurrent_per_client: int = Field(8, ge=0, description="Requests of one client in progress at once per process (0: off).")
+    token_rate_per_minute: int = Field(60, ge=0, description="Token requests per source address per minute and process (0: off).")
+    upload_idle_timeout: float = Field(60.0, gt=0, description="Seconds an upload may send nothing before it is cut (408).")
+
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")
 

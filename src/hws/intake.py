@@ -76,6 +76,20 @@ def record_receipt(  # type: ignore[no-untyped-def]
             max_attempts=service.settings.job_max_attempts,
             run_after_ms=int(clock.timestamp() * 1000),
         )
-    record = import_store.get(service.engine, import_id)
-    assert record is not None
+    # Built from what was just committed, not read back: a connection lost right after the
+    # commit must not turn an accepted package into an error.
+    record = import_store.ImportRecord(
+        import_id=import_id,
+        client_id=client.client_id,
+        office=client.office,
+        blob_sha256=blob.sha256,
+        size=blob.size,
+        status=import_store.PENDING,
+        received_at=now,
+        processed_at=None,
+        transaction=None,
+        office_reference=None,
+        srn=None,
+        updated_at=now,
+    )
     return Receipt(record, replayed=False)

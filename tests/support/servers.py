@@ -71,6 +71,11 @@ def start_server(data_dir: Path, *, database_url: str | None = None, extra_env: 
             "HWS_PUBLIC_URL": url,
             "HWS_LOG_FORMAT": "json",
             "HWS_CONFIG_HOME": str(data_dir / "office-config"),
+            # Load and concurrency tests drive many requests from one address and client:
+            # limits are exercised by their own tests (tests/api/test_ratelimit.py).
+            "HWS_TOKEN_RATE_PER_MINUTE": "0",
+            "HWS_RATE_LIMIT_PER_MINUTE": "0",
+            "HWS_MAX_CONCURRENT_PER_CLIENT": "0",
         }
     )
     if database_url:

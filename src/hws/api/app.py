@@ -15,6 +15,7 @@ from starlette.responses import Response
 from hws import __version__
 from hws.api import admin, oauth, operations, problems, publications, requests, v1
 from hws.api.availability import AvailabilityMiddleware
+from hws.api.ratelimit import Limiter, RateLimitMiddleware
 from hws.api.metrics import MetricsMiddleware
 from hws.api.problems import Problem
 from hws.config import API_PREFIX, Settings
@@ -47,6 +48,7 @@ def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
             if scheduler:
                 scheduler.stop()
             pool.stop()
+            service.audit.flush()
 
     app = FastAPI(
         title="Hague Web Services (hws)",
@@ -88,6 +90,15 @@ def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
     app.include_router(publications.build_router(api_prefix))
     app.include_router(admin.build_router(api_prefix))
     app.include_router(operations.router)
+    app.state.limiter = Limiter(
+        per_minute=settings.rate_limit_per_minute,
+        burst=settings.rate_limit_burst,
+        max_concurrent=settings.max_concurrent_per_client,
+    )
+    app.state.token_limiter = Limiter(
+        per_minute=settings.token_rate_per_minute, burst=max(settings.token_rate_per_minute // 2, 1), policy_name="token-per-address"
+    )
+    app.add_middleware(RateLimitMiddleware)  # RateLimit headers; frees a client's slot when its response ends
     app.add_middleware(AvailabilityMiddleware)  # database or blob store down → 503, not 500
     app.add_middleware(MetricsMiddleware)
     return app

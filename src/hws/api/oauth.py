@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from hws.api import availability
 from hws.api.metrics import TOKEN_OUTCOMES
+from hws.api.ratelimit import Limiter, Refused
 from hws.api.security import service_of
 from hws.auth.assertion import JWT_BEARER
 from hws.auth.errors import OAuthError, invalid_request
@@ -29,6 +30,21 @@ def _error(exc: OAuthError) -> Response:
     return Response(
         json.dumps(exc.body()), status_code=exc.status, media_type="application/json", headers=NO_STORE
     )
+
+
+def _limit(request: Request, key: str) -> Response | None:
+    """Token requests per source address: 429 (RFC 6749-style JSON) when over budget."""
+    limiter: Limiter | None = getattr(request.app.state, "token_limiter", None)
+    if limiter is None or limiter.rate <= 0:
+        return None
+    try:
+        limiter.release(limiter.admit(key).key)  # a rate only: nothing stays in flight
+    except Refused as exc:
+        TOKEN_OUTCOMES.labels("rate_limited").inc()
+        headers = {**NO_STORE, "Retry-After": str(exc.retry_after), **{k.decode(): v.decode() for k, v in exc.headers}}
+        body = {"error": "invalid_request", "error_description": f"too many token requests; retry after {exc.retry_after} s"}
+        return Response(json.dumps(body), status_code=429, media_type="application/json", headers=headers)
+    return None
 
 
 def discovery_document(settings: Settings) -> dict[str, object]:
@@ -108,12 +124,15 @@ def build_router(settings: Settings) -> APIRouter:
     async def token(request: Request) -> Response:
         service = service_of(request)
         try:
-            form = await _read_form(request, service.settings.token_request_max_bytes)
             address = client_address(
                 request.client.host if request.client else None,
                 request.headers.getlist("x-forwarded-for"),
                 service.trusted_proxies,
             )
+            limited = _limit(request, str(address))
+            if limited is not None:
+                return limited
+            form = await _read_form(request, service.settings.token_request_max_bytes)
             grant = await run_in_threadpool(
                 service.tokens.grant, form, authorization=request.headers.get("authorization"), address=address
             )

@@ -22,6 +22,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "invalid-token": (401, "The access token is missing or not valid"),
     "insufficient-scope": (403, "The access token's scope does not cover this call"),
     "not-found": (404, "No such resource"),
+    "request-timeout": (408, "The request body stopped arriving"),
     "method-not-allowed": (405, "Method not allowed"),
     "not-acceptable": (406, "No acceptable representation"),
     "payload-too-large": (413, "Request body too large"),

@@ -100,7 +100,8 @@ def build_router(prefix: str) -> APIRouter:
     async def bulletins(request: Request, _caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:
         return await run_in_threadpool(_listing, request, pub_store.BULLETIN, "", "/publication/bulletin")
 
-    @router.api_route("/bulletin/{weekId}", methods=["GET", "HEAD"], summary="The weekly bulletin (ZIP) of ISO week yyyyww", response_class=Response, responses=ZIP_RESPONSES)
+    @router.get("/bulletin/{weekId}", summary="The weekly bulletin (ZIP) of ISO week yyyyww", response_class=Response, responses=ZIP_RESPONSES)
+    @router.head("/bulletin/{weekId}", summary="Size and digest of the weekly bulletin", response_class=Response, operation_id="head_bulletin", include_in_schema=False)
     async def bulletin(weekId: str, request: Request, _caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:  # noqa: N803
         week = _week(weekId)
         service = service_of(request)
@@ -117,13 +118,13 @@ def build_router(prefix: str) -> APIRouter:
         _examining(caller)
         return await run_in_threadpool(_listing, request, pub_store.CONFIDENTIAL, caller.client.office, "/publication/copy/confidential")
 
-    @router.api_route(
+    @router.get(
         "/copy/confidential/{weekId}",
-        methods=["GET", "HEAD"],
         summary="Your office's confidential copy (ZIP) of ISO week yyyyww (examining offices only)",
         response_class=Response,
         responses=ZIP_RESPONSES,
     )
+    @router.head("/copy/confidential/{weekId}", response_class=Response, operation_id="head_copy", include_in_schema=False)
     async def copy(weekId: str, request: Request, caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:  # noqa: N803
         week = _week(weekId)
         _examining(caller)

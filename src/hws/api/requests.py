@@ -120,7 +120,7 @@ def build_router(prefix: str) -> APIRouter:
         expected = upload.expected_sha256(content_digest)
         writer = await run_in_threadpool(service.blobs.writer)
         try:
-            await upload.receive(request, writer, service.settings.max_package_bytes)
+            await upload.receive(request, writer, service.settings.max_package_bytes, service.settings.upload_idle_timeout)
             if expected is not None and not hmac.compare_digest(expected, writer.digest()):
                 raise Problem("digest-mismatch", detail="the body's sha-256 differs from Content-Digest; nothing was stored")
         except BaseException:

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from hws.api.problems import Problem
+from hws.api.ratelimit import STATE_KEY, Limiter, Refused
 from hws.auth.access_tokens import AccessToken
 from hws.auth.errors import InvalidToken
 from hws.auth.source_address import client_address
@@ -63,8 +64,23 @@ def source_of(request: Request) -> str | None:
     return str(address) if address else None
 
 
+def _admit(request: Request, client_id: str) -> None:
+    limiter: Limiter | None = getattr(request.app.state, "limiter", None)
+    if limiter is None or not limiter.enabled:
+        return
+    try:
+        admission = limiter.admit(client_id)
+    except Refused as exc:
+        headers = {name.decode(): value.decode() for name, value in exc.headers}
+        raise Problem(
+            "rate-limited", detail=f"{exc.reason}; retry after {exc.retry_after} s", headers={**headers, "Retry-After": str(exc.retry_after)}
+        ) from None
+    request.scope.setdefault("state", {})[STATE_KEY] = admission
+
+
 async def authenticated(request: Request) -> Caller:
     caller = await run_in_threadpool(_check, service_of(request), request.headers.get("authorization"))
+    _admit(request, caller.client.client_id)
     return Caller(caller.client, caller.token, source_of(request))
 
 

@@ -4,6 +4,7 @@ at the size limit."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from collections.abc import AsyncIterator
@@ -42,9 +43,19 @@ def expected_sha256(header: str | None) -> bytes | None:
     return None  # only algorithms we do not support: ignored (RFC 9530 §2)
 
 
-async def _bounded(request: Request, limit: int) -> AsyncIterator[bytes]:
+async def _bounded(request: Request, limit: int, idle_timeout: float | None = None) -> AsyncIterator[bytes]:
+    """The body's chunks, cut at ``limit`` bytes (413) and after ``idle_timeout`` seconds
+    without data (408: a stalled or deliberately slow client does not hold a slot forever)."""
     received = 0
-    async for chunk in request.stream():
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout(idle_timeout):  # cheaper than wait_for: no task per chunk
+                chunk = await stream.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise Problem("request-timeout", detail=f"no data received for {idle_timeout:.0f} s; nothing was stored") from None
         received += len(chunk)
         if received > limit:
             raise too_large(limit)
@@ -52,7 +63,7 @@ async def _bounded(request: Request, limit: int) -> AsyncIterator[bytes]:
             yield chunk
 
 
-async def receive(request: Request, writer: BlobWriter, limit: int) -> None:
+async def receive(request: Request, writer: BlobWriter, limit: int, idle_timeout: float | None = None) -> None:
     """Stream the package in ``request`` into ``writer`` or raise a :class:`Problem`."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     media = content_type.decode("latin-1").lower()
@@ -60,10 +71,10 @@ async def receive(request: Request, writer: BlobWriter, limit: int) -> None:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
     if media in ZIP_TYPES:
-        async for chunk in _bounded(request, limit):
+        async for chunk in _bounded(request, limit, idle_timeout):
             writer.write(chunk)
     elif media == "multipart/form-data":
-        await _receive_multipart(request, writer, limit, params.get(b"boundary"))
+        await _receive_multipart(request, writer, limit, params.get(b"boundary"), idle_timeout)
     else:
         raise Problem(
             "unsupported-media-type",
@@ -73,7 +84,9 @@ async def receive(request: Request, writer: BlobWriter, limit: int) -> None:
         raise Problem("invalid-request", detail="the request body is empty: send the package ZIP")
 
 
-async def _receive_multipart(request: Request, writer: BlobWriter, limit: int, boundary: bytes | None) -> None:
+async def _receive_multipart(
+    request: Request, writer: BlobWriter, limit: int, boundary: bytes | None, idle_timeout: float | None
+) -> None:
     if not boundary:
         raise Problem("invalid-request", detail="multipart/form-data without a boundary")
     state = {"in_file": False, "files": 0, "field_bytes": 0, "header_field": b"", "disposition": b""}
@@ -115,7 +128,7 @@ async def _receive_multipart(request: Request, writer: BlobWriter, limit: int, b
         },
     )
     try:
-        async for chunk in _bounded(request, limit):
+        async for chunk in _bounded(request, limit, idle_timeout):
             parser.write(chunk)
         parser.finalize()
     except Problem:
