@@ -10,6 +10,7 @@ import re
 from collections.abc import AsyncIterator
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from hws.api.problems import Problem
@@ -17,6 +18,7 @@ from hws.store.blobs import BlobWriter
 
 ZIP_TYPES = {"application/zip", "application/x-zip-compressed", "application/octet-stream"}
 MAX_FORM_FIELD_BYTES = 64 * 1024
+OFF_LOOP_BATCH = 1024 * 1024
 _DIGEST_ITEM = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=\s*:([A-Za-z0-9+/=]*):\s*$")
 
 
@@ -71,8 +73,11 @@ async def receive(request: Request, writer: BlobWriter, limit: int, idle_timeout
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
     if media in ZIP_TYPES:
-        async for chunk in _bounded(request, limit, idle_timeout):
-            writer.write(chunk)
+        if getattr(writer, "blocking_io", False):
+            await _receive_off_loop(request, writer, limit, idle_timeout)
+        else:
+            async for chunk in _bounded(request, limit, idle_timeout):
+                writer.write(chunk)
     elif media == "multipart/form-data":
         await _receive_multipart(request, writer, limit, params.get(b"boundary"), idle_timeout)
     else:
@@ -82,6 +87,21 @@ async def receive(request: Request, writer: BlobWriter, limit: int, idle_timeout
         )
     if writer.size == 0:
         raise Problem("invalid-request", detail="the request body is empty: send the package ZIP")
+
+
+async def _receive_off_loop(request: Request, writer: BlobWriter, limit: int, idle_timeout: float | None) -> None:
+    """For writers whose writes block (network object stores): gather about 1 MiB, then
+    write it in a worker thread, so other requests keep being served meanwhile."""
+    pending: list[bytes] = []
+    size = 0
+    async for chunk in _bounded(request, limit, idle_timeout):
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= OFF_LOOP_BATCH:
+            await run_in_threadpool(writer.write, b"".join(pending))
+            pending, size = [], 0
+    if pending:
+        await run_in_threadpool(writer.write, b"".join(pending))
 
 
 async def _receive_multipart(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -74,6 +75,11 @@ def serve(
         return
     service.close()
     os.environ.setdefault("HWS_AUTO_MIGRATE", "false")
+    # Prometheus counters of all API processes, summed at /metrics (multiprocess mode).
+    metrics_dir = settings.data_dir / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     uvicorn.run(
         "hws.api.app:create_app_from_environment",
         factory=True,

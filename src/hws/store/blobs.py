@@ -67,7 +67,7 @@ class BlobStore(Protocol):
 
     def list_blobs(self) -> Iterator[tuple[str, float]]: ...
 
-    def delete(self, sha256: str) -> None: ...
+    def delete(self, sha256: str, *, older_than: float | None = None) -> None: ...
 
     def sweep_temporary(self, older_than: float) -> int: ...
 
@@ -91,6 +91,9 @@ def _check_hex(sha256: str) -> str:
 
 
 class FilesystemWriter:
+    #: writes go to the local page cache: cheap enough for the event loop
+    blocking_io = False
+
     def __init__(self, store: FilesystemBlobStore) -> None:
         self._store = store
         self._hash = hashlib.sha256()
@@ -187,8 +190,15 @@ class FilesystemBlobStore:
             if len(path.name) == 64:
                 yield path.name, path.stat().st_mtime
 
-    def delete(self, sha256: str) -> None:
-        self.path_for(sha256).unlink(missing_ok=True)
+    def delete(self, sha256: str, *, older_than: float | None = None) -> None:
+        """Delete the blob; with ``older_than``, only if it was not refreshed since."""
+        path = self.path_for(sha256)
+        try:
+            if older_than is not None and path.stat().st_mtime >= older_than:
+                return
+            path.unlink()
+        except FileNotFoundError:
+            return
 
     def sweep_temporary(self, older_than: float) -> int:
         """Delete abandoned temporary files: older than ``older_than`` and not held open."""

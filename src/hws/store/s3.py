@@ -84,6 +84,8 @@ def _md5(data: bytes) -> str:
 
 
 class S3BlobWriter:
+    #: a write may upload a part over the network: keep it off the event loop
+    blocking_io = True
     """Streams one blob into the bucket; see the module docstring."""
 
     def __init__(self, store: S3BlobStore) -> None:

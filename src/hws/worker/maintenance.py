@@ -35,7 +35,7 @@ def sweep_orphans(service, grace: float | None = None) -> dict[str, int]:  # typ
                 known = set(conn.execute(select(blobs.c.sha256).where(blobs.c.sha256.in_(chunk))).scalars())
                 for sha in chunk:
                     if sha not in known:
-                        service.blobs.delete(sha)
+                        service.blobs.delete(sha, older_than=cutoff)
                         removed += 1
     if removed or removed_tmp:
         log.info("orphans swept", extra={"event": "blobs.swept", "blobs": removed, "temporary": removed_tmp})
