@@ -60,6 +60,7 @@ from hws import jws
 from hws.client.assertion import sign_client_assertion
 from hws.client.enrolment import load_private_key
 from hws.jwk import key_from_jwk, public_jwk, thumbprint
+from harness import hws_bin, run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -401,13 +402,6 @@ class Server:
 # Setup --------------------------------------------------------------------------------
 
 
-def run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(cmd, text=True, capture_output=True, **kwargs)
-    if result.returncode != 0:
-        raise SystemExit(f"command failed ({result.returncode}): {' '.join(cmd)}\n{result.stdout}\n{result.stderr}")
-    return result
-
-
 def prepare_anchor(work: Path) -> tuple[Path, str]:
     """Copy package.json + server.mjs into the work folder and npm install when needed."""
     if shutil.which("node") is None or shutil.which("npm") is None:
@@ -424,16 +418,6 @@ def prepare_anchor(work: Path) -> tuple[Path, str]:
         stamp.write_text(digest)
     version = json.loads((folder / "node_modules" / "oidc-provider" / "package.json").read_text())["version"]
     return folder, version
-
-
-def hws_bin() -> Path:
-    candidate = Path(sys.executable).parent / "hws"
-    if candidate.exists():
-        return candidate
-    found = shutil.which("hws")
-    if not found:
-        raise SystemExit("the hws command is not found (run with the project's venv: .venv/bin/python)")
-    return Path(found)
 
 
 def prepare_client(work: Path) -> tuple[Any, Path, Path]:

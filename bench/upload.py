@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from harness import free_port, hws_bin, nginx_bin, nginx_version, proc_cpu_seconds, run, stop, wait_port  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -82,60 +83,6 @@ UPLOAD_TIMEOUT = 600
 
 
 # Small helpers ------------------------------------------------------------------------
-
-
-def run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(cmd, text=True, capture_output=True, **kwargs)
-    if result.returncode != 0:
-        raise SystemExit(f"command failed ({result.returncode}): {' '.join(cmd)}\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], label: str, log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"{label} exited with {proc.returncode}; see {log}")
-        try:
-            with socket.create_connection((HOST, port), timeout=1):
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{label} did not listen on {HOST}:{port} within {timeout:.0f}s; see {log}")
-        time.sleep(0.1)
-
-
-def stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
-    """Stop a server this script started (its own process group), politely first."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
-def hws_bin() -> Path:
-    candidate = Path(sys.executable).parent / "hws"
-    if candidate.exists():
-        return candidate
-    found = shutil.which("hws")
-    if not found:
-        raise SystemExit("the hws command is not found (run with the project's venv: .venv/bin/python)")
-    return Path(found)
-
-
-def nginx_bin() -> str | None:
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None)
 
 
 def sync() -> None:
@@ -157,10 +104,7 @@ def proc_status_kib(pid: int, field_name: str) -> int:
     raise KeyError(field_name)
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+  # utime + stime
 
 
 def reset_peak_rss(pid: int) -> bool:
@@ -405,11 +349,6 @@ http {{
     }}
 }}
 """
-
-
-def nginx_version(binary: str) -> str:
-    result = subprocess.run([binary, "-v"], text=True, capture_output=True)
-    return (result.stderr or result.stdout).strip().split("/")[-1]
 
 
 class NginxServer:
