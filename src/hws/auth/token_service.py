@@ -17,7 +17,7 @@ from hws.auth.source_address import IPAddress
 from hws.domain.clock import Clock
 from hws.domain.scopes import parse_scope
 from hws.store import assertion_uses
-from hws.store.audit import AuditLog
+from hws.store.audit import AuditEvent, AuditLog
 from hws.store.clients import Client, ClientRegistry
 from hws.store.database import read_only
 
@@ -99,8 +99,13 @@ class TokenService:
                 now=now,
             )
             scopes = grant_scopes(authenticated.client, request.scope)
+            issued = AuditEvent(
+                at=now, actor=authenticated.client.client_id, action="auth.token", outcome="issued",
+                office=authenticated.client.office, source=str(address) if address else None,
+                detail={"scope": " ".join(scopes), "kid": authenticated.key.kid},
+            )  # fmt: skip
             if not assertion_uses.record_first_use(
-                self._engine, authenticated.replay_key, authenticated.replay_until, int(now.timestamp())
+                self._engine, authenticated.replay_key, authenticated.replay_until, int(now.timestamp()), issued.row()
             ):
                 raise invalid_client("assertion replayed", "the client assertion has already been used")
             token = self._authority.issue(authenticated.client.client_id, scopes, now.timestamp())
@@ -115,7 +120,7 @@ class TokenService:
                     detail={"error": exc.error, "reason": exc.reason},
                 )  # fmt: skip
             raise
-        log.info(
+        log.debug(  # the audit log records every issuance durably
             "token issued",
             extra={
                 "event": "token.issued",
@@ -126,11 +131,6 @@ class TokenService:
                 "source": str(address),
             },
         )
-        if self._audit:
-            self._audit.log(
-                authenticated.client.client_id, "auth.token", outcome="issued", office=authenticated.client.office,
-                source=str(address) if address else None, detail={"scope": token.scope, "kid": authenticated.key.kid},
-            )  # fmt: skip
         self._maybe_purge()
         return TokenGrant(authenticated.client, token)
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete
+from sqlalchemy import Connection, Engine, bindparam, delete, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
-from hws.store.tables import assertion_uses
+from hws.store.tables import assertion_uses, audit_events
 
 
 def _first_use_statement(dialect: object) -> Insert:
@@ -37,11 +38,15 @@ def _first_use_statement(dialect: object) -> Insert:
 
 # Built once: the statement is the same for every call, only its parameters change.
 _FIRST_USE = {"postgresql": _first_use_statement(postgresql), "sqlite": _first_use_statement(sqlite)}
+_AUDIT = insert(audit_events)
 
 
-def _record(conn: Connection, key: str, expires_at: int, now: int) -> bool:
+def _record(conn: Connection, key: str, expires_at: int, now: int, audit: dict[str, Any] | None = None) -> bool:
     stmt = _FIRST_USE["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
-    return conn.execute(stmt, {"key": key, "expires_at": expires_at, "now": now}).first() is not None
+    first = conn.execute(stmt, {"key": key, "expires_at": expires_at, "now": now}).first() is not None
+    if first and audit is not None:  # the issuance's audit record, in the same transaction
+        conn.execute(_AUDIT, audit)
+    return first
 
 
 @dataclass
@@ -49,6 +54,7 @@ class _Use:
     key: str
     expires_at: int
     now: int
+    audit: dict[str, Any] | None = None
     first: bool = False
     error: BaseException | None = None
     done: bool = False
@@ -78,7 +84,7 @@ class _GroupCommit:
             try:
                 with engine.begin() as conn:
                     for item in batch:
-                        item.first = _record(conn, item.key, item.expires_at, item.now)
+                        item.first = _record(conn, item.key, item.expires_at, item.now, item.audit)
             except BaseException as exc:  # the transaction failed for every call in it
                 error = exc
             for item in batch:
@@ -107,15 +113,16 @@ def _group(engine: Engine) -> _GroupCommit:
         return group
 
 
-def record_first_use(engine: Engine, key: str, expires_at: int, now: int) -> bool:
+def record_first_use(engine: Engine, key: str, expires_at: int, now: int, audit: dict[str, Any] | None = None) -> bool:
     """Remember ``key`` until ``expires_at``; ``False`` if it is already remembered.
 
-    A remembered key whose time has passed (not yet purged) is taken over.
+    A remembered key whose time has passed (not yet purged) is taken over. ``audit`` (an
+    ``audit_events`` row) is written in the same transaction when the use is the first.
     """
     if engine.dialect.name == "sqlite":
-        return _group(engine).record(engine, _Use(key, expires_at, now))
+        return _group(engine).record(engine, _Use(key, expires_at, now, audit))
     with engine.begin() as conn:
-        return _record(conn, key, expires_at, now)
+        return _record(conn, key, expires_at, now, audit)
 
 
 def purge_expired(engine: Engine, now: int) -> int:
