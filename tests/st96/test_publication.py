@@ -317,6 +317,26 @@ def test_zip_structure(blobs: Blobs, week_input: dict[str, Any]) -> None:
         assert zf.getinfo(entry.name).file_size == entry.size
 
 
+#: the bytes of the fixture week's issues, pinned: a change to the writer that moves one byte
+#: (entry order, ZIP headers, XML serialization) must show up here, not in the field
+PINNED = {
+    "bulletin": "4e7b0e0381bd49ad04b2a827f78ffdf287c05a157e4755885af40745d02b9791",
+    "US": "adcacbfecc925728e245936497ab3067670af4de238ef32ecad3bd211159e45c",
+    "JP": "3fac5945277c4e2fd1c7e0f406a70e987e73c0a5e259dfd96a5d5fa8f5417412",
+}
+
+
+def test_pinned_bytes(blobs: Blobs, week_input: dict[str, Any]) -> None:
+    data, _ = bulletin(blobs, week_input)
+    assert (hashlib.sha256(data).hexdigest(), len(data)) == (PINNED["bulletin"], 10984)
+    for office in ("US", "JP"):
+        out = io.BytesIO()
+        write_confidential_copy(
+            out, week=WEEK, office=office, publication_date=FRIDAY, registrations=week_input["registrations"], open_blob=blobs.open
+        )
+        assert hashlib.sha256(out.getvalue()).hexdigest() == PINNED[office], office
+
+
 def test_same_inputs_same_bytes(blobs: Blobs, week_input: dict[str, Any]) -> None:
     first, _ = bulletin(blobs, week_input)
     again, _ = bulletin(blobs, week_input)
