@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from hws import __version__
-from hws.api import admin, oauth, operations, problems, publications, requests, v1
+from hws.api import admin, oauth, openapi_responses, operations, problems, publications, requests, v1
 from hws.api.availability import AvailabilityMiddleware
 from hws.api.ratelimit import Limiter, RateLimitMiddleware
 from hws.api.metrics import MetricsMiddleware
@@ -90,6 +90,7 @@ def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
     app.include_router(publications.build_router(api_prefix))
     app.include_router(admin.build_router(api_prefix))
     app.include_router(operations.router)
+    openapi_responses.install(app)
     app.state.limiter = Limiter(
         per_minute=settings.rate_limit_per_minute,
         burst=settings.rate_limit_burst,

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from hws.api import availability
 from hws.api.metrics import TOKEN_OUTCOMES
+from hws.api.openapi_responses import json_content, oauth_errors, ref
 from hws.api.ratelimit import Limiter, Refused
 from hws.api.security import service_of
 from hws.auth.assertion import JWT_BEARER
@@ -20,6 +21,20 @@ from hws.config import Settings
 from hws.domain.scopes import ALL_SCOPES
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+TOKEN_RESPONSES = {
+    200: {"description": "An access token (RFC 6749 §5.1)", "content": json_content(ref("AccessTokenResponse"))},
+    **oauth_errors(
+        400, 401, 413, 429, 503,
+        described={
+            400: "invalid_request, unsupported_grant_type, invalid_grant or invalid_scope (RFC 6749 §5.2)",
+            401: "invalid_client: the client assertion was not accepted",
+            413: "invalid_request: the token request is too large",
+            429: "invalid_request: too many token requests from this address (Retry-After)",
+            503: "temporarily_unavailable: the database is unavailable (Retry-After)",
+        },
+    ),  # fmt: skip
+}
 
 
 def _path(url: str) -> str:
@@ -100,6 +115,8 @@ def build_router(settings: Settings) -> APIRouter:
     @router.post(
         _path(settings.token_endpoint),
         summary="Token endpoint: client_credentials with private_key_jwt (RFC 7523)",
+        response_class=Response,
+        responses=TOKEN_RESPONSES,
         openapi_extra={
             "requestBody": {
                 "required": True,

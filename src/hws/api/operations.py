@@ -21,7 +21,21 @@ async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz", summary="Readiness: the database answers and its schema is current")
+_READINESS = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {"status": {"type": "string", "enum": ["ready", "not-ready"]}, "checks": {"type": "object"}},
+}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: the database answers and its schema is current",
+    responses={
+        200: {"description": "Ready", "content": {"application/json": {"schema": _READINESS}}},
+        503: {"description": "Not ready: see checks (Retry-After)", "content": {"application/json": {"schema": _READINESS}}},
+    },
+)
 async def readyz(request: Request) -> JSONResponse:
     service = service_of(request)
     checks: dict[str, object] = {}
@@ -57,7 +71,12 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503, headers=headers)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"description": "Prometheus text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics() -> Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # hws serve --workers N: every process's counters
         registry = CollectorRegistry()

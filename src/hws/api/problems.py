@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,6 +17,9 @@ from starlette.responses import Response
 from hws.st96.api_documents import ProblemItem, problem_document
 
 TYPE_PREFIX = "urn:hws:problem:"
+
+#: What stays literal in ``instance`` (a URI reference): RFC 3986 unreserved, sub-delims, ":@/".
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 #: code → (HTTP status, title). The code is part of the API contract: never rename.
 CATALOGUE: dict[str, tuple[int, str]] = {
@@ -88,7 +92,7 @@ def wants_json(request: Request) -> bool:
 
 def render(request: Request, problem: Problem) -> Response:
     status = problem.status or 500
-    instance = request.url.path
+    instance = quote(request.url.path, safe=_PATH_SAFE)  # the decoded path may hold any character
     if wants_json(request):
         body: dict[str, object] = {
             "type": problem.type_uri,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from hws.api.downloads import blob_response
+from hws.api.openapi_responses import AUTHENTICATED, problems, ref
 from hws.api.problems import Problem, wants_json
 from hws.api.security import Caller, requires, service_of
 from hws.domain.scopes import PUBLICATIONS
@@ -17,16 +19,32 @@ from hws.domain.weeks import InvalidWeek, Week
 from hws.st96.api_documents import PublicationView, publication_list
 from hws.store import publications as pub_store
 
-ZIP_RESPONSES: dict[int | str, dict[str, object]] = {
-    200: {"description": "The ZIP", "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
-    206: {"description": "Part of the ZIP (Range)", "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+ZIP_RESPONSES = {
+    200: {"description": "The ZIP (ETag = sha256, Repr-Digest)", "content": {"application/zip": _BINARY}},
+    206: {"description": "Part of the ZIP (Range, If-Range)", "content": {"application/zip": _BINARY}},
     304: {"description": "Not modified (If-None-Match)"},
-    400: {"description": "Malformed week id", "content": {"application/problem+xml": {}}},
-    401: {"description": "Missing or invalid access token", "content": {"application/problem+xml": {}}},
-    403: {"description": "Scope does not cover the call, or not an examining office", "content": {"application/problem+xml": {}}},
-    404: {"description": "Not yet published (Retry-After)", "content": {"application/problem+xml": {}}},
-    416: {"description": "Range not satisfiable", "content": {"application/problem+xml": {}}},
+    307: {"description": "Served by object storage: follow Location (presigned S3 downloads)"},
+    **problems(
+        400, 404, 416, *AUTHENTICATED,
+        described={
+            400: "Not a week id yyyyww of an existing ISO week (invalid-week)",
+            403: "Scope does not cover the call (insufficient-scope), or not an examining office (not-examining)",
+            404: "Not yet published (not-yet-published; Retry-After), nothing published that week "
+            "(nothing-published), or before this service's first publication (not-found)",
+        },
+    ),  # fmt: skip
 }
+LIST_RESPONSES = {
+    200: {
+        "description": "The publications, newest first: XML by default, JSON when Accept prefers it",
+        "content": {"application/xml": {}, "application/json": {"schema": {"type": "array", "items": ref("Publication")}}},
+    },
+    **problems(*AUTHENTICATED, described={403: "Scope does not cover the call (insufficient-scope), or not an examining office (not-examining)"}),
+}
+
+
+WEEK_ID = Annotated[str, Path(description="ISO week yyyyww (year and week number)", examples=["202401"])]
 
 
 def _week(text: str) -> Week:
@@ -96,13 +114,13 @@ def _listing(request: Request, kind: str, office: str, path: str) -> Response:
 def build_router(prefix: str) -> APIRouter:
     router = APIRouter(prefix=f"{prefix}/publication", tags=["publications"])
 
-    @router.get("/bulletin", summary="Published bulletins: week, size, sha256", response_class=Response)
+    @router.get("/bulletin", summary="Published bulletins: week, size, sha256", response_class=Response, responses=LIST_RESPONSES)
     async def bulletins(request: Request, _caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:
         return await run_in_threadpool(_listing, request, pub_store.BULLETIN, "", "/publication/bulletin")
 
     @router.get("/bulletin/{weekId}", summary="The weekly bulletin (ZIP) of ISO week yyyyww", response_class=Response, responses=ZIP_RESPONSES)
     @router.head("/bulletin/{weekId}", summary="Size and digest of the weekly bulletin", response_class=Response, operation_id="head_bulletin", include_in_schema=False)
-    async def bulletin(weekId: str, request: Request, _caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:  # noqa: N803
+    async def bulletin(weekId: WEEK_ID, request: Request, _caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:  # noqa: N803
         week = _week(weekId)
         service = service_of(request)
         found = await run_in_threadpool(pub_store.get, service.engine, pub_store.BULLETIN, week.id)
@@ -113,7 +131,7 @@ def build_router(prefix: str) -> APIRouter:
         _audit_download(service, _caller, f"bulletin/{week.id}", request)
         return blob_response(request, service, sha256=found.sha256, size=found.size, filename=f"bulletin-{week.id}.zip")
 
-    @router.get("/copy/confidential", summary="Your office's published confidential copies", response_class=Response)
+    @router.get("/copy/confidential", summary="Your office's published confidential copies", response_class=Response, responses=LIST_RESPONSES)
     async def copies(request: Request, caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:
         _examining(caller)
         return await run_in_threadpool(_listing, request, pub_store.CONFIDENTIAL, caller.client.office, "/publication/copy/confidential")
@@ -125,7 +143,7 @@ def build_router(prefix: str) -> APIRouter:
         responses=ZIP_RESPONSES,
     )
     @router.head("/copy/confidential/{weekId}", response_class=Response, operation_id="head_copy", include_in_schema=False)
-    async def copy(weekId: str, request: Request, caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:  # noqa: N803
+    async def copy(weekId: WEEK_ID, request: Request, caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:  # noqa: N803
         week = _week(weekId)
         _examining(caller)
         service = service_of(request)

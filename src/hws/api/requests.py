@@ -5,12 +5,14 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from hws.api import upload
+from hws.api.openapi_responses import AUTHENTICATED, problems
 from hws.api.problems import Problem
 from hws.api.security import Caller, requires, service_of
 from hws.domain.identifiers import is_import_id, is_srn
@@ -26,15 +28,12 @@ log = logging.getLogger("hws.api.requests")
 XML = "application/xml"
 POLL_SECONDS = 2
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IMPORT_ID = Annotated[str, Path(description="The import id (a ULID) of the 202 answer", examples=["01HZX3Q5N1V9B6R5T2J8K4M7PD"])]
+SRN = Annotated[str, Path(description="Service request number (SRN): 970 and six digits", examples=["970000001"])]
 
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    code: {"description": text, "content": {"application/problem+xml": {}}}
-    for code, text in (
-        (400, "Malformed request"),
-        (401, "Missing or invalid access token"),
-        (403, "Scope does not cover the call"),
-        (404, "Not found (or not yours)"),
-    )
+STATUS_RESPONSES = {
+    304: {"description": "Not modified (If-None-Match matches the ETag)"},
+    **problems(404, *AUTHENTICATED, described={404: "No such import or service request for this office (not-found)"}),
 }
 
 
@@ -91,10 +90,16 @@ def build_router(prefix: str) -> APIRouter:
         response_class=Response,
         responses={
             202: {"description": "Received and durably stored; validation follows", "content": {XML: {}}},
-            **PROBLEMS,
-            413: {"description": "Package too large; nothing stored", "content": {"application/problem+xml": {}}},
-            415: {"description": "Not application/zip or multipart/form-data", "content": {"application/problem+xml": {}}},
-            422: {"description": "Idempotency-Key reused with other bytes", "content": {"application/problem+xml": {}}},
+            **problems(
+                400, 408, 413, 415, 422, *AUTHENTICATED,
+                described={
+                    400: "Malformed request: empty or malformed body, bad Idempotency-Key or Content-Digest, or the "
+                    "body differs from its Content-Digest (invalid-request, digest-mismatch); nothing stored",
+                    413: "Package too large (payload-too-large); nothing stored",
+                    415: "Not application/zip or multipart/form-data (unsupported-media-type)",
+                    422: "Idempotency-Key reused with other bytes (idempotency-key-reused)",
+                },
+            ),  # fmt: skip
         },
         openapi_extra={
             "requestBody": {
@@ -147,9 +152,9 @@ def build_router(prefix: str) -> APIRouter:
         "/request/import/{importId}",
         summary="Import status: Pending, Imported (with the SRN) or Rejected (with every problem)",
         response_class=Response,
-        responses={200: {"content": {XML: {}}, "description": "Import status"}, 304: {"description": "Not modified"}, **PROBLEMS},
+        responses={200: {"content": {XML: {}}, "description": "Import status"}, **STATUS_RESPONSES},
     )
-    async def get_import(importId: str, request: Request, caller: Caller = Depends(requires(REQUESTS))) -> Response:  # noqa: N803
+    async def get_import(importId: IMPORT_ID, request: Request, caller: Caller = Depends(requires(REQUESTS))) -> Response:  # noqa: N803
         if not is_import_id(importId):
             raise Problem("not-found", detail=f"no import {importId!r}")
         record = await run_in_threadpool(import_store.get, service_of(request).engine, importId)
@@ -161,9 +166,9 @@ def build_router(prefix: str) -> APIRouter:
         "/request/{serviceRequestId}",
         summary="Service request status (SRN)",
         response_class=Response,
-        responses={200: {"content": {XML: {}}, "description": "Service request status"}, 304: {"description": "Not modified"}, **PROBLEMS},
+        responses={200: {"content": {XML: {}}, "description": "Service request status"}, **STATUS_RESPONSES},
     )
-    async def get_request(serviceRequestId: str, request: Request, caller: Caller = Depends(requires(REQUESTS))) -> Response:  # noqa: N803
+    async def get_request(serviceRequestId: SRN, request: Request, caller: Caller = Depends(requires(REQUESTS))) -> Response:  # noqa: N803
         if not is_srn(serviceRequestId):
             raise Problem("not-found", detail=f"no service request {serviceRequestId!r} (SRNs are nine digits starting 970)")
         sr = await run_in_threadpool(sr_store.get, service_of(request).engine, serviceRequestId)

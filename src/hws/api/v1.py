@@ -5,14 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from hws.api.openapi_responses import AUTHENTICATED, problems
 from hws.api.security import Caller, authenticated, service_of
 from hws.st96.api_documents import ping_response
 
 XML = "application/xml"
-PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
-    401: {"description": "Missing or invalid access token", "content": {"application/problem+xml": {}}},
-    403: {"description": "Scope does not cover the call", "content": {"application/problem+xml": {}}},
-}
 
 
 def build_router(prefix: str) -> APIRouter:
@@ -22,7 +19,10 @@ def build_router(prefix: str) -> APIRouter:
         "/pingMe",
         summary="Connectivity check: a hello message with the given name",
         response_class=Response,
-        responses={200: {"content": {XML: {}}, "description": "Hello message"}, **PROBLEM_RESPONSES},
+        responses={
+            200: {"content": {XML: {}}, "description": "Hello message"},
+            **problems(400, *AUTHENTICATED, described={400: "name is longer than 200 characters (invalid-request)"}),
+        },
     )
     async def ping_me(
         request: Request,

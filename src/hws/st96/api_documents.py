@@ -3,6 +3,7 @@ RFC 9457 problem details in XML, plus the XSDs that describe them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,9 +23,15 @@ def _serialize(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+#: Characters XML 1.0 cannot carry (control characters, surrogates, U+FFFE/U+FFFF).
+_NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _child(parent: etree._Element, tag: str, text: str | None) -> etree._Element:
     element = etree.SubElement(parent, tag)
-    element.text = text
+    # Texts may echo what a client sent (a ZIP entry name, a query parameter, a path):
+    # what XML cannot carry becomes U+FFFD rather than failing the whole document.
+    element.text = None if text is None else _NOT_XML.sub("\ufffd", text)
     return element
 
 
