@@ -11,10 +11,12 @@ week twice, timed separately:
    fsync, rename). The two results must have the same sha-256 (the writer is
    deterministic) or the script fails.
 
-Inputs are built directly as :class:`hws.st96.publication.Registration` objects (not
-through the service database: 10,000 registrations via upload → validation →
-examination would take far longer than the build itself, and ``Publisher.inputs`` is
-per-registration database reads that this bench does not measure). Each registration has
+Inputs are built directly as :class:`hws.st96.publication.Registration` objects, one at a
+time while the bulletin is written, through a
+:class:`hws.st96.publication.RegistrationStream` in IRN order — what ``Publisher.inputs``
+gives the writer, without the service database (10,000 registrations via upload →
+validation → examination would take far longer than the build itself, and the
+per-registration database reads are not measured here). Each registration has
 its own IRN/SRN, two holders, three designations, two designs with product, Locarno
 class, description and a priority, and five views per design. The images are a shared
 set of 16 real specimen JPEGs (``hws.st96.specimens.jpeg(w, h)``, valid baseline JPEGs of
@@ -23,9 +25,10 @@ so the ZIP holds 10 × N image entries read from the store (the writer checks ea
 sha-256 on the way).
 
 Memory: each child reads its own ``VmHWM`` (peak resident set size, ``/proc/self/status``)
-after imports, after building the inputs and after each build. "writer Δ" is the peak
-minus the resident size once the inputs exist: what the building itself costs on top of
-its inputs (which the publisher holds in memory anyway, ``WeekInputs``).
+after imports, after creating the input stream and after each build. "writer Δ" is the
+peak minus the resident size before the first build: what building costs, the
+registrations produced on the way included (nothing is held per registration or per ZIP
+entry but the summary's IRN list: the central directory is kept in a temporary file).
 
 Anchor: the linear extrapolation from the smallest size — the table prints
 ``time(N) / (N/N₀ × time(N₀))`` (1.00 = exactly linear) and the same for peak RSS.
@@ -104,8 +107,9 @@ def store_specimens(data_dir: Path) -> list[str]:
 # One size (child) ---------------------------------------------------------------------
 
 
-def registrations(n: int, images: list[str]) -> list[Any]:
-    from hws.st96.publication import Design, Designation, Party, Priority, Registration, View
+def registrations(n: int, images: list[str]) -> Any:
+    """A :class:`RegistrationStream` of ``n`` registrations, made one at a time in IRN order."""
+    from hws.st96.publication import Design, Designation, Party, Priority, Registration, RegistrationStream, View
 
     friday = date(2026, 11, 20)  # in week 202647
     holders = (
@@ -115,8 +119,8 @@ def registrations(n: int, images: list[str]) -> list[Any]:
         Party("Jane Doe", person=True, address_lines=("Somewhere 3",)),
     )  # fmt: skip
     designations = (Designation("EM"), Designation("JP", "Act1999"), Designation("US"))
-    out = []
-    for i in range(n):
+
+    def make(i: int) -> Registration:
         designs = []
         for d in range(1, DESIGNS + 1):
             views = tuple(
@@ -135,21 +139,20 @@ def registrations(n: int, images: list[str]) -> list[Any]:
                 )
             )
         filing = date(2026, 6, 1) + timedelta(days=i % 90)
-        out.append(
-            Registration(
-                irn=f"DM/{200000 + i:06d}",
-                srn=f"{970000000 + i}",
-                registration_date=filing + timedelta(days=7),
-                filing_date=filing,
-                expected_publication_date=friday,
-                holders=holders,
-                designations=designations,
-                designs=tuple(designs),
-                language="en",
-                office_reference=f"REF-{i}",
-            )
+        return Registration(
+            irn=f"DM/{200000 + i:06d}",
+            srn=f"{970000000 + i}",
+            registration_date=filing + timedelta(days=7),
+            filing_date=filing,
+            expected_publication_date=friday,
+            holders=holders,
+            designations=designations,
+            designs=tuple(designs),
+            language="en",
+            office_reference=f"REF-{i}",
         )
-    return out
+
+    return RegistrationStream(n, lambda: (make(i) for i in range(n)))
 
 
 def child(n: int, data_dir: Path, images: list[str], xsd: Path | None) -> dict[str, Any]:
@@ -184,14 +187,14 @@ def child(n: int, data_dir: Path, images: list[str], xsd: Path | None) -> dict[s
         result["zip_bytes"] = os.path.getsize(tmp.name)
     # 2. the real publisher path: temp file, then into the blob store
     started = time.perf_counter()
-    ref, summary2 = publisher.build_bulletin(week, WeekInputs(week, regs, [], []))
+    ref, summary2 = publisher.build_bulletin(week, WeekInputs(week, regs, [], lambda office: []))
     result["build_s"] = time.perf_counter() - started
     result["hwm_mib"] = hwm_mib()
 
     # checks, after the measurements (reading 100k central-directory entries costs memory)
     if ref.sha256 != writer_sha or ref.size != result["zip_bytes"]:
         raise SystemExit(f"{n}: write_bulletin and Publisher.build_bulletin gave different bytes")
-    if len(summary.registrations) != n or summary2.entries != summary.entries:
+    if len(summary.registrations) != n or summary2 != summary or summary.entry_count != 1 + n * IMAGES_PER_REGISTRATION:
         raise SystemExit(f"{n}: unexpected summary")
     path = service.blobs.local_path(ref.sha256)
     assert path is not None
@@ -236,7 +239,7 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     print(f"== Bulletin of week {WEEK}: {DESIGNS} designs x {VIEWS} views per registration, one fresh process per size ==")
     head = (
         f"{'registrations':>13} {'images':>7} {'write_bulletin s':>16} {'build_bulletin s':>16} {'us/reg':>7} "
-        f"{'ZIP MiB':>8} {'XML MiB':>8} {'RSS inputs':>10} {'peak RSS':>9} {'writer Δ':>9} {'t/linear':>8} {'RSS/1st':>8}"
+        f"{'ZIP MiB':>8} {'XML MiB':>8} {'RSS before':>10} {'peak RSS':>9} {'writer Δ':>9} {'t/linear':>8} {'RSS/1st':>8}"
     )
     print(head)
     for r in rows:
@@ -251,8 +254,9 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     last = rows[-1]
     scale = last["registrations"] / base["registrations"]
     print()
-    print("columns: seconds are wall time; us/reg = build_bulletin µs per registration; RSS inputs = resident size once the")
-    print("Registration objects exist; peak RSS = VmHWM after both builds; writer Δ = peak RSS - RSS inputs;")
+    print("columns: seconds are wall time; us/reg = build_bulletin µs per registration; RSS before = resident size before")
+    print("the first build (input stream created, no registration made yet); peak RSS = VmHWM after both builds;")
+    print("writer Δ = peak RSS - RSS before;")
     print(f"t/linear = build time / ({'N'}/{base['registrations']:,} x the {base['registrations']:,} build time); RSS/1st = peak RSS / the first row's.")
     print()
     t_lin = last["build_s"] / (scale * base["build_s"])
@@ -265,7 +269,7 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     print(
         f"peak RSS {last['registrations']:,} / {base['registrations']:,}: {last['hwm_mib'] / base['hwm_mib']:.2f}x "
         f"({base['hwm_mib']:.1f} -> {last['hwm_mib']:.1f} MiB); writer Δ {base['hwm_mib'] - base['rss_inputs_mib']:.1f} -> "
-        f"{last['hwm_mib'] - last['rss_inputs_mib']:.1f} MiB; inputs {base['rss_inputs_mib'] - base['rss_imports_mib']:.1f} -> "
+        f"{last['hwm_mib'] - last['rss_inputs_mib']:.1f} MiB; RSS before - after imports {base['rss_inputs_mib'] - base['rss_imports_mib']:.1f} -> "
         f"{last['rss_inputs_mib'] - last['rss_imports_mib']:.1f} MiB"
     )
     print()

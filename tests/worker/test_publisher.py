@@ -149,3 +149,40 @@ def test_catch_up_after_downtime(world) -> None:  # type: ignore[no-untyped-def]
     assert empty.status_code == 404 and b"nothing-published" in empty.content and "retry-after" not in empty.headers
     before = client.get(f"{API}/publication/bulletin/202646", headers=offices["US"])
     assert before.status_code == 404 and b"not-found" in before.content
+
+
+def test_registrations_are_streamed_from_the_database_in_irn_order(world) -> None:  # type: ignore[no-untyped-def]
+    """The publisher holds no list of registrations: it counts them, then streams them in
+    IRN order while the writer writes — the same bytes as the writer given a list."""
+    from hws.st96 import publication as writer
+
+    service, clock, client, offices = world
+    irns = [register_application(service, client, offices["KR"]) for _ in range(3)]
+    clock.advance(5 * 86400)
+    publisher = Publisher(service)
+    week = Week.parse("202647")
+    inputs = publisher.inputs(week)
+    assert isinstance(inputs.registrations, writer.RegistrationStream) and len(inputs.registrations) == 3
+    streamed = list(inputs.registrations)
+    assert [r.irn for r in streamed] == sorted(irns)
+    assert [r.irn for r in inputs.registrations] == sorted(irns)  # streamed again, from the database
+
+    ref, summary = publisher.build_bulletin(week, inputs)
+    listed = io.BytesIO()
+    publication_date = publisher.schedule.publication_date(week)
+    again = writer.write_bulletin(listed, week=week.id, publication_date=publication_date,
+                                  registrations=list(reversed(streamed)), open_blob=service.blobs.open)  # fmt: skip
+    assert ref.sha256 == hashlib.sha256(listed.getvalue()).hexdigest() and summary == again
+    assert summary.registrations == tuple(sorted(irns)) and summary.entry_count == len(entries(listed.getvalue()))
+
+    # confidential copies: only the registrations designating the office are streamed
+    us = inputs.recorded("US")
+    assert len(us) == 3
+    ref, summary = publisher.build_confidential_copy(week, "US", inputs)
+    copy = io.BytesIO()
+    writer.write_confidential_copy(copy, week=week.id, office="US", publication_date=publication_date,
+                                   registrations=streamed, open_blob=service.blobs.open)  # fmt: skip
+    assert ref.sha256 == hashlib.sha256(copy.getvalue()).hexdigest()
+    assert len(inputs.recorded("FR")) == 0
+    with pytest.raises(writer.NothingToPublish):
+        publisher.build_confidential_copy(week, "FR", inputs)

@@ -56,18 +56,25 @@ can reference its document (``com:DocumentIncludedBag``); the others are found b
 Deterministic and bounded: entries in a fixed order, fixed timestamps (the publication
 date at 00:00), permissions and compression (XML deflated at zlib's default level; images stored); the
 XML streamed with :class:`lxml.etree.xmlfile`, one transaction subtree at a time; blobs
-copied in 1 MiB chunks and their sha256 checked on the way.
+copied in 1 MiB chunks and their sha256 checked on the way. Memory does not grow with
+the size of the issue: registrations may come as a :class:`RegistrationStream` (in IRN
+order, one at a time); each one's image entries are named while its XML is written and
+queued in a temporary file; the ZIP is written here (the bytes :mod:`zipfile` would
+write) with each central-directory record packed into a temporary file, not kept as a
+``ZipInfo``; the summary holds totals and a manifest digest, not one record per entry.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import re
 import shutil
+import struct
 import tempfile
-import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import IO, Any, BinaryIO
@@ -314,14 +321,11 @@ class Decision:
 
 
 @dataclass(frozen=True)
-class EntrySummary:
-    name: str
-    size: int
-    sha256: str
-
-
-@dataclass(frozen=True)
 class PublicationSummary:
+    """What was written. Per-entry details are in the ZIP itself (its central directory);
+    the summary keeps totals and :attr:`manifest_sha256`, so its size does not grow with
+    the number of entries (a 10,000-registration week has 100,000 of them)."""
+
     week: str  # yyyyww
     number: str  # yyyy/ww
     publication_date: date
@@ -329,8 +333,55 @@ class PublicationSummary:
     office: str | None  # the examining office of a confidential copy
     registrations: tuple[str, ...]  # IRNs, in document order
     decisions: tuple[tuple[str, int], ...]  # (bulletin category, count) in document order
-    entries: tuple[EntrySummary, ...]  # every ZIP entry in order, the XML first
+    entry_count: int  # ZIP entries, the XML included
+    entry_bytes: int  # their total size, uncompressed
+    manifest_sha256: str  # see :func:`manifest_sha256`
     skipped: tuple[tuple[str, str, str], ...] = ()  # (irn, kind, reason)
+
+    @property
+    def transaction_total(self) -> int:
+        return len(self.registrations) + sum(n for _, n in self.decisions)
+
+
+def manifest_line(name: str, sha256: str) -> bytes:
+    """One entry of the manifest: ``<sha-256 of its bytes>  <entry name>\\n`` (``sha256sum``'s format)."""
+    return f"{sha256}  {name}\n".encode()
+
+
+def manifest_sha256(archive: Any) -> str:
+    """The sha-256 of an issue's manifest — :func:`manifest_line` for every entry, in ZIP
+    order — read back from a :class:`zipfile.ZipFile`: equal to the summary's
+    :attr:`PublicationSummary.manifest_sha256` when the ZIP holds what was written."""
+    digest = hashlib.sha256()
+    for info in archive.infolist():
+        entry = hashlib.sha256()
+        with archive.open(info) as src:
+            while chunk := src.read(CHUNK):
+                entry.update(chunk)
+        digest.update(manifest_line(info.filename, entry.hexdigest()))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class RegistrationStream:
+    """Registrations produced one at a time, **in IRN order**, their number known up front.
+
+    Pass one instead of a list when a week is too large to hold in memory: the writer
+    needs the count before the first registration (the header comes first) and never
+    holds more than one registration. ``count`` is how many ``produce()`` yields — for
+    a confidential copy, how many designate the office. The writer checks the order and
+    the count as it goes and raises :class:`PublicationError` on a mismatch (the output
+    is then incomplete: write to a temporary file, as the publisher does).
+    """
+
+    count: int
+    produce: Callable[[], Iterable[Registration]]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Registration]:
+        return iter(self.produce())
 
     @property
     def transaction_total(self) -> int:
@@ -624,84 +675,255 @@ def _remedies(el: etree._Element, dec: Decision) -> None:
 
 
 # --------------------------------------------------------------------------- ZIP writing
+#
+# The ZIP is written here rather than with :mod:`zipfile`, which keeps a ``ZipInfo`` per
+# entry in memory until it writes the central directory (≈ 300 bytes each, 30 MiB for
+# 100,000 entries). The bytes are exactly those ``zipfile.ZipFile(out, "w",
+# allowZip64=True)`` + ``open(info, "w", force_zip64=True)`` wrote for these entries
+# (Python 3.11's zipfile; pinned by tests/st96/test_publication.py::test_pinned_bytes and
+# checked against zipfile by test_zip_bytes_are_zipfiles): a local header with a ZIP64
+# extra field (sizes filled in by seeking back once the entry is written, so no data
+# descriptor), the data, and at the end one central directory record per entry —
+# ZIP64 fields only past zipfile's limit of 2**31 - 1 — then the ZIP64 end records when
+# there are more than 65,535 entries or the directory lies past that limit, and the end
+# record. Each central directory record is packed as soon as its entry is written and
+# kept in a temporary file until the end: memory per entry is nil.
+
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+_CENTRAL_RECORD = struct.Struct("<4s4B4HL2L5H2L")
+_ZIP64_EXTRA = struct.Struct("<HHQQ")  # local headers: tag, size, file size, compressed size
+_END_RECORD = struct.Struct("<4s4H2LH")
+_END_RECORD64 = struct.Struct("<4sQ2H2L4Q")
+_END_LOCATOR64 = struct.Struct("<4sLQL")
+_ZIP64_LIMIT = (1 << 31) - 1  # zipfile's threshold for ZIP64 fields (not 2**32 - 1)
+_ZIP_FILECOUNT_LIMIT = (1 << 16) - 1
+_ZIP64_VERSION = 45  # "version needed": every entry has a ZIP64 local header
+_UNIX = 3
+_STORED, _DEFLATED = 0, 8
+_UTF8_NAME = 0x800
 
 
-class _HashingWriter:
-    """Counts and hashes what passes through to a ZIP entry."""
+class _EntryWriter:
+    """The data of one ZIP entry: counted, CRC-32, sha-256, compressed when asked."""
 
-    def __init__(self, target: IO[bytes]) -> None:
-        self.target = target
+    def __init__(self, fp: IO[bytes], compress: bool) -> None:
+        self.fp = fp
+        self.compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15) if compress else None
         self.size = 0
+        self.compressed = 0
+        self.crc = 0
         self.digest = hashlib.sha256()
 
     def write(self, data: bytes) -> int:
         self.size += len(data)
         self.digest.update(data)
-        self.target.write(data)
+        self.crc = zlib.crc32(data, self.crc)
+        if self.compressor is not None:
+            data = self.compressor.compress(data)
+            self.compressed += len(data)
+        self.fp.write(data)
         return len(data)
 
     def flush(self) -> None:  # lxml may call it
         pass
 
+    def finish(self) -> None:
+        if self.compressor is not None:
+            tail = self.compressor.flush()
+            self.compressed += len(tail)
+            self.fp.write(tail)
+        else:
+            self.compressed = self.size
 
-def _info(name: str, day: date, compress: int) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=(day.year, day.month, day.day, 0, 0, 0))
-    info.compress_type = compress
-    info.create_system = 3
-    info.external_attr = _FILE_MODE
-    return info
+
+class _ZipWriter:
+    """A ZIP written front to back into a seekable ``fp`` positioned at 0 (see above)."""
+
+    def __init__(self, fp: IO[bytes], day: date) -> None:
+        if not 1980 <= day.year <= 2107:
+            raise PublicationError(f"{day}: a ZIP timestamp holds years 1980-2107")
+        self.fp = fp
+        self.dosdate = (day.year - 1980) << 9 | day.month << 5 | day.day
+        self.dostime = 0  # 00:00:00
+        self.end = 0  # where the next entry starts
+        self.count = 0
+        self.total = 0  # uncompressed bytes
+        self.manifest = hashlib.sha256()
+        self.directory = tempfile.TemporaryFile(prefix="hws-publication-cd-")
+
+    def close(self) -> None:
+        self.directory.close()
+
+    def _local_header(self, name: bytes, flags: int, method: int, crc: int, size: int, compressed: int) -> bytes:
+        head = _LOCAL_HEADER.pack(
+            b"PK\x03\x04", _ZIP64_VERSION, 0, flags, method, self.dostime, self.dosdate, crc,
+            0xFFFFFFFF, 0xFFFFFFFF, len(name), _ZIP64_EXTRA.size,
+        )  # fmt: skip
+        return head + name + _ZIP64_EXTRA.pack(1, _ZIP64_EXTRA.size - 4, size, compressed)
+
+    def entry(self, entry_name: str, *, compress: bool) -> _EntryWriter:
+        """Start an entry; write its data to the returned writer, then :meth:`done`."""
+        if "\x00" in entry_name:
+            raise PublicationError(f"{entry_name!r}: NUL in a ZIP entry name")
+        try:
+            name, flags = entry_name.encode("ascii"), 0
+        except UnicodeEncodeError:
+            name, flags = entry_name.encode("utf-8"), _UTF8_NAME
+        self._current = (entry_name, name, flags, _DEFLATED if compress else _STORED, self.end)
+        self.fp.seek(self.end)
+        self.fp.write(self._local_header(name, flags, self._current[3], 0, 0, 0))
+        return _EntryWriter(self.fp, compress)
+
+    def done(self, data: _EntryWriter) -> str:
+        """Finish the entry ``data`` was written to; returns its sha-256 (hex)."""
+        data.finish()
+        entry_name, name, flags, method, offset = self._current
+        self.end = self.fp.tell()
+        self.fp.seek(offset)
+        self.fp.write(self._local_header(name, flags, method, data.crc, data.size, data.compressed))
+        self.fp.seek(self.end)
+
+        big: list[int] = []
+        size, compressed = data.size, data.compressed
+        if size > _ZIP64_LIMIT or compressed > _ZIP64_LIMIT:
+            big += [size, compressed]
+            size = compressed = 0xFFFFFFFF
+        if offset > _ZIP64_LIMIT:
+            big.append(offset)
+            offset = 0xFFFFFFFF
+        extra = struct.pack(f"<HH{len(big)}Q", 1, 8 * len(big), *big) if big else b""
+        self.directory.write(
+            _CENTRAL_RECORD.pack(
+                b"PK\x01\x02", _ZIP64_VERSION, _UNIX, _ZIP64_VERSION, 0, flags, method, self.dostime, self.dosdate,
+                data.crc, compressed, size, len(name), len(extra), 0, 0, 0, _FILE_MODE, offset,
+            )  # fmt: skip
+            + name
+            + extra
+        )
+        sha256 = data.digest.hexdigest()
+        self.count += 1
+        self.total += data.size
+        self.manifest.update(manifest_line(entry_name, sha256))
+        return sha256
+
+    def finish(self) -> None:
+        """The central directory and the end records."""
+        start = self.end
+        self.fp.seek(start)
+        self.directory.seek(0)
+        shutil.copyfileobj(self.directory, self.fp, 64 * 1024)
+        end = start + self.directory.tell()
+        count, size, offset = self.count, end - start, start
+        if count > _ZIP_FILECOUNT_LIMIT or offset > _ZIP64_LIMIT or size > _ZIP64_LIMIT:
+            self.fp.write(_END_RECORD64.pack(b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, offset))
+            self.fp.write(_END_LOCATOR64.pack(b"PK\x06\x07", 0, end, 1))
+            count, size, offset = min(count, 0xFFFF), min(size, 0xFFFFFFFF), min(offset, 0xFFFFFFFF)
+        self.fp.write(_END_RECORD.pack(b"PK\x05\x06", 0, 0, count, count, size, offset, 0))
+        self.fp.flush()
 
 
-def _copy_blob(zf: zipfile.ZipFile, blob: _Blob, day: date, open_blob: Callable[[str], BinaryIO]) -> EntrySummary:
-    info = _info(blob.name, day, zipfile.ZIP_STORED)
-    with open_blob(blob.sha256) as src, zf.open(info, "w", force_zip64=True) as dest:
-        sink = _HashingWriter(dest)
+def _copy_blob(zf: _ZipWriter, blob: _Blob, open_blob: Callable[[str], BinaryIO]) -> None:
+    with open_blob(blob.sha256) as src:
+        sink = zf.entry(blob.name, compress=False)
         while chunk := src.read(CHUNK):
             sink.write(chunk)
-    got = sink.digest.hexdigest()
+    got = zf.done(sink)
     if got != blob.sha256.lower():
         raise PublicationError(f"{blob.name}: the blob {blob.sha256} reads back as {got}; refusing to publish it")
-    return EntrySummary(blob.name, sink.size, got)
 
 
-@dataclass
-class _Issue:
-    """One ZIP: an XML entry written by ``write_xml`` and the blobs it references."""
-
-    xml_name: str
-    day: date
-    write_xml: Callable[[etree.xmlfile], None]
-    blobs: list[_Blob] = field(default_factory=list)
+_BLOB_RECORD = struct.Struct("<HH")
 
 
-def _write_zip(out: BinaryIO, issue: _Issue, open_blob: Callable[[str], BinaryIO]) -> tuple[EntrySummary, ...]:
-    names = [b.name for b in issue.blobs]
-    if len(set(names)) != len(names):
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        raise PublicationError(f"two files would share the entry name(s) {', '.join(dupes)}")
-    blobs = sorted(issue.blobs, key=lambda b: b.name)
+class _Blobs:
+    """The files an issue copies after its XML, in entry order (sorted by name).
+
+    Each registration's views are named while its XML is written (:meth:`views`) and
+    queued in a temporary file, not in memory; registrations come in IRN order and the
+    IRN folder is a fixed-length prefix, so the queue is already sorted. At the end it is
+    merged with the decisions' documents (few, held in memory)."""
+
+    def __init__(self, documents: Iterable[_Blob]) -> None:
+        self.documents = sorted(documents, key=lambda b: b.name)
+        names = [b.name for b in self.documents]
+        dupes = sorted({a for a, b in zip(names, names[1:]) if a == b})
+        if dupes:
+            raise PublicationError(f"two files would share the entry name(s) {', '.join(dupes)}")
+        self.by_folder: dict[str, set[str]] = {}
+        for name in names:
+            self.by_folder.setdefault(name.rsplit("/", 1)[0], set()).add(name)
+        self.queue = tempfile.TemporaryFile(prefix="hws-publication-blobs-")
+
+    def close(self) -> None:
+        self.queue.close()
+
+    def views(self, reg: Registration) -> Mapping[tuple[int, int], _Blob]:
+        """The entry of each view of ``reg`` (see :func:`_view_entries`), queued for copying."""
+        views = _view_entries(reg)
+        clash = self.by_folder.get(f"images/{irn_folder(reg.irn)}", set()).intersection(b.name for b in views.values())
+        if clash:
+            raise PublicationError(f"two files would share the entry name(s) {', '.join(sorted(clash))}")
+        for blob in sorted(views.values(), key=lambda b: b.name):
+            name, sha = blob.name.encode(), blob.sha256.encode()
+            self.queue.write(_BLOB_RECORD.pack(len(name), len(sha)) + name + sha)
+        return views
+
+    def _queued(self) -> Iterator[_Blob]:
+        self.queue.flush()
+        self.queue.seek(0)
+        read = self.queue.read
+        while head := read(_BLOB_RECORD.size):
+            n, m = _BLOB_RECORD.unpack(head)
+            yield _Blob(read(n).decode(), read(m).decode())
+
+    def __iter__(self) -> Iterator[_Blob]:
+        previous = ""
+        for blob in heapq.merge(self._queued(), self.documents, key=lambda b: b.name):
+            if blob.name <= previous:  # cannot happen with unique, IRN-ordered registrations
+                raise PublicationError(f"entry {blob.name} out of order after {previous}")
+            previous = blob.name
+            yield blob
+
+
+@dataclass(frozen=True)
+class _Written:
+    entry_count: int
+    entry_bytes: int
+    manifest_sha256: str
+
+
+def _write_zip(
+    out: BinaryIO,
+    xml_name: str,
+    day: date,
+    write_xml: Callable[[etree.xmlfile, _Blobs], None],
+    documents: Iterable[_Blob],
+    open_blob: Callable[[str], BinaryIO],
+) -> _Written:
+    """The XML entry (``write_xml`` queues the views as it goes), then every file, sorted by name."""
     seekable = _seekable(out)
     target: IO[bytes] = out if seekable else tempfile.TemporaryFile(prefix="hws-publication-")
+    blobs = _Blobs(documents)
+    zf = _ZipWriter(target, day)
     try:
-        entries = []
-        with zipfile.ZipFile(target, "w", allowZip64=True) as zf:
-            info = _info(issue.xml_name, issue.day, zipfile.ZIP_DEFLATED)
-            with zf.open(info, "w", force_zip64=True) as dest:
-                sink = _HashingWriter(dest)
-                with etree.xmlfile(sink, encoding="UTF-8") as xf:
-                    xf.write_declaration()
-                    issue.write_xml(xf)
-                sink.write(b"\n")
-            entries.append(EntrySummary(issue.xml_name, sink.size, sink.digest.hexdigest()))
-            for blob in blobs:
-                entries.append(_copy_blob(zf, blob, issue.day, open_blob))
+        sink = zf.entry(xml_name, compress=True)
+        with etree.xmlfile(sink, encoding="UTF-8") as xf:
+            xf.write_declaration()
+            write_xml(xf, blobs)
+        sink.write(b"\n")
+        zf.done(sink)
+        for blob in blobs:
+            _copy_blob(zf, blob, open_blob)
+        zf.finish()
         if not seekable:
             target.seek(0)
             shutil.copyfileobj(target, out, CHUNK)
     finally:
+        zf.close()
+        blobs.close()
         if target is not out:
             target.close()
-    return tuple(entries)
+    return _Written(zf.count, zf.total, zf.manifest.hexdigest())
 
 
 def _seekable(out: BinaryIO) -> bool:
@@ -744,6 +966,28 @@ def _sorted_registrations(registrations: Iterable[Registration]) -> list[Registr
     return regs
 
 
+def _in_irn_order(stream: Iterable[Registration]) -> Iterator[Registration]:
+    """``stream`` as it comes, refusing a registration that is not after the previous one."""
+    previous = ""
+    for reg in stream:
+        if reg.irn == previous:
+            raise PublicationError(f"a registration is given twice: ['{reg.irn}']")
+        if reg.irn < previous:
+            raise PublicationError(f"registrations out of IRN order: {reg.irn} after {previous}")
+        previous = reg.irn
+        yield reg
+
+
+def _registrations(registrations: Iterable[Registration], wanted: Callable[[Registration], bool]) -> tuple[int, Iterator[Registration]]:
+    """How many registrations will be written and, lazily, all of them in IRN order
+    (those not ``wanted`` included, for the caller to skip). A list is sorted here; a
+    :class:`RegistrationStream` is taken as it comes (its count is of the wanted ones)."""
+    if isinstance(registrations, RegistrationStream):
+        return registrations.count, _in_irn_order(registrations)
+    regs = _sorted_registrations(registrations)
+    return sum(1 for r in regs if wanted(r)), iter(regs)
+
+
 def _decision_key(d: Decision) -> tuple[Any, ...]:
     return (d.recorded_date, d.irn, d.srn, d.office, d.kind)
 
@@ -760,15 +1004,17 @@ def write_bulletin(
     """Write the bulletin of ``week`` (``yyyyww``) to ``out`` as a ZIP.
 
     ``registrations``: those whose publication date falls in the week (the caller
-    selects them); ``decisions``: those recorded in the week — kinds the bulletin has no
-    bag for are left out and reported in :attr:`PublicationSummary.skipped`.
-    ``open_blob(sha256)`` opens a stored file for reading. ``out`` receives the bytes;
-    when it is not seekable the ZIP is built in a temporary file first, so the bytes are
-    the same either way. Raises :class:`NothingToPublish` (nothing written) for an empty
-    week and :class:`PublicationError` for inconsistent inputs.
+    selects them), in any order, or a :class:`RegistrationStream` in IRN order (memory
+    then stays flat whatever their number); ``decisions``: those recorded in the week —
+    kinds the bulletin has no bag for are left out and reported in
+    :attr:`PublicationSummary.skipped`. ``open_blob(sha256)`` opens a stored file for
+    reading. ``out`` receives the bytes; when it is not seekable the ZIP is built in a
+    temporary file first, so the bytes are the same either way. Raises
+    :class:`NothingToPublish` (nothing written) for an empty week and
+    :class:`PublicationError` for inconsistent inputs.
     """
     wk = _week(week, publication_date)
-    regs = _sorted_registrations(registrations)
+    count, regs = _registrations(registrations, lambda r: True)
     by_category: dict[str, list[Decision]] = {c.element: [] for c in DECISION_CATEGORIES}
     skipped: list[tuple[str, str, str]] = []
     for dec in sorted(decisions, key=_decision_key):
@@ -778,19 +1024,17 @@ def write_bulletin(
         else:
             by_category[cat.element].append(dec)
     present = [(c, by_category[c.element]) for c in DECISION_CATEGORIES if by_category[c.element]]
-    if not regs and not present:
+    if not count and not present:
         raise NothingToPublish(
             f"week {wk.id}: no registration or decision to publish; ST.96 has no empty bulletin"
         )
 
-    view_names = {r.irn: _view_entries(r) for r in regs}
     doc_names = {id(d): _document_entry(d) for _, decs in present for d in decs}
-    blobs = [b for names in view_names.values() for b in names.values()]
-    blobs += [b for b in doc_names.values() if b is not None]
-    counts = ([("Registration", len(regs))] if regs else []) + [(c.header, len(decs)) for c, decs in present]
+    counts = ([("Registration", count)] if count else []) + [(c.header, len(decs)) for c, decs in present]
     total = sum(n for _, n in counts)
+    irns: list[str] = []
 
-    def write_xml(xf: etree.xmlfile) -> None:
+    def write_xml(xf: etree.xmlfile, blobs: _Blobs) -> None:
         with _root(xf):
             _nl(xf)
             with xf.element(_d("HagueBulletin")):
@@ -801,14 +1045,16 @@ def write_bulletin(
                 _sub(header, _c("TransactionTotalQuantity"), total)
                 cbag = _sub(header, _d("HagueBulletinTransactionCountBag"))
                 for category, n in counts:
-                    count = _sub(cbag, _d("HagueBulletinTransactionCount"))
-                    _sub(count, _d("HagueBulletinTransactionCategory"), category)
-                    _sub(count, _c("TransactionTotalQuantity"), n)
+                    count_el = _sub(cbag, _d("HagueBulletinTransactionCount"))
+                    _sub(count_el, _d("HagueBulletinTransactionCategory"), category)
+                    _sub(count_el, _c("TransactionTotalQuantity"), n)
                 xf.write(header, pretty_print=True)
                 with xf.element(_d("HagueBulletinTransactionBag")):
                     _nl(xf)
-                    if regs:
-                        _registration_bag(xf, regs, view_names)
+                    if count:
+                        _registration_bag(xf, regs, count, blobs, irns)
+                    else:
+                        _none_left(regs)
                     for cat, decs in present:
                         with xf.element(_d(cat.bag)):
                             _nl(xf)
@@ -819,28 +1065,44 @@ def write_bulletin(
             _nl(xf)
 
     xml_name = bulletin_entry_name(wk.id)
-    entries = _write_zip(out, _Issue(xml_name, publication_date, write_xml, blobs), open_blob)
+    documents = [b for b in doc_names.values() if b is not None]
+    written = _write_zip(out, xml_name, publication_date, write_xml, documents, open_blob)
     return PublicationSummary(
         week=wk.id,
         number=wk.bulletin_number,
         publication_date=publication_date,
         xml_entry=xml_name,
         office=None,
-        registrations=tuple(r.irn for r in regs),
+        registrations=tuple(irns),
         decisions=tuple((c.header, len(decs)) for c, decs in present),
-        entries=entries,
+        entry_count=written.entry_count,
+        entry_bytes=written.entry_bytes,
+        manifest_sha256=written.manifest_sha256,
         skipped=tuple(skipped),
     )
 
 
 def _registration_bag(
-    xf: etree.xmlfile, regs: Sequence[Registration], view_names: Mapping[str, Mapping[tuple[int, int], _Blob]]
+    xf: etree.xmlfile, regs: Iterator[Registration], count: int, blobs: _Blobs, irns: list[str]
 ) -> None:
+    """One registration at a time: its entry names, its XML, its views queued; then the
+    check that there were ``count`` (announced in the header, already written)."""
     with xf.element(_d("HagueRegistrationBag")):
         _nl(xf)
         for reg in regs:
-            xf.write(_registration_element(reg, view_names[reg.irn]), pretty_print=True)
+            if len(irns) == count:
+                raise PublicationError(f"more registrations than the {count} announced (from {reg.irn})")
+            xf.write(_registration_element(reg, blobs.views(reg)), pretty_print=True)
+            irns.append(reg.irn)
+        if len(irns) != count:
+            raise PublicationError(f"{len(irns)} registrations instead of the {count} announced")
     _nl(xf)
+
+
+def _none_left(regs: Iterator[Registration]) -> None:
+    extra = next(regs, None)
+    if extra is not None:
+        raise PublicationError(f"more registrations than the 0 announced (from {extra.irn})")
 
 
 def write_confidential_copy(
@@ -854,25 +1116,29 @@ def write_confidential_copy(
 ) -> PublicationSummary:
     """Write the confidential copy of ``week`` for the examining ``office`` to ``out``.
 
-    ``registrations``: those recorded in the week (deferred ones included); only those
-    designating ``office`` are written — the others are left out (reported in
-    :attr:`PublicationSummary.skipped`), never copied to an office they do not concern.
-    Raises :class:`NothingToPublish` (nothing written) when none designates ``office``.
+    ``registrations``: those recorded in the week (deferred ones included), in any
+    order, or a :class:`RegistrationStream` in IRN order whose count is of those
+    designating ``office``; only those designating ``office`` are written — the others
+    are left out (reported in :attr:`PublicationSummary.skipped`), never copied to an
+    office they do not concern. Raises :class:`NothingToPublish` (nothing written) when
+    none designates ``office``.
     """
     wk = _week(week, publication_date)
     code = _office(office)
-    regs, skipped = [], []
-    for reg in _sorted_registrations(registrations):
-        if code in reg.designated_offices:
-            regs.append(reg)
-        else:
-            skipped.append((reg.irn, "HagueRegistration", f"does not designate {code}"))
-    if not regs:
+    count, source = _registrations(registrations, lambda r: code in r.designated_offices)
+    if not count:
         raise NothingToPublish(f"week {wk.id}: no registration designating {code}; ST.96 has no empty office copy")
-    view_names = {r.irn: _view_entries(r) for r in regs}
-    blobs = [b for names in view_names.values() for b in names.values()]
+    skipped: list[tuple[str, str, str]] = []
+    irns: list[str] = []
 
-    def write_xml(xf: etree.xmlfile) -> None:
+    def designating() -> Iterator[Registration]:
+        for reg in source:
+            if code in reg.designated_offices:
+                yield reg
+            else:
+                skipped.append((reg.irn, "HagueRegistration", f"does not designate {code}"))
+
+    def write_xml(xf: etree.xmlfile, blobs: _Blobs) -> None:
         with _root(xf):
             _nl(xf)
             with xf.element(_d("HagueIBToOfficeBag")):
@@ -881,28 +1147,30 @@ def write_confidential_copy(
                 _sub(header, _c("ReceivingOfficeCode"), code)
                 _sub(header, _c("PublicationIdentifier"), wk.bulletin_number)
                 _sub(header, _c("RecordNotificationDate"), publication_date)
-                _sub(header, _c("TransactionTotalQuantity"), len(regs))
-                count = _sub(_sub(header, _d("HagueIBTransactionCountBag")), _d("HagueIBTransactionCount"))
-                _sub(count, _d("HagueIBTransactionCategory"), "Office copy")
-                _sub(count, _c("TransactionTotalQuantity"), len(regs))
+                _sub(header, _c("TransactionTotalQuantity"), count)
+                count_el = _sub(_sub(header, _d("HagueIBTransactionCountBag")), _d("HagueIBTransactionCount"))
+                _sub(count_el, _d("HagueIBTransactionCategory"), "Office copy")
+                _sub(count_el, _c("TransactionTotalQuantity"), count)
                 xf.write(header, pretty_print=True)
                 with xf.element(_d("HagueOfficeCopyBag")):
                     _nl(xf)
-                    _registration_bag(xf, regs, view_names)
+                    _registration_bag(xf, designating(), count, blobs, irns)
                 _nl(xf)
             _nl(xf)
 
     xml_name = confidential_copy_entry_name(wk.id, code)
-    entries = _write_zip(out, _Issue(xml_name, publication_date, write_xml, blobs), open_blob)
+    written = _write_zip(out, xml_name, publication_date, write_xml, (), open_blob)
     return PublicationSummary(
         week=wk.id,
         number=wk.bulletin_number,
         publication_date=publication_date,
         xml_entry=xml_name,
         office=code,
-        registrations=tuple(r.irn for r in regs),
+        registrations=tuple(irns),
         decisions=(),
-        entries=entries,
+        entry_count=written.entry_count,
+        entry_bytes=written.entry_bytes,
+        manifest_sha256=written.manifest_sha256,
         skipped=tuple(skipped),
     )
 
@@ -1225,7 +1493,6 @@ __all__ = [
     "DecisionDocument",
     "Design",
     "Designation",
-    "EntrySummary",
     "Grounds",
     "NothingToPublish",
     "Party",
@@ -1233,12 +1500,15 @@ __all__ = [
     "PublicationError",
     "PublicationSummary",
     "Registration",
+    "RegistrationStream",
     "View",
     "bulletin_category",
     "bulletin_entry_name",
     "confidential_copy_entry_name",
     "decision_from_service_request",
     "irn_folder",
+    "manifest_line",
+    "manifest_sha256",
     "registration_from_service_request",
     "write_bulletin",
     "write_confidential_copy",

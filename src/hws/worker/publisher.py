@@ -7,24 +7,28 @@ confidential copy per examining office (spec §7).
 - confidential copy of W for office X: applications registered since the previous issue
   that designate X — deferred ones included.
 
-Each file is written by :mod:`hws.st96.publication` to a temporary file (bounded
-memory: images are streamed from the blob store), stored as one immutable blob and
-recorded once. The inputs of a closed week no longer change, and the writer is
-deterministic, so building a week again yields the same bytes.
+Each file is written by :mod:`hws.st96.publication` to a temporary file, stored as one
+immutable blob and recorded once. Memory stays flat whatever the size of the week:
+registrations are streamed from the database in IRN order, one at a time, while the
+issue is written (one query; a :class:`~hws.st96.publication.RegistrationStream`), and
+images are streamed from the blob store; only the decisions (few) are held as a list.
+The inputs of a closed week no longer change, and the writer is deterministic, so
+building a week again yields the same bytes.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, Connection, and_, func, select
 
 from hws.domain.weeks import Week, weeks_between
 from hws.st96 import publication as writer
@@ -33,17 +37,25 @@ from hws.store import imports as import_store
 from hws.store import publications as pub_store
 from hws.store import service_requests as sr_store
 from hws.store.blobs import BlobRef
-from hws.store.tables import clients, service_requests
+from hws.store.tables import clients, service_requests, sr_designations, sr_files
 
 log = logging.getLogger("hws.worker.publisher")
 
 
 @dataclass(frozen=True)
 class WeekInputs:
+    """What a week publishes. The registrations are not held: each build streams them
+    (a :class:`~hws.st96.publication.RegistrationStream`, or any list for the writer)."""
+
     week: Week
-    registrations: list[writer.Registration]
+    registrations: Iterable[writer.Registration]  # the bulletin's
     decisions: list[writer.Decision]
-    recorded: list[writer.Registration]  # registered during the week (confidential copies)
+    #: office → the registrations of the week's window designating it (its confidential copy)
+    recorded: Callable[[str], Iterable[writer.Registration]]
+
+
+#: registrations fetched from the database per round trip while streaming
+STREAM_BATCH = 64
 
 
 class Publisher:
@@ -81,32 +93,57 @@ class Publisher:
     def _window(self, week: Week) -> tuple[datetime, datetime]:
         return self.schedule.moment(week.previous()), self.schedule.moment(week)
 
-    def _source_xml(self, sr: sr_store.ServiceRequest, files: list[sr_store.StoredFile]) -> bytes | None:
+    def _source_xml(self, files: list[sr_store.StoredFile]) -> bytes | None:
         xml = next((f for f in files if f.kind == "ST96_XML"), None)
         if xml is None:
             return None
         with self.service.blobs.open(xml.sha256) as handle:
             return handle.read()
 
-    def _registration(self, sr: sr_store.ServiceRequest) -> writer.Registration:
-        files = sr_store.files(self.service.engine, sr.srn)
-        assert sr.irn and sr.registered_at and sr.expected_publication
+    @staticmethod
+    def _files(conn: Connection, srn: str) -> list[sr_store.StoredFile]:
+        rows = conn.execute(select(sr_files).where(sr_files.c.srn == srn).order_by(sr_files.c.path))
+        return [sr_store.StoredFile(r.path, r.sha256, r.size, r.media_type, r.kind) for r in rows]
+
+    def _registration(self, conn: Connection, row: Any) -> writer.Registration:
+        files = self._files(conn, row.srn)
+        assert row.irn and row.registered_at and row.expected_publication
         return writer.registration_from_service_request(
-            sr.data,
+            json.loads(row.data),
             files,
-            self._source_xml(sr, files),
-            irn=sr.irn,
-            srn=sr.srn,
-            registration_date=sr.registered_at.date(),
-            expected_publication_date=sr.expected_publication,
+            self._source_xml(files),
+            irn=row.irn,
+            srn=row.srn,
+            registration_date=row.registered_at.date(),
+            expected_publication_date=row.expected_publication,
         )
 
     def _decision(self, sr: sr_store.ServiceRequest) -> writer.Decision:
         files = sr_store.files(self.service.engine, sr.srn)
         assert sr.registered_at
         return writer.decision_from_service_request(
-            sr.data, files, self._source_xml(sr, files), srn=sr.srn, recorded_date=sr.registered_at.date(), irn=sr.target_irn
+            sr.data, files, self._source_xml(files), srn=sr.srn, recorded_date=sr.registered_at.date(), irn=sr.target_irn
         )
+
+    def _registrations(self, *conditions: ColumnElement[bool], office: str | None = None) -> writer.RegistrationStream:
+        """The registrations matching ``conditions`` (and designating ``office``), counted
+        now and streamed in IRN order by one query each time the stream is iterated."""
+        if office is not None:
+            designating = select(sr_designations.c.srn).where(sr_designations.c.office == office.strip().upper())
+            conditions = (*conditions, service_requests.c.srn.in_(designating))
+        with self.service.engine.connect() as conn:
+            count = conn.execute(select(func.count()).select_from(service_requests).where(*conditions)).scalar_one()
+        columns = [service_requests.c[c] for c in ("srn", "irn", "registered_at", "expected_publication", "data")]
+        # IRNs are "DM/" and six digits: the database's order is the writer's under any collation
+        query = select(*columns).where(*conditions).order_by(service_requests.c.irn)
+
+        def produce() -> Iterator[writer.Registration]:
+            with self.service.engine.connect() as conn:
+                # yield_per: rows come in batches (a server-side cursor on PostgreSQL), never all at once
+                for row in conn.execution_options(yield_per=STREAM_BATCH).execute(query):
+                    yield self._registration(conn, row)
+
+        return writer.RegistrationStream(count, produce)
 
     def _srns(self, *conditions: Any) -> list[str]:
         with self.service.engine.connect() as conn:
@@ -119,12 +156,15 @@ class Publisher:
         in_week = and_(service_requests.c.expected_publication >= week.monday, service_requests.c.expected_publication <= week.sunday)
         recorded_in_window = and_(service_requests.c.registered_at > start, service_requests.c.registered_at <= end)
         get = lambda srn: sr_store.get(self.service.engine, srn)  # noqa: E731
-        published = [self._registration(get(s)) for s in self._srns(registered, applications, in_week, service_requests.c.registered_at <= end)]
+        published = self._registrations(registered, applications, in_week, service_requests.c.registered_at <= end)
         decisions = [
             self._decision(get(s))
             for s in self._srns(registered, ~applications, service_requests.c.target_irn.is_not(None), recorded_in_window)
         ]
-        recorded = [self._registration(get(s)) for s in self._srns(registered, applications, recorded_in_window)]
+
+        def recorded(office: str) -> writer.RegistrationStream:
+            return self._registrations(registered, applications, recorded_in_window, office=office)
+
         return WeekInputs(week, published, decisions, recorded)
 
     def examining_offices(self) -> list[str]:
@@ -181,7 +221,7 @@ class Publisher:
                 week=week.id,
                 office=office,
                 publication_date=self.schedule.publication_date(week),
-                registrations=inputs.recorded,
+                registrations=inputs.recorded(office),
                 open_blob=self.service.blobs.open,
             )
         )
