@@ -76,6 +76,16 @@ class BlobStore(Protocol):
     def sweeping(self) -> AbstractContextManager[bool]: ...
 
 
+def write_all(writer: BlobWriter, data: bytes) -> BlobRef:
+    """Store ``data`` through ``writer``: committed, or aborted on any error."""
+    try:
+        writer.write(data)
+        return writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -158,13 +168,7 @@ class FilesystemBlobStore:
         return FilesystemWriter(self)
 
     def put_bytes(self, data: bytes) -> BlobRef:
-        writer = self.writer()
-        try:
-            writer.write(data)
-            return writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
+        return write_all(self.writer(), data)
 
     def open(self, sha256: str) -> BinaryIO:
         try:

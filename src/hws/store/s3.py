@@ -56,7 +56,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from hws.store.blobs import BlobNotFound, BlobRef, _check_hex
+from hws.store.blobs import BlobNotFound, BlobRef, _check_hex, write_all
 
 if TYPE_CHECKING:
     from hws.config import Settings
@@ -355,13 +355,7 @@ class S3BlobStore:
         return S3BlobWriter(self)
 
     def put_bytes(self, data: bytes) -> BlobRef:
-        writer = self.writer()
-        try:
-            writer.write(data)
-            return writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
+        return write_all(self.writer(), data)
 
     def copy(self, source: str, target: str, size: int) -> None:
         """Server-side copy: one ``CopyObject`` up to ``copy_limit`` (S3: 5 GiB), else a
