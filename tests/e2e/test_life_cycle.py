@@ -21,7 +21,7 @@ from hws.domain.weeks import Schedule, Week
 from hws.st96 import safexml
 from hws.st96.examples import example_package
 from hws.st96.schemaset import SchemaSet
-from tests.support.servers import start_server
+from tests.support.servers import start_server, until
 
 pytestmark = pytest.mark.e2e
 
@@ -34,14 +34,6 @@ SANDBOX = {
 }
 
 
-def until(predicate, timeout: float = 60, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def xml_of(blob: bytes) -> bytes:

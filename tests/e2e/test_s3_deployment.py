@@ -20,20 +20,13 @@ from hws.client.enrolment import generate
 from hws.domain.weeks import Schedule, Week
 from hws.st96.examples import example_package
 from tests.support.s3 import moto_endpoint, new_bucket, s3_client, server_env
-from tests.support.servers import RunningServer, start_server
+from tests.support.servers import RunningServer, start_server, until
 
 pytestmark = pytest.mark.e2e
 
 SANDBOX = {"HWS_SANDBOX": "1", "HWS_SCHEDULER_INTERVAL": "0.3", "HWS_WORKER_POLL_INTERVAL": "0.1"}
 
 
-def until(predicate, timeout: float = 60, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def digest_of(response: httpx.Response) -> str:

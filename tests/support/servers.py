@@ -103,3 +103,13 @@ def start_server(data_dir: Path, *, database_url: str | None = None, extra_env: 
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"server did not become ready:\n{server.log()}")
+
+
+def until(predicate, timeout: float = 60, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` every 0.2 s until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

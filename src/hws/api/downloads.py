@@ -56,7 +56,7 @@ async def _chunks(service: Any, sha256: str, start: int, end: int) -> AsyncItera
             remaining -= len(chunk)
             yield chunk
     finally:
-        await run_in_threadpool(handle.close)
+        handle.close()  # not awaited: must also run when the response is cancelled
 
 
 def blob_response(request: Request, service: Any, *, sha256: str, size: int, filename: str, media_type: str = "application/zip") -> Response:
