@@ -18,7 +18,8 @@ from hws import jws
 from hws.auth.errors import OAuthError, invalid_client, invalid_request
 from hws.auth.source_address import IPAddress
 from hws.config import AudiencePolicy
-from hws.jwk import key_from_jwk
+from hws.auth.client_lookup import ClientSnapshot
+from hws.jwk import PublicKey, key_from_jwk
 from hws.store.clients import Client, ClientKey
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -155,10 +156,17 @@ def check_source(client: Client, address: IPAddress | None) -> None:
 # Rules 4, 5 — which key signed it ---------------------------------------------------------
 
 
-def verify_signature(token: jws.CompactJWS, alg: str, keys: Sequence[ClientKey], now: datetime) -> ClientKey:
+def verify_signature(
+    token: jws.CompactJWS,
+    alg: str,
+    keys: Sequence[ClientKey],
+    now: datetime,
+    public_key: Callable[[ClientKey], PublicKey] = lambda key: key_from_jwk(key.public_jwk),
+) -> ClientKey:
     """Rules 4/5: a registered, currently valid key of the pinned alg verifies the JWS.
 
-    ``jwk``/``jku``/``x5u``/``x5c`` header members are ignored: only registered keys count.
+    ``jwk``/``jku``/``x5u``/``x5c`` header members are ignored: only registered keys count
+    (``public_key`` gives a registered key's parsed form, possibly parsed earlier).
     """
     candidates = [k for k in keys if k.alg == alg]
     kid = token.header.get("kid")
@@ -170,7 +178,7 @@ def verify_signature(token: jws.CompactJWS, alg: str, keys: Sequence[ClientKey],
     if not valid:
         raise invalid_client("the matching key's certificate is expired or not yet valid")
     for key in valid:
-        if jws.verify(token, alg, key_from_jwk(key.public_jwk)):
+        if jws.verify(token, alg, public_key(key)):
             return key
     raise invalid_client("assertion signature does not verify with any registered key")
 
@@ -250,7 +258,7 @@ def authenticate(
     form: Mapping[str, Sequence[str]],
     *,
     policy: AssertionPolicy,
-    lookup: Callable[[str], tuple[Client, list[ClientKey]] | None],
+    lookup: Callable[[str], ClientSnapshot | None],
     address: IPAddress | None,
     now: datetime,
 ) -> Authenticated:
@@ -262,10 +270,10 @@ def authenticate(
     check_typ(token.header)
     client_id = claimed_client_id(claims)
     found = lookup(client_id)
-    client = check_client(found[0] if found else None, client_id, now)
-    keys = found[1] if found else []
+    client = check_client(found.client if found else None, client_id, now)
     check_source(client, address)
-    key = verify_signature(token, alg, keys, now)
+    assert found is not None
+    key = verify_signature(token, alg, found.keys, now, found.public_key)
     check_audience(claims, policy)
     exp = check_times(claims, now.timestamp(), policy)
     return Authenticated(

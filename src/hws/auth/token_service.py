@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from hws.auth import assertion as rules
+from hws.auth.client_lookup import ClientLookup, ClientSnapshot, snapshot_of
 from hws.auth.access_tokens import AccessTokenAuthority, IssuedToken
 from hws.auth.errors import OAuthError, invalid_client, invalid_scope
 from hws.auth.source_address import IPAddress
@@ -18,7 +19,7 @@ from hws.domain.clock import Clock
 from hws.domain.scopes import parse_scope
 from hws.store import assertion_uses
 from hws.store.audit import AuditEvent, AuditLog
-from hws.store.clients import Client, ClientRegistry
+from hws.store.clients import Client, ClientKey, ClientRegistry
 from hws.store.database import read_only
 
 log = logging.getLogger("hws.auth")
@@ -38,6 +39,10 @@ class TokenGrant:
             "expires_in": self.token.expires_in,
             "scope": self.token.scope,
         }
+
+
+def _snapshot(found: tuple[Client, list[ClientKey]] | None) -> ClientSnapshot | None:
+    return snapshot_of(*found) if found else None
 
 
 def grant_scopes(client: Client, requested: str | None) -> list[str]:
@@ -65,13 +70,14 @@ class TokenService:
         self._engine = engine
         self._audit = audit
         self._registry = registry
-        # Client look-ups only read: run them on the read-only view of the same engine
-        # (on SQLite a DEFERRED snapshot, instead of queueing behind token writes for the
-        # write lock). A registry of another kind (a test double) is used as given.
-        self._lookup = (
-            ClientRegistry(read_only(engine), clock).get_with_keys
+        # Client look-ups only read, on the read-only view of the same engine (on SQLite
+        # not queueing behind token writes for the write lock). Every request reads the client's current rows (one statement); what was built
+        # from the same rows last time is reused. A registry of another kind (a test
+        # double) is asked each time.
+        self._lookup: Callable[[str], ClientSnapshot | None] = (
+            ClientLookup(engine, ClientRegistry(read_only(engine), clock).get_with_keys)
             if type(registry) is ClientRegistry
-            else registry.get_with_keys
+            else lambda client_id: _snapshot(registry.get_with_keys(client_id))
         )
         self._authority = authority
         self._policy = policy

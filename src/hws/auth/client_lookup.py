@@ -1,0 +1,116 @@
+"""The token endpoint's client look-up: always read from the database, cheaply.
+
+Every token request reads the client's current record and keys (rule 6: a client
+disabled a moment ago, by any process, is refused at once — so there is no time-based
+cache). What is avoided is the work around that read: the record and its keys are
+fetched in one statement through the driver, and the raw rows are compared with the
+rows last seen for that client. Equal rows — the usual case — reuse the
+:class:`Client`, the :class:`ClientKey` list and the parsed public keys built from them
+last time; different rows (any change: disabled, scopes, networks, validity, a key
+added or removed) are read again through the registry and replace the entry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, select
+
+from hws.jwk import PublicKey, key_from_jwk
+from hws.store.clients import Client, ClientKey
+from hws.store.database import read_only
+from hws.store.tables import client_keys, clients
+
+#: Entries kept at most (one per client that asked for a token recently).
+MAX_ENTRIES = 4096
+
+# The client's row and each of its keys' rows, as one statement (a left join: a client
+# without keys is still found). Ordered like the registry orders keys.
+_STATEMENT = (
+    select(clients, client_keys)
+    .select_from(clients.outerjoin(client_keys, client_keys.c.client_id == clients.c.client_id))
+    .where(clients.c.client_id == bindparam("client_id"))
+    .order_by(client_keys.c.added_at, client_keys.c.kid)
+)
+
+
+@dataclass(frozen=True)
+class ClientSnapshot:
+    client: Client
+    keys: list[ClientKey]
+    public_keys: dict[str, PublicKey]  # kid → parsed public key
+
+    def public_key(self, key: ClientKey) -> PublicKey:
+        parsed = self.public_keys.get(key.kid)
+        return parsed if parsed is not None else key_from_jwk(key.public_jwk)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    rows: tuple[tuple[Any, ...], ...]
+    snapshot: ClientSnapshot
+
+
+def snapshot_of(client: Client, keys: Sequence[ClientKey]) -> ClientSnapshot:
+    parsed: dict[str, PublicKey] = {}
+    for key in keys:
+        try:
+            parsed[key.kid] = key_from_jwk(key.public_jwk)
+        except ValueError:
+            continue  # not a key we can use: verification skips it as before
+    return ClientSnapshot(client, list(keys), parsed)
+
+
+class ClientLookup:
+    """``lookup(client_id)`` → :class:`ClientSnapshot` or ``None``; one read each call."""
+
+    def __init__(self, engine: Engine, load: Callable[[str], tuple[Client, list[ClientKey]] | None]) -> None:
+        self._engine = engine
+        self._reader = read_only(engine)
+        self._load = load
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+        compiled = _STATEMENT.compile(dialect=engine.dialect)
+        self._sql = str(compiled)
+        self._positional = bool(compiled.positional)
+
+    def _rows(self, client_id: str) -> tuple[tuple[Any, ...], ...]:
+        params: Any = (client_id,) if self._positional else {"client_id": client_id}
+        if self._engine.dialect.name == "sqlite":
+            # The driver connection is in autocommit mode: one SELECT is one snapshot.
+            raw = self._engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                try:
+                    cursor.execute(self._sql, params)
+                    return tuple(tuple(row) for row in cursor.fetchall())
+                finally:
+                    cursor.close()
+            finally:
+                raw.close()
+        with self._reader.connect() as conn:  # PostgreSQL: autocommit, one round trip
+            return tuple(tuple(row) for row in conn.exec_driver_sql(self._sql, params).fetchall())
+
+    def __call__(self, client_id: str) -> ClientSnapshot | None:
+        rows = self._rows(client_id)
+        if not rows:
+            with self._lock:
+                self._entries.pop(client_id, None)
+            return None
+        entry = self._entries.get(client_id)
+        if entry is not None and entry.rows == rows:
+            return entry.snapshot
+        found = self._load(client_id)  # changed (or first seen): build it the registry's way
+        if found is None:
+            return None
+        snapshot = snapshot_of(*found)
+        if self._rows(client_id) != rows:  # changed while loading: use it, remember nothing
+            return snapshot
+        with self._lock:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[client_id] = _Entry(rows, snapshot)
+        return snapshot
