@@ -21,8 +21,10 @@ than the statement itself.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from collections.abc import Sequence
 from typing import Any
@@ -82,6 +84,11 @@ def _record_all(conn: Connection, uses: Sequence[_Use]) -> None:
         conn.execute(_AUDIT, audits)
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 @dataclass
 class _Use:
     key: str
@@ -91,46 +98,104 @@ class _Use:
     first: bool = False
     error: BaseException | None = None
     done: bool = False
+    batched: bool = False  # taken into a transaction (its outcome comes with that one's)
+    leading: bool = False  # its commit was handed to the commit thread
     wake: threading.Event = field(default_factory=threading.Event)  # committed, or your turn
+    loop: asyncio.AbstractEventLoop | None = None  # an async caller's: woken through its loop
+    future: asyncio.Future[None] | None = None
+
+    def notify(self) -> None:
+        if self.loop is None or self.future is None:
+            self.wake.set()
+        else:
+            self.loop.call_soon_threadsafe(_resolve, self.future)
+
+    def outcome(self) -> bool:
+        if self.error is not None:
+            raise self.error
+        return self.first
 
 
 class _GroupCommit:
-    """One engine's calls waiting for a commit, and whether one is under way."""
+    """One engine's calls waiting for a commit, and whether one is under way.
+
+    The call whose turn it is (the "leader") commits in its own thread, or, for an async
+    caller, in this group's one commit thread, so an event loop never waits on the disk.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiting: list[_Use] = []
         self._committing = False
+        self._executor: ThreadPoolExecutor | None = None
 
-    def record(self, engine: Engine, use: _Use) -> bool:
+    def _join(self, use: _Use) -> bool:
+        """Queue ``use`` behind a commit under way (``True``), or make it the leader."""
         with self._lock:
             wait = self._committing
             if wait:
                 self._waiting.append(use)
             self._committing = True
-        if wait:
-            use.wake.wait()
-        if not use.done:  # this call's turn: commit it with every call now waiting
-            with self._lock:
-                batch, self._waiting = [use, *self._waiting], []
-            error: BaseException | None = None
-            try:
-                with engine.begin() as conn:
-                    _record_all(conn, batch)
-            except BaseException as exc:  # the transaction failed for every call in it
-                error = exc
+        return wait
+
+    def _lead(self, engine: Engine, use: _Use) -> None:
+        """Commit ``use`` with every call now waiting, then pass the turn on."""
+        with self._lock:
+            batch, self._waiting = [use, *self._waiting], []
             for item in batch:
-                item.error, item.done = error, True
-                if item is not use:
-                    item.wake.set()
+                item.batched = True
+        error: BaseException | None = None
+        try:
+            with engine.begin() as conn:
+                _record_all(conn, batch)
+        except BaseException as exc:  # the transaction failed for every call in it
+            error = exc
+        for item in batch:
+            item.error, item.done = error, True
+            if item is not use:
+                item.notify()
+        with self._lock:
+            if self._waiting:
+                self._waiting.pop(0).notify()  # the turn passes on; still committing
+            else:
+                self._committing = False
+
+    def record(self, engine: Engine, use: _Use) -> bool:
+        if self._join(use):
+            use.wake.wait()
+        if not use.done:  # this call's turn
+            self._lead(engine, use)
+        return use.outcome()
+
+    def _commit_thread(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="hws-single-use")
+            return self._executor
+
+    async def record_async(self, engine: Engine, use: _Use) -> bool:
+        use.loop = asyncio.get_running_loop()
+        use.future = use.loop.create_future()
+        executor = self._commit_thread()
+        try:
+            if self._join(use):
+                await use.future
+            if not use.done:  # this call's turn; the commit goes on even if the caller goes
+                use.leading = True
+                await asyncio.shield(use.loop.run_in_executor(executor, self._lead, engine, use))
+        except asyncio.CancelledError:
+            if use.leading:
+                raise
             with self._lock:
-                if self._waiting:
-                    self._waiting.pop(0).wake.set()  # the turn passes on; still committing
+                if use in self._waiting:  # never taken: just leave the queue
+                    self._waiting.remove(use)
+                    turn = False
                 else:
-                    self._committing = False
-        if use.error is not None:
-            raise use.error
-        return use.first
+                    turn = not use.batched
+            if turn:  # the turn was passed to this call: lead anyway, so no one waits forever
+                executor.submit(self._lead, engine, use)
+            raise
+        return use.outcome()
 
 
 _GROUPS: weakref.WeakKeyDictionary[Engine, _GroupCommit] = weakref.WeakKeyDictionary()
@@ -152,6 +217,13 @@ def record_first_use(engine: Engine, key: str, expires_at: int, now: int, audit:
     ``audit_events`` row) is written in the same transaction when the use is the first.
     """
     return _group(engine).record(engine, _Use(key, expires_at, now, audit))
+
+
+async def record_first_use_async(
+    engine: Engine, key: str, expires_at: int, now: int, audit: dict[str, Any] | None = None
+) -> bool:
+    """:func:`record_first_use` for an event loop: the commit runs off the loop's thread."""
+    return await _group(engine).record_async(engine, _Use(key, expires_at, now, audit))
 
 
 def purge_expired(engine: Engine, now: int) -> int:
