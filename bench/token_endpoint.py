@@ -10,6 +10,13 @@ Servers, one at a time on this machine (never two at once, so they do not share 
   configured by ``bench/oidc-provider/server.mjs``; the anchor.
 * ``hws``           — ``hws serve``: the embedded default, SQLite, one process.
 * ``hws-w2``        — ``hws serve --workers 2``: two processes, same SQLite data folder.
+* ``ceiling``       — not a contender: the ceiling of this Python stack on this machine.
+  A minimal raw ASGI app under the same uvicorn (httptools, uvloop) in the same Python,
+  one process, doing only the unavoidable work of a token request: read the form, verify
+  the assertion's ES256 signature with the one client key (parsed once), sign an ES256
+  ``at+jwt`` access token. No client look-up, no claim checks, no single-use record, no
+  database, no framework. Reported with its ratio like the others, labelled as a ceiling.
+* ``ceiling-w2``    — the same with two uvicorn worker processes.
 
 For each server and each concurrency level (default 1, 8, 32) the load generator first
 signs every assertion it may need (so signing costs nothing while the clock runs), then
@@ -72,6 +79,8 @@ REQUEST_TIMEOUT = 30.0
 TARGET_RATIO = 2.0
 TARGET_P99_MS = 50.0
 TARGET_CONCURRENCY = 8
+SERVERS = ("oidc-provider", "hws", "hws-w2", "ceiling", "ceiling-w2")
+CEILINGS = ("ceiling", "ceiling-w2")
 
 
 # Results ------------------------------------------------------------------------------
@@ -399,6 +408,96 @@ class Server:
         return out
 
 
+# The ceiling: the unavoidable crypto under the same uvicorn, nothing else ------------------
+
+
+def ceiling_app() -> Any:
+    """The ceiling server's ASGI app (a factory for uvicorn; configured by environment)."""
+    from urllib.parse import parse_qs  # noqa: PLC0415
+
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature  # noqa: PLC0415
+
+    from hws.jwk import b64url_decode, b64url_encode  # noqa: PLC0415
+
+    issuer = os.environ["CEILING_ISSUER"]
+    client_key = key_from_jwk(json.loads(Path(os.environ["CEILING_CLIENT_JWK"]).read_text()))
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    signing_key = serialization.load_pem_private_key(Path(os.environ["CEILING_SIGNING_KEY"]).read_bytes(), None)
+    assert isinstance(signing_key, ec.EllipticCurvePrivateKey)  # one key for every worker process
+    jwk = public_jwk(signing_key.public_key())
+    kid = thumbprint(jwk)
+    token_path = f"{urlsplit(issuer).path}/token"
+    discovery = json.dumps(
+        {"issuer": issuer, "token_endpoint": f"{issuer}/token", "jwks_uri": f"{issuer}/jwks"}
+    ).encode()
+    jwks = json.dumps({"keys": [{**jwk, "kid": kid, "use": "sig", "alg": "ES256"}]}).encode()
+    header_b64 = b64url_encode(json.dumps({"alg": "ES256", "typ": "at+jwt", "kid": kid}).encode())
+    ecdsa = ec.ECDSA(hashes.SHA256())
+
+    async def answer(send: Any, status: int, body: bytes) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if path.endswith("/.well-known/openid-configuration"):
+            await answer(send, 200, discovery)
+            return
+        if path.endswith("/jwks"):
+            await answer(send, 200, jwks)
+            return
+        if path != token_path or scope["method"] != "POST":
+            await answer(send, 404, b"{}")
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        try:
+            form = parse_qs(body.decode("ascii"))
+            h, p, sig = form["client_assertion"][0].split(".")
+            raw = b64url_decode(sig)
+            der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+            client_key.verify(der, f"{h}.{p}".encode("ascii"), ecdsa)  # type: ignore[call-arg, union-attr]
+            claims = json.loads(b64url_decode(p))
+        except Exception:  # noqa: BLE001 - any failure: refused
+            await answer(send, 401, b'{"error":"invalid_client"}')
+            return
+        now = int(time.time())
+        payload = {"iss": issuer, "sub": claims["sub"], "aud": "api", "client_id": claims["sub"], "scope": "api",
+                   "iat": now, "exp": now + 600, "jti": base64.urlsafe_b64encode(os.urandom(18)).decode()}  # fmt: skip
+        signing_input = f"{header_b64}.{b64url_encode(json.dumps(payload, separators=(',', ':')).encode())}"
+        r, s_ = decode_dss_signature(signing_key.sign(signing_input.encode("ascii"), ecdsa))
+        token = f"{signing_input}.{b64url_encode(r.to_bytes(32, 'big') + s_.to_bytes(32, 'big'))}"
+        await answer(send, 200, json.dumps({"access_token": token, "token_type": "Bearer", "expires_in": 600}).encode())
+
+    return app
+
+
+def ceiling_server(key: str, label: str, work: Path, jwk_file: Path, workers: int) -> Server:
+    port = free_port()
+    issuer = f"http://{HOST}:{port}/ceiling"
+    signing_key = work / "ceiling-signing-key.pem"
+    if not signing_key.exists():
+        run([str(hws_bin()), "keygen", "--name", "CEILING", "--out", str(work / "ceiling"), "--force"])
+        shutil.copyfile(work / "ceiling" / "private_key.pem", signing_key)
+    env = {**os.environ, "CEILING_ISSUER": issuer, "CEILING_CLIENT_JWK": str(jwk_file), "CEILING_SIGNING_KEY": str(signing_key)}
+    command = [
+        sys.executable, "-m", "uvicorn", "token_endpoint:ceiling_app", "--factory", "--app-dir", str(HERE),
+        "--host", HOST, "--port", str(port), "--no-access-log", "--log-level", "warning",
+        "--loop", "uvloop", "--http", "httptools", "--workers", str(workers),
+    ]  # fmt: skip
+    return Server(key, label, command, env, ROOT, port, issuer, issuer, "api", work / "logs" / f"{key}.log")
+
+
 # Setup --------------------------------------------------------------------------------
 
 
@@ -549,6 +648,13 @@ def report(phases: list[Phase], labels: dict[str, str], levels: list[int]) -> li
             if not ours or not anchor or not anchor.rps:
                 continue
             ratio, p99 = ours.rps / anchor.rps, ours.percentile(99)
+            if name in CEILINGS:
+                reach = "reaches" if ratio >= TARGET_RATIO else "is BELOW"
+                lines.append(
+                    f"  {labels[name]:<{width}}  {ratio:.2f}x, p99 {p99:.1f} ms -> ceiling (no checks, no database): "
+                    f"this stack {reach} the {TARGET_RATIO:.0f}x target on this machine"
+                )
+                continue
             met = ratio >= TARGET_RATIO and p99 < TARGET_P99_MS and ours.errors == 0
             lines.append(f"  {labels[name]:<{width}}  {ratio:.2f}x, p99 {p99:.1f} ms -> {'MET' if met else 'NOT MET'}")
     for phase in phases:
@@ -565,7 +671,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-requests", type=int, help="requests per level at most (default 15000; --quick 3000)")
     parser.add_argument("--warmup", type=int, help="untimed requests per server first (default 500; --quick 150)")
     parser.add_argument(
-        "--servers", default="oidc-provider,hws,hws-w2", help="which servers, comma-separated: oidc-provider,hws,hws-w2"
+        "--servers",
+        default=",".join(SERVERS),
+        help=f"which servers, comma-separated: {','.join(SERVERS)} (the ceiling ones are not contenders)",
     )
     parser.add_argument("--work", type=Path, default=HERE / ".work", help="work folder (default bench/.work)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
@@ -575,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     args.warmup = args.warmup if args.warmup is not None else (150 if args.quick else 500)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
-    unknown = set(wanted) - {"oidc-provider", "hws", "hws-w2"}
+    unknown = set(wanted) - set(SERVERS)
     if unknown:
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
 
@@ -599,8 +707,12 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(anchor_server(work, folder, version, jwk_file))
         elif name == "hws":
             servers.append(hws_server("hws", "hws (1 process, SQLite)", work, cert, 1))
-        else:
+        elif name == "hws-w2":
             servers.append(hws_server("hws-w2", "hws --workers 2 (SQLite)", work, cert, 2))
+        elif name == "ceiling":
+            servers.append(ceiling_server("ceiling", "ceiling: raw ASGI, crypto only", work, jwk_file, 1))
+        else:
+            servers.append(ceiling_server("ceiling-w2", "ceiling --workers 2", work, jwk_file, 2))
     labels = {s.key: s.label for s in servers}
 
     print(
