@@ -1,24 +1,42 @@
 """Streaming request bodies into a blob writer: raw ``application/zip`` or
 ``multipart/form-data`` with exactly one file. Never holds the body in memory; stops
-at the size limit."""
+at the size limit.
+
+The event loop only receives: it gathers the body's chunks into blocks of about
+:data:`BLOCK_BYTES` and hands them to one thread per upload (:class:`Spool`), which
+calls :meth:`BlobWriter.write` — hashing and file or network writes, which release the
+GIL for buffers this large — while the loop receives the next block. At most
+:data:`QUEUE_BLOCKS` blocks wait or are being written: when the writer is slower than
+the client, the loop stops reading, the socket's window closes and the client slows
+down; memory stays flat. Every way out (limit, timeout, disconnect, malformed body,
+failed write, cancellation) stops the thread and aborts the writer before it returns.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
+import queue
 import re
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from hws.api.problems import Problem
 from hws.store.blobs import BlobWriter
 
+log = logging.getLogger("hws.api.upload")
+
 ZIP_TYPES = {"application/zip", "application/x-zip-compressed", "application/octet-stream"}
 MAX_FORM_FIELD_BYTES = 64 * 1024
-OFF_LOOP_BATCH = 1024 * 1024
+#: the loop hands the body to the writer thread in blocks of about this size
+BLOCK_BYTES = 1024 * 1024
+#: blocks queued or being written at most, per upload (memory ≈ this × BLOCK_BYTES)
+QUEUE_BLOCKS = 4
 _DIGEST_ITEM = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=\s*:([A-Za-z0-9+/=]*):\s*$")
 
 
@@ -65,19 +83,156 @@ async def _bounded(request: Request, limit: int, idle_timeout: float | None = No
             yield chunk
 
 
+_FINISH = object()
+_ABORT = object()
+
+
+class Spool:
+    """Feeds one :class:`BlobWriter` from one dedicated thread, through a bounded queue.
+
+    On the loop: :meth:`add` gathers chunks, :meth:`send` hands them over as one block
+    (waiting while :data:`QUEUE_BLOCKS` are in flight), :meth:`finish` hands over the
+    rest and waits for the thread, :meth:`abort` makes the thread abort the writer
+    (temporary file or multipart upload removed) and waits for it. A failed write
+    aborts the writer at once, the thread drops what follows, and the error is raised
+    on the loop by the next call.
+    """
+
+    def __init__(self, writer: BlobWriter, *, block_bytes: int = BLOCK_BYTES, depth: int = QUEUE_BLOCKS) -> None:
+        self._writer = writer
+        self._block_bytes = block_bytes
+        self._loop = asyncio.get_running_loop()
+        self._slots = asyncio.Semaphore(depth)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._parts: list[bytes] = []
+        self._pending = 0
+        self._error: BaseException | None = None
+        self._aborting = False
+        self._done: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(target=self._run, name="hws-upload", daemon=True)
+        self._thread.start()
+
+    # The writer thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        writer = self._writer
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _FINISH:
+                    return
+                if item is _ABORT:
+                    writer.abort()
+                    return
+                if self._error is None and not self._aborting:
+                    try:
+                        writer.write(item[0] if len(item) == 1 else b"".join(item))
+                    except BaseException as exc:  # noqa: BLE001 - raised again on the loop
+                        self._error = exc
+                        writer.abort()  # what follows is dropped
+                del item
+                self._call(self._slots.release)
+        except BaseException:  # pragma: no cover - abort failed: the sweeper removes the file
+            log.exception("upload writer thread failed")
+        finally:
+            self._call(self._finished)
+
+    def _call(self, callback: Callable[[], object]) -> None:
+        try:
+            self._loop.call_soon_threadsafe(callback)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    def _finished(self) -> None:
+        if not self._done.done():
+            self._done.set_result(None)
+
+    # The event loop -------------------------------------------------------------------
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def add(self, data: bytes) -> None:
+        """Gather ``data`` (kept by reference: the caller must not change it)."""
+        if data:
+            self._parts.append(data)
+            self._pending += len(data)
+
+    @property
+    def full(self) -> bool:
+        return self._pending >= self._block_bytes
+
+    async def send(self) -> None:
+        """Hand what was gathered to the thread; wait while the queue is full."""
+        self._raise_if_failed()
+        if not self._parts:
+            return
+        await self._slots.acquire()
+        self._raise_if_failed()
+        parts, self._parts, self._pending = self._parts, [], 0
+        self._queue.put(parts)
+
+    async def finish(self) -> None:
+        """Hand over the rest and wait until all of it is written; raise the first
+        write error. The thread has ended when this returns."""
+        try:
+            await self.send()
+        except BaseException:
+            await self.abort()
+            raise
+        self._queue.put(_FINISH)
+        await self._wait()
+        self._raise_if_failed()
+
+    async def abort(self) -> None:
+        """Drop what is queued, abort the writer (in the thread, after its current
+        write) and wait for the thread to end."""
+        self._parts, self._pending = [], 0
+        self._aborting = True
+        self._queue.put(_ABORT)
+        await self._wait()
+
+    async def _wait(self) -> None:
+        try:
+            await asyncio.shield(self._done)
+        except asyncio.CancelledError:
+            # Cancelled (server shutting down) while the thread ends its current write:
+            # wait for that write here, so nothing writes after the caller aborts.
+            self._aborting = True
+            self._thread.join()
+            raise
+        self._thread.join()  # it has signalled its end: only its return is left
+
+
+async def _spool(chunks: AsyncIterator[bytes], writer: BlobWriter, feed: Callable[[Spool, bytes], None] | None = None) -> None:
+    """Every chunk into ``writer`` through a :class:`Spool` (``feed`` parses each first)."""
+    spool = Spool(writer)
+    try:
+        async for chunk in chunks:
+            if feed is None:
+                spool.add(chunk)
+            else:
+                feed(spool, chunk)
+            if spool.full:
+                await spool.send()
+    except BaseException:
+        await spool.abort()
+        raise
+    await spool.finish()
+
+
 async def receive(request: Request, writer: BlobWriter, limit: int, idle_timeout: float | None = None) -> None:
-    """Stream the package in ``request`` into ``writer`` or raise a :class:`Problem`."""
+    """Stream the package in ``request`` into ``writer`` or raise (a :class:`Problem`, or
+    the writer's own error). When this returns or raises, no write is running; the
+    caller commits or aborts the writer."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     media = content_type.decode("latin-1").lower()
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
     if media in ZIP_TYPES:
-        if getattr(writer, "blocking_io", False):
-            await _receive_off_loop(request, writer, limit, idle_timeout)
-        else:
-            async for chunk in _bounded(request, limit, idle_timeout):
-                writer.write(chunk)
+        await _spool(_bounded(request, limit, idle_timeout), writer)
     elif media == "multipart/form-data":
         await _receive_multipart(request, writer, limit, params.get(b"boundary"), idle_timeout)
     else:
@@ -89,27 +244,13 @@ async def receive(request: Request, writer: BlobWriter, limit: int, idle_timeout
         raise Problem("invalid-request", detail="the request body is empty: send the package ZIP")
 
 
-async def _receive_off_loop(request: Request, writer: BlobWriter, limit: int, idle_timeout: float | None) -> None:
-    """For writers whose writes block (network object stores): gather about 1 MiB, then
-    write it in a worker thread, so other requests keep being served meanwhile."""
-    pending: list[bytes] = []
-    size = 0
-    async for chunk in _bounded(request, limit, idle_timeout):
-        pending.append(chunk)
-        size += len(chunk)
-        if size >= OFF_LOOP_BATCH:
-            await run_in_threadpool(writer.write, b"".join(pending))
-            pending, size = [], 0
-    if pending:
-        await run_in_threadpool(writer.write, b"".join(pending))
-
-
 async def _receive_multipart(
     request: Request, writer: BlobWriter, limit: int, boundary: bytes | None, idle_timeout: float | None
 ) -> None:
     if not boundary:
         raise Problem("invalid-request", detail="multipart/form-data without a boundary")
-    state = {"in_file": False, "files": 0, "field_bytes": 0, "header_field": b"", "disposition": b""}
+    state: dict[str, Any] = {"in_file": False, "files": 0, "field_bytes": 0, "header_field": b"", "disposition": b""}
+    into: list[Spool] = []  # the spool of the current chunk, for on_part_data
 
     def on_part_begin() -> None:
         state["disposition"] = b""
@@ -131,7 +272,7 @@ async def _receive_multipart(
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if state["in_file"]:
-            writer.write(data[start:end])
+            into[0].add(data[start:end])
         else:
             state["field_bytes"] += end - start
             if state["field_bytes"] > MAX_FORM_FIELD_BYTES:
@@ -147,13 +288,24 @@ async def _receive_multipart(
             "on_part_data": on_part_data,
         },
     )
-    try:
+
+    def parse(spool: Spool, chunk: bytes | None) -> None:
+        into[:] = [spool]
+        try:
+            if chunk is None:
+                parser.finalize()
+            else:
+                parser.write(chunk)
+        except Problem:
+            raise
+        except Exception as exc:  # noqa: BLE001 - python-multipart raises several error types
+            raise Problem("invalid-request", detail=f"malformed multipart body: {exc}") from None
+
+    async def chunks_then_end() -> AsyncIterator[bytes | None]:
         async for chunk in _bounded(request, limit, idle_timeout):
-            parser.write(chunk)
-        parser.finalize()
-    except Problem:
-        raise
-    except Exception as exc:  # noqa: BLE001 - python-multipart raises several error types
-        raise Problem("invalid-request", detail=f"malformed multipart body: {exc}") from None
+            yield chunk
+        yield None  # finalize: the closing boundary must have come
+
+    await _spool(chunks_then_end(), writer, parse)  # type: ignore[arg-type]
     if state["files"] == 0:
         raise Problem("invalid-request", detail="the multipart body holds no file: send the package as a file part")
