@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlsplit
 
+import logging
+import time
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
+from starlette._utils import get_route_path
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hws.api import availability
-from hws.api.metrics import TOKEN_OUTCOMES
+from hws.api.metrics import LATENCY, REQUESTS, TOKEN_OUTCOMES
 from hws.api.openapi_responses import json_content, oauth_errors, ref
 from hws.api.ratelimit import Limiter, Refused
 from hws.api.security import service_of
@@ -26,6 +29,8 @@ from hws.domain.scopes import ALL_SCOPES
 
 if TYPE_CHECKING:
     from hws.service import Service
+
+log = logging.getLogger("hws.api")
 
 
 TOKEN_RESPONSES = {
@@ -47,6 +52,7 @@ def _path(url: str) -> str:
     return urlsplit(url).path
 
 
+_ISSUED = TOKEN_OUTCOMES.labels("issued")
 _JSON_NO_STORE = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
 
 
@@ -167,7 +173,7 @@ class TokenEndpoint:
             TOKEN_OUTCOMES.labels("temporarily_unavailable").inc()
             await availability.token_unavailable(Request(scope), exc)(scope, receive, send)
             return
-        TOKEN_OUTCOMES.labels("issued").inc()
+        _ISSUED.inc()
         await _send_json(send, 200, json.dumps(grant.body()).encode())
 
 
@@ -218,3 +224,49 @@ def build_router(settings: Settings) -> APIRouter:
         raise AssertionError("the token endpoint is answered by TokenEndpoint")
 
     return router
+
+
+class _TokenFastPath:
+    """Outermost ASGI layer: ``POST`` to the token endpoint goes straight to
+    :class:`TokenEndpoint`, past the middleware stack (it records its own metrics and
+    answers its own errors); everything else goes to the stack."""
+
+    def __init__(self, app: ASGIApp, endpoint: TokenEndpoint) -> None:
+        self.app = app
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or get_route_path(scope) != self.endpoint.path:
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.endpoint(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled error", extra={"event": "http.error", "path": self.endpoint.path})
+            if status == 500:  # nothing sent yet
+                await _send_json(send_wrapper, 500, b'{"error":"server_error","error_description":"an unexpected error occurred; it has been logged"}')
+        finally:
+            REQUESTS.labels("POST", self.endpoint.path, str(status)).inc()
+            LATENCY.labels(self.endpoint.path).observe(time.perf_counter() - start)
+
+
+def install(app: FastAPI) -> None:
+    """Answer the token endpoint ahead of the middleware stack (see :class:`_TokenFastPath`).
+
+    Call once, after the routers and middleware are added (``create_app``)."""
+    token_path = _path(app.state.service.settings.token_endpoint)
+    build = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:
+        return _TokenFastPath(build(), TokenEndpoint(token_path))
+
+    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]

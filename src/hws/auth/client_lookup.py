@@ -12,6 +12,7 @@ added or removed) are read again through the registry and replace the entry.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, select
 
+from hws.auth.source_address import IPAddress, IPNetwork
 from hws.jwk import PublicKey, key_from_jwk
 from hws.store.clients import Client, ClientKey
 from hws.store.database import read_only
@@ -42,6 +44,17 @@ class ClientSnapshot:
     client: Client
     keys: list[ClientKey]
     public_keys: dict[str, PublicKey]  # kid → parsed public key
+    networks: tuple[IPNetwork, ...]  # the client's allow-list, parsed
+
+    def allows_address(self, address: IPAddress) -> bool:
+        """Rule 12, as :meth:`Client.allows_address` (IPv4-mapped IPv6 counts as IPv4)."""
+        mapped = address.ipv4_mapped if address.version == 6 else None
+        for network in self.networks:
+            if address.version == network.version and address in network:
+                return True
+            if mapped is not None and mapped in network:
+                return True
+        return False
 
     def public_key(self, key: ClientKey) -> PublicKey:
         parsed = self.public_keys.get(key.kid)
@@ -61,7 +74,7 @@ def snapshot_of(client: Client, keys: Sequence[ClientKey]) -> ClientSnapshot:
             parsed[key.kid] = key_from_jwk(key.public_jwk)
         except ValueError:
             continue  # not a key we can use: verification skips it as before
-    return ClientSnapshot(client, list(keys), parsed)
+    return ClientSnapshot(client, list(keys), parsed, tuple(ipaddress.ip_network(c, strict=False) for c in client.networks))
 
 
 class ClientLookup:
@@ -73,6 +86,7 @@ class ClientLookup:
         self._load = load
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
+        self._thread = threading.local()
         compiled = _STATEMENT.compile(dialect=engine.dialect)
         self._sql = str(compiled)
         self._positional = bool(compiled.positional)
@@ -80,17 +94,20 @@ class ClientLookup:
     def _rows(self, client_id: str) -> tuple[tuple[Any, ...], ...]:
         params: Any = (client_id,) if self._positional else {"client_id": client_id}
         if self._engine.dialect.name == "sqlite":
-            # The driver connection is in autocommit mode: one SELECT is one snapshot.
-            raw = self._engine.raw_connection()
+            # Each thread keeps one driver connection of its own for this read (taken out
+            # of the pool, so it holds no pool slot), in autocommit mode: one SELECT is one
+            # snapshot, and no transaction stays open between reads.
+            connection = getattr(self._thread, "connection", None)
+            if connection is None:
+                raw = self._engine.raw_connection()
+                raw.detach()
+                connection = self._thread.connection = raw.dbapi_connection
             try:
-                cursor = raw.cursor()
-                try:
-                    cursor.execute(self._sql, params)
-                    return tuple(tuple(row) for row in cursor.fetchall())
-                finally:
-                    cursor.close()
-            finally:
-                raw.close()
+                return tuple(tuple(row) for row in connection.execute(self._sql, params).fetchall())
+            except Exception:
+                self._thread.connection = None  # a fresh connection next time
+                connection.close()
+                raise
         with self._reader.connect() as conn:  # PostgreSQL: autocommit, one round trip
             return tuple(tuple(row) for row in conn.exec_driver_sql(self._sql, params).fetchall())
 

@@ -108,7 +108,10 @@ class _Use:
         if self.loop is None or self.future is None:
             self.wake.set()
         else:
-            self.loop.call_soon_threadsafe(_resolve, self.future)
+            try:
+                self.loop.call_soon_threadsafe(_resolve, self.future)
+            except RuntimeError:  # its loop is closed: no one is waiting any more
+                pass
 
     def outcome(self) -> bool:
         if self.error is not None:
@@ -138,27 +141,37 @@ class _GroupCommit:
             self._committing = True
         return wait
 
-    def _lead(self, engine: Engine, use: _Use) -> None:
-        """Commit ``use`` with every call now waiting, then pass the turn on."""
-        with self._lock:
-            batch, self._waiting = [use, *self._waiting], []
+    def _lead(self, engine: Engine, use: _Use, *, commit_thread: bool = False) -> None:
+        """Commit ``use`` with every call now waiting, then pass the turn on.
+
+        In the commit thread the turn of a waiting async call is taken on the spot
+        (handing it over would only make that call hand it back to this thread)."""
+        while True:
+            with self._lock:
+                batch, self._waiting = [use, *self._waiting], []
+                for item in batch:
+                    item.batched = True
+            error: BaseException | None = None
+            try:
+                with engine.begin() as conn:
+                    _record_all(conn, batch)
+            except BaseException as exc:  # the transaction failed for every call in it
+                error = exc
             for item in batch:
-                item.batched = True
-        error: BaseException | None = None
-        try:
-            with engine.begin() as conn:
-                _record_all(conn, batch)
-        except BaseException as exc:  # the transaction failed for every call in it
-            error = exc
-        for item in batch:
-            item.error, item.done = error, True
-            if item is not use:
-                item.notify()
-        with self._lock:
-            if self._waiting:
-                self._waiting.pop(0).notify()  # the turn passes on; still committing
-            else:
-                self._committing = False
+                item.error, item.done = error, True
+                if item is not use or commit_thread:
+                    item.notify()
+            with self._lock:
+                if not self._waiting:
+                    self._committing = False
+                    return
+                successor = self._waiting.pop(0)
+                if commit_thread and successor.loop is not None:
+                    successor.batched = True  # led here, so it will not lead again if cancelled
+                    use = successor
+                    continue
+            successor.notify()  # the turn passes on; still committing
+            return
 
     def record(self, engine: Engine, use: _Use) -> bool:
         if self._join(use):
@@ -182,7 +195,9 @@ class _GroupCommit:
                 await use.future
             if not use.done:  # this call's turn; the commit goes on even if the caller goes
                 use.leading = True
-                await asyncio.shield(use.loop.run_in_executor(executor, self._lead, engine, use))
+                use.future = use.loop.create_future()
+                executor.submit(self._lead, engine, use, commit_thread=True)
+                await use.future
         except asyncio.CancelledError:
             if use.leading:
                 raise
@@ -193,7 +208,7 @@ class _GroupCommit:
                 else:
                     turn = not use.batched
             if turn:  # the turn was passed to this call: lead anyway, so no one waits forever
-                executor.submit(self._lead, engine, use)
+                executor.submit(self._lead, engine, use, commit_thread=True)
             raise
         return use.outcome()
 

@@ -1,0 +1,64 @@
+"""The async single-use path shares the group commit with threads: one winner always."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from hws.store import assertion_uses
+from tests.conftest import make_service
+
+
+def test_async_and_threaded_callers_share_one_winner(tmp_path: Path, database_url: str) -> None:
+    service = make_service(tmp_path, database_url)
+    try:
+
+        async def many(key: str) -> list[bool]:
+            return list(
+                await asyncio.gather(*(assertion_uses.record_first_use_async(service.engine, key, 2000, 1000) for _ in range(50)))
+            )
+
+        assert sorted(asyncio.run(many("a" * 64))) == [False] * 49 + [True]
+
+        # async callers on two loops and threaded callers, all for the same key at once
+        def in_loop(_: int) -> list[bool]:
+            return asyncio.run(many("b" * 64))
+
+        def in_thread(_: int) -> bool:
+            return assertion_uses.record_first_use(service.engine, "b" * 64, 2000, 1000)
+
+        with ThreadPoolExecutor(6) as pool:
+            loops = [pool.submit(in_loop, i) for i in range(2)]
+            threads = [pool.submit(in_thread, i) for i in range(20)]
+            results = [r for f in loops for r in f.result()] + [f.result() for f in threads]
+        assert results.count(True) == 1
+
+        # distinct keys all win, each exactly once
+        async def distinct() -> list[bool]:
+            return list(
+                await asyncio.gather(*(assertion_uses.record_first_use_async(service.engine, f"{i:064d}", 2000, 1000) for i in range(40)))
+            )
+
+        assert asyncio.run(distinct()) == [True] * 40
+    finally:
+        service.close()
+
+
+def test_a_cancelled_async_caller_does_not_stall_the_others(tmp_path: Path, sqlite_url: str) -> None:
+    service = make_service(tmp_path, sqlite_url)
+    try:
+
+        async def scenario() -> list[bool]:
+            tasks = [asyncio.create_task(assertion_uses.record_first_use_async(service.engine, f"{i:064d}", 2000, 1000)) for i in range(30)]
+            await asyncio.sleep(0)
+            for task in tasks[5:15]:
+                task.cancel()
+            done = await asyncio.gather(*tasks, return_exceptions=True)
+            after = await asyncio.wait_for(assertion_uses.record_first_use_async(service.engine, "z" * 64, 2000, 1000), 10)
+            return [r for r in done if isinstance(r, bool)] + [after]
+
+        results = asyncio.run(scenario())
+        assert all(results) and results[-1] is True
+    finally:
+        service.close()
