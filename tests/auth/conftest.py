@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from hws.api import oauth
 from hws.api.app import create_app
 from hws.service import Service
 from tests.conftest import Office, enrol, make_service
@@ -18,12 +19,17 @@ TOKEN_ENDPOINT = "http://hws.test/oauth2/access_token"
 API = "/webservices/api/v1"
 
 
-@pytest.fixture
-def make_client() -> Iterator[Callable[..., TestClient]]:
+@pytest.fixture(params=["stack", "fast-path"])
+def make_client(request: pytest.FixtureRequest) -> Iterator[Callable[..., TestClient]]:
+    """Every rule is checked twice: with the token endpoint inside the app's middleware
+    stack, and answered ahead of it (``oauth.install``)."""
     clients: list[TestClient] = []
 
     def build(service: Service, peer: str = "127.0.0.1") -> TestClient:
-        client = TestClient(create_app(service), base_url="http://hws.test", client=(peer, 50000))
+        app = create_app(service)
+        if request.param == "fast-path":
+            oauth.install(app)
+        client = TestClient(app, base_url="http://hws.test", client=(peer, 50000))
         clients.append(client)
         return client
 

@@ -1,0 +1,57 @@
+"""``oauth.install``: the token endpoint answered ahead of the middleware stack keeps
+what the stack gave it (metrics, a JSON 500 on a bug) and leaves every other route alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from hws.api import oauth
+from hws.api.app import create_app
+from hws.api.metrics import REQUESTS
+from hws.service import Service
+from tests.auth.conftest import TOKEN_ENDPOINT
+from tests.conftest import Office
+from tests.support.jose import claims_for, craft, form
+
+
+@pytest.fixture
+def fast(auth_service: Service) -> Iterator[TestClient]:
+    app = create_app(auth_service)
+    oauth.install(app)
+    with TestClient(app, base_url="http://hws.test", client=("127.0.0.1", 50000)) as client:
+        yield client
+
+
+def _count(status: str) -> float:
+    return REQUESTS.labels("POST", "/oauth2/access_token", status)._value.get()
+
+
+def test_token_requests_are_counted(fast: TestClient, office: Office) -> None:
+    before_ok, before_refused = _count("200"), _count("401")
+    assertion = craft({"alg": "ES256", "kid": office.kid}, claims_for(office.client_id, TOKEN_ENDPOINT), office.key)
+    assert fast.post("/oauth2/access_token", data=form(assertion)).status_code == 200
+    assert fast.post("/oauth2/access_token", data=form(assertion)).status_code == 401  # replayed
+    assert (_count("200") - before_ok, _count("401") - before_refused) == (1, 1)
+
+
+def test_other_routes_and_methods_go_through_the_stack(fast: TestClient) -> None:
+    assert fast.get("/healthz").status_code == 200
+    assert fast.get("/oauth2/access_token").status_code == 405
+    assert fast.get("/oauth2/.well-known/openid-configuration").json()["token_endpoint"] == TOKEN_ENDPOINT
+    assert "/oauth2/access_token" in fast.get("/openapi.json").json()["paths"]
+
+
+def test_a_bug_is_a_json_500_without_details(fast: TestClient, auth_service: Service, office: Office, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(auth_service.tokens, "_prepare", broken)
+    assertion = craft({"alg": "ES256", "kid": office.kid}, claims_for(office.client_id, TOKEN_ENDPOINT), office.key)
+    response = fast.post("/oauth2/access_token", data=form(assertion))
+    assert response.status_code == 500
+    assert response.json()["error"] == "server_error"
+    assert "secret" not in response.text
+    assert response.headers["cache-control"] == "no-store"
