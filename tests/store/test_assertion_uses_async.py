@@ -62,3 +62,28 @@ def test_a_cancelled_async_caller_does_not_stall_the_others(tmp_path: Path, sqli
         assert all(results) and results[-1] is True
     finally:
         service.close()
+
+
+def test_the_issuance_audit_row_reads_back_as_written(tmp_path: Path, database_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from hws.store.audit import AuditEvent
+    from hws.store.tables import audit_events
+
+    service = make_service(tmp_path, database_url)
+    try:
+        at = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+        event = AuditEvent(at=at, actor="kr-1", action="auth.token", outcome="issued", office="KR", source="127.0.0.1",
+                           detail={"scope": "a b", "kid": "k"})  # fmt: skip
+        assert assertion_uses.record_first_use(service.engine, "c" * 64, 2000, 1000, event.row())
+        assert not assertion_uses.record_first_use(service.engine, "c" * 64, 2000, 1000, event.row())  # no second row
+        with service.engine.connect() as conn:
+            rows = conn.execute(select(audit_events).where(audit_events.c.actor == "kr-1")).all()
+        assert len(rows) == 1
+        row = rows[0]
+        assert (row.at, row.office, row.action, row.target, row.outcome, row.source) == (at, "KR", "auth.token", None, "issued", "127.0.0.1")
+        assert row.detail == event.row()["detail"]
+    finally:
+        service.close()

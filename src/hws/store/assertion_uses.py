@@ -67,6 +67,31 @@ def _first_use_sql(dialect: Any) -> tuple[str, tuple[str, ...] | None]:
 _AUDIT = insert(audit_events)
 
 
+_AUDIT_COLUMNS = ("at", "actor", "office", "action", "target", "outcome", "source", "detail")
+_AUDIT_SQL: dict[str, tuple[str, tuple[str, ...] | None, list[Any]]] = {}
+
+
+def _audit_sql(dialect: Any) -> tuple[str, tuple[str, ...] | None, list[Any]]:
+    """The audit insert as driver SQL, its parameter order, and each column's bind
+    processor (so a row is stored exactly as SQLAlchemy would store it)."""
+    key = f"{dialect.name}+{dialect.driver}"
+    found = _AUDIT_SQL.get(key)
+    if found is None:
+        stmt = _AUDIT.values({name: bindparam(name) for name in _AUDIT_COLUMNS}).inline()
+        sql, order = _driver_sql(stmt, dialect)
+        processors = [audit_events.c[name].type.bind_processor(dialect) for name in _AUDIT_COLUMNS]
+        found = _AUDIT_SQL[key] = (sql, order, processors)
+    return found
+
+
+def _audit_params(row: dict[str, Any], order: tuple[str, ...] | None, processors: list[Any]) -> Any:
+    values = {
+        name: (process(row.get(name)) if process is not None else row.get(name))
+        for name, process in zip(_AUDIT_COLUMNS, processors, strict=True)
+    }
+    return tuple(values[name] for name in order) if order else values
+
+
 def _record_all(conn: Connection, uses: Sequence[_Use]) -> None:
     """Check-and-insert each use in order (in the caller's transaction), then write the
     audit records of the first uses in one multi-row insert."""
@@ -77,11 +102,12 @@ def _record_all(conn: Connection, uses: Sequence[_Use]) -> None:
             values = {"key": use.key, "expires_at": use.expires_at, "now": use.now}
             cursor.execute(sql, tuple(values[name] for name in order) if order else values)
             use.first = cursor.fetchone() is not None
+        audits = [use.audit for use in uses if use.first and use.audit is not None]
+        if audits:  # the issuances' audit records, in the same transaction
+            audit_sql, audit_order, processors = _audit_sql(conn.dialect)
+            cursor.executemany(audit_sql, [_audit_params(row, audit_order, processors) for row in audits])
     finally:
         cursor.close()
-    audits = [use.audit for use in uses if use.first and use.audit is not None]
-    if audits:  # the issuances' audit records, in the same transaction
-        conn.execute(_AUDIT, audits)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
