@@ -10,8 +10,12 @@ that finds no commit under way commits itself together with every call then wait
 one transaction (each its own check-and-insert, in arrival order, plus one multi-row
 insert of the issuances' audit records), then hands the turn to the next waiting call.
 Each call returns only once its own use is committed, and a failed transaction fails
-every call in it. Writers of other processes meet in SQLite's busy handler, or in
-PostgreSQL's unique index, as before: the database stays the single arbiter.
+every call in it. On SQLite the commit threads of several processes queue on a lock file
+next to the database before they begin; on PostgreSQL they meet in the unique index. The
+database stays the single arbiter of first use either way.
+
+Async callers (the token endpoint on the event loop) wait on a future; their group is
+committed by a small per-engine commit thread, so the loop never waits on the disk.
 
 The check-and-insert is one statement (``INSERT … ON CONFLICT DO UPDATE … WHERE expired
 RETURNING``), sent through the driver's cursor inside the SQLAlchemy transaction: it is
@@ -22,11 +26,14 @@ than the statement itself.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert
@@ -157,6 +164,32 @@ class _GroupCommit:
         self._waiting: list[_Use] = []
         self._committing = False
         self._executor: ThreadPoolExecutor | None = None
+        self._lock_file: int | bool | None = None  # fd of the writers' lock file; False: none
+
+    def __del__(self) -> None:
+        if isinstance(self._lock_file, int) and not isinstance(self._lock_file, bool):
+            os.close(self._lock_file)
+
+    @contextmanager
+    def _writers_queue(self, engine: Engine) -> Iterator[None]:
+        """On a SQLite file, the processes' commit threads queue on a lock file (a
+        blocking ``flock``) before ``BEGIN IMMEDIATE``, instead of meeting in SQLite's
+        busy handler, which sleeps between tries (1, 2, 5, … 100 ms). Advisory only: any
+        other writer still gets SQLite's own locking, which stays the arbiter."""
+        if self._lock_file is None:
+            database = engine.url.database if engine.dialect.name == "sqlite" else None
+            if not database or database == ":memory:" or database.startswith("file:"):
+                self._lock_file = False
+            else:
+                self._lock_file = os.open(f"{database}-single-use.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if self._lock_file is False:
+            yield
+            return
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     def _join(self, use: _Use) -> bool:
         """Queue ``use`` behind a commit under way (``True``), or make it the leader."""
@@ -179,7 +212,7 @@ class _GroupCommit:
                     item.batched = True
             error: BaseException | None = None
             try:
-                with engine.begin() as conn:
+                with self._writers_queue(engine), engine.begin() as conn:
                     _record_all(conn, batch)
             except BaseException as exc:  # the transaction failed for every call in it
                 error = exc
