@@ -283,7 +283,7 @@ def test_token_endpoint_other_errors_are_not_disguised(setup, monkeypatch: pytes
     def bug(*_args: Any, **_kwargs: Any) -> None:
         raise ValueError("a bug")
 
-    monkeypatch.setattr(service.tokens, "grant", bug)
+    monkeypatch.setattr(service.tokens, "grant_async", bug)
     response = client.post(TOKEN, data=form(craft({"alg": "ES256"}, claims_for(office.client_id, ISSUER), office.key)))
     assert response.status_code == 500
 

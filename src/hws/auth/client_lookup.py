@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, select
+from sqlalchemy.exc import DBAPIError
 
 from hws.auth.source_address import IPAddress, IPNetwork
 from hws.jwk import PublicKey, key_from_jwk
@@ -92,6 +93,12 @@ class ClientLookup:
         self._positional = bool(compiled.positional)
 
     def _rows(self, client_id: str) -> tuple[tuple[Any, ...], ...]:
+        try:
+            return self._read(client_id)
+        except self._engine.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy would raise it
+            raise DBAPIError.instance(self._sql, None, exc, self._engine.dialect.loaded_dbapi.Error) from exc
+
+    def _read(self, client_id: str) -> tuple[tuple[Any, ...], ...]:
         params: Any = (client_id,) if self._positional else {"client_id": client_id}
         if self._engine.dialect.name == "sqlite":
             # Each thread keeps one driver connection of its own for this read (taken out

@@ -37,6 +37,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
@@ -101,7 +102,16 @@ def _audit_params(row: dict[str, Any], order: tuple[str, ...] | None, processors
 
 def _record_all(conn: Connection, uses: Sequence[_Use]) -> None:
     """Check-and-insert each use in order (in the caller's transaction), then write the
-    audit records of the first uses in one multi-row insert."""
+    audit records of the first uses in one multi-row insert. A driver error is raised
+    as SQLAlchemy would raise it (so an outage is recognised as one)."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        _record_all_driver(conn, uses)
+    except dbapi_error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi_error) from exc
+
+
+def _record_all_driver(conn: Connection, uses: Sequence[_Use]) -> None:
     sql, order = _first_use_sql(conn.dialect)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
