@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(5, ge=1)
     worker_threads: int = Field(1, ge=0, le=32, description="Workers inside `hws serve` (0: run `hws worker` instead).")
     worker_poll_interval: float = Field(0.5, gt=0, le=30)
+    read_cache: bool = Field(
+        True,
+        description="PostgreSQL: API processes keep clients and request statuses in memory, kept current by "
+        "change notifications (LISTEN/NOTIFY), so a status poll needs no database round trip.",
+    )
     blob_orphan_grace: int = Field(
         900, ge=0, description="Seconds before an unreferenced blob or temporary upload is swept away."
     )

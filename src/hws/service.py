@@ -7,6 +7,7 @@ operator commands and the worker; nothing here is a global.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy import Engine
 
@@ -23,7 +24,9 @@ from hws.store import migration
 from hws.store.audit import AuditLog
 from hws.store.blobs import BlobStore, FilesystemBlobStore
 from hws.store.clients import ClientRegistry
-from hws.store.database import create_db_engine
+from hws.store.change_feed import ChangeFeed
+from hws.store.database import create_db_engine, read_only
+from hws.store.read_cache import ReadCache
 from hws.store.jobs import JobQueue
 from hws.store.sandbox_clock import SandboxClock
 
@@ -46,6 +49,15 @@ class Service:
     zip_limits: ZipLimits
     audit: AuditLog
     trusted_proxies: tuple[IPNetwork, ...] = field(default_factory=tuple)
+    #: clients and statuses kept by an API process (PostgreSQL, ``read_cache`` on); live
+    #: while ``change_feed`` runs (started by the API's lifespan)
+    read_cache: ReadCache | None = None
+    change_feed: ChangeFeed | None = None
+
+    @cached_property
+    def reader(self) -> Engine:
+        """``engine`` for reads (see :func:`hws.store.database.read_only`)."""
+        return read_only(self.engine)
 
     def start(self) -> None:
         """Prepare what a serving process needs: schema up to date, a signing key."""
@@ -99,7 +111,13 @@ def build_service(settings: Settings, clock: Clock | None = None, calendar: Cloc
         max_entry_bytes=settings.zip_max_entry_bytes,
         max_ratio=float(settings.zip_max_ratio),
     )
+    read_cache = change_feed = None
+    if settings.read_cache and engine.dialect.name == "postgresql":
+        read_cache = ReadCache()
+        change_feed = ChangeFeed(engine, read_cache)
     return Service(
+        read_cache=read_cache,
+        change_feed=change_feed,
         settings=settings,
         clock=clock,
         engine=engine,

@@ -18,6 +18,7 @@ from hws.api.availability import AvailabilityMiddleware
 from hws.api.ratelimit import Limiter, RateLimitMiddleware
 from hws.api.metrics import MetricsMiddleware
 from hws.api.problems import Problem
+from hws.api.security import VerifiedTokens
 from hws.config import API_PREFIX, Settings
 from hws.service import Service, build_service
 from hws.st96.api_documents import ProblemItem
@@ -37,6 +38,8 @@ def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         service.keyring.ensure()
+        if service.change_feed is not None:
+            service.change_feed.start()
         pool = WorkerPool(service, worker_count)
         pool.start()
         scheduler = Scheduler(service) if settings.scheduler else None
@@ -48,6 +51,8 @@ def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
             if scheduler:
                 scheduler.stop()
             pool.stop()
+            if service.change_feed is not None:
+                service.change_feed.stop()
             service.audit.flush()
 
     app = FastAPI(
@@ -91,6 +96,7 @@ def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
     app.include_router(admin.build_router(api_prefix))
     app.include_router(operations.router)
     openapi_responses.install(app)
+    app.state.verified_tokens = VerifiedTokens()
     app.state.limiter = Limiter(
         per_minute=settings.rate_limit_per_minute,
         burst=settings.rate_limit_burst,

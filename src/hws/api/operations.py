@@ -62,6 +62,10 @@ async def readyz(request: Request) -> JSONResponse:
         "mode": "xsd+structural" if versions else "structural-only",
         **({} if versions else {"hint": "install WIPO's ST.96 schemas with `hws admin schemas install DIR|ZIP`"}),
     }
+    if service.change_feed is not None and service.read_cache is not None:
+        # informative only: with the cache off every read goes to the database
+        checks["read_cache"] = {"status": service.change_feed.state, "entries": len(service.read_cache),
+                                "hits": service.read_cache.hits, "misses": service.read_cache.misses}  # fmt: skip
     try:
         checks["jobs"] = await run_in_threadpool(service.jobs.counts)
     except Exception:  # noqa: BLE001 - reported through the database check

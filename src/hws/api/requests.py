@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Request
@@ -12,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from hws.api import upload
+from hws.api.cached_reads import read_through
 from hws.api.openapi_responses import AUTHENTICATED, problems
 from hws.api.problems import Problem
 from hws.api.security import Caller, requires, service_of
@@ -21,7 +23,9 @@ from hws.intake import IdempotencyConflict, Receipt, record_receipt
 from hws.st96.api_documents import ImportStatusView, PackageProblem, RequestStatusView, import_status, request_status
 from hws.store import imports as import_store
 from hws.store import service_requests as sr_store
+from hws.service import Service
 from hws.store.imports import ImportRecord
+from hws.store.service_requests import ServiceRequest
 
 log = logging.getLogger("hws.api.requests")
 
@@ -60,13 +64,41 @@ def _not_modified(request: Request, etag: str) -> bool:
     return etag in candidates or "*" in candidates
 
 
-def _import_response(request: Request, record: ImportRecord, status_code: int = 200) -> Response:
+def _import_response(request: Request, record: ImportRecord, status_code: int = 200, body: bytes | None = None) -> Response:
     headers = {"ETag": record.etag, "Cache-Control": "no-cache"}
     if record.status == import_store.PENDING:
         headers["Retry-After"] = str(POLL_SECONDS)
     if status_code == 200 and _not_modified(request, record.etag):
         return Response(status_code=304, headers=headers)
-    return Response(import_status(_import_view(record)), status_code=status_code, media_type=XML, headers=headers)
+    if body is None:
+        body = import_status(_import_view(record))
+    return Response(body, status_code=status_code, media_type=XML, headers=headers)
+
+
+def _read_import(service: Service, import_id: str) -> tuple[ImportRecord, bytes] | None:
+    """An import and its status document (what the read cache keeps)."""
+    record = import_store.get(service.reader, import_id)
+    return None if record is None else (record, import_status(_import_view(record)))
+
+
+def _read_request(service: Service, srn: str) -> tuple[ServiceRequest, bytes] | None:
+    """A service request and its status document (what the read cache keeps)."""
+    sr = sr_store.get(service.reader, srn)
+    if sr is None:
+        return None
+    view = RequestStatusView(
+        import_id=sr.import_id,
+        srn=sr.srn,
+        status=sr.status,
+        transaction=sr.transaction,
+        office=sr.office,
+        last_change=sr.updated_at,
+        office_reference=sr.office_reference,
+        irn=sr.irn,
+        expected_publication=sr.expected_publication,
+        regularization_deadline=sr.regularization_deadline,
+    )
+    return sr, request_status(view)
 
 
 def _store(service, client, writer, idempotency_key: str | None, source: str | None) -> Receipt:  # type: ignore[no-untyped-def]
@@ -157,10 +189,10 @@ def build_router(prefix: str) -> APIRouter:
     async def get_import(importId: IMPORT_ID, request: Request, caller: Caller = Depends(requires(REQUESTS))) -> Response:  # noqa: N803
         if not is_import_id(importId):
             raise Problem("not-found", detail=f"no import {importId!r}")
-        record = await run_in_threadpool(import_store.get, service_of(request).engine, importId)
-        if record is None or record.office != caller.client.office:
+        found = await read_through(service_of(request), "imports", importId, partial(_read_import, service_of(request), importId))
+        if found is None or found[0].office != caller.client.office:
             raise Problem("not-found", detail=f"no import {importId!r} for this office")
-        return _import_response(request, record)
+        return _import_response(request, found[0], body=found[1])
 
     @router.get(
         "/request/{serviceRequestId}",
@@ -171,24 +203,14 @@ def build_router(prefix: str) -> APIRouter:
     async def get_request(serviceRequestId: SRN, request: Request, caller: Caller = Depends(requires(REQUESTS))) -> Response:  # noqa: N803
         if not is_srn(serviceRequestId):
             raise Problem("not-found", detail=f"no service request {serviceRequestId!r} (SRNs are nine digits starting 970)")
-        sr = await run_in_threadpool(sr_store.get, service_of(request).engine, serviceRequestId)
-        if sr is None or sr.office != caller.client.office:
+        service = service_of(request)
+        found = await read_through(service, "service_requests", serviceRequestId, partial(_read_request, service, serviceRequestId))
+        if found is None or found[0].office != caller.client.office:
             raise Problem("not-found", detail=f"no service request {serviceRequestId!r} for this office")
+        sr, body = found
         headers = {"ETag": sr.etag, "Cache-Control": "no-cache"}
         if _not_modified(request, sr.etag):
             return Response(status_code=304, headers=headers)
-        view = RequestStatusView(
-            import_id=sr.import_id,
-            srn=sr.srn,
-            status=sr.status,
-            transaction=sr.transaction,
-            office=sr.office,
-            last_change=sr.updated_at,
-            office_reference=sr.office_reference,
-            irn=sr.irn,
-            expected_publication=sr.expected_publication,
-            regularization_deadline=sr.regularization_deadline,
-        )
-        return Response(request_status(view), media_type=XML, headers=headers)
+        return Response(body, media_type=XML, headers=headers)
 
     return router

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 from dataclasses import dataclass
+from functools import partial
 
-from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import Request
 
+from hws.jwk import b64url_decode
+from hws.api.cached_reads import read_through
 from hws.api.problems import Problem
 from hws.api.ratelimit import STATE_KEY, Limiter, Refused
 from hws.auth.access_tokens import AccessToken
@@ -40,20 +45,61 @@ def service_of(request: Request) -> Service:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def _check(service: Service, authorization: str | None) -> Caller:
+class VerifiedTokens:
+    """Access tokens this process has verified (rule 15), so that an office polling with
+    the same token pays the signature check once, not on every call.
+
+    Keyed by the token's SHA-256 (the token itself is not kept); an entry is used only
+    until the token expires (plus the leeway, as :meth:`AccessTokenAuthority.verify`)
+    and only while the service key that signed it is still in the keyring (a key
+    removed by the operator ends its tokens within a second). Bounded: when full, the
+    oldest entries go. Whether the token's client is still active is not cached.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._entries: dict[bytes, tuple[AccessToken, str]] = {}  # digest → (token, kid of its key)
+        self._lock = threading.Lock()
+
+    def check(self, service: Service, value: str) -> AccessToken:
+        """The verified token, or raise :class:`InvalidToken`."""
+        now = service.clock.timestamp()
+        digest = hashlib.sha256(value.encode()).digest()
+        entry = self._entries.get(digest)
+        if entry is not None:
+            token, kid = entry
+            if token.expires_at + service.settings.clock_skew_leeway >= now and service.keyring.get(kid) is not None:
+                return token
+        token = service.authority.verify(value, now)  # raises InvalidToken
+        kid = json.loads(b64url_decode(value.partition(".")[0]))["kid"]  # verify() checked it is there
+        with self._lock:
+            if len(self._entries) >= self.capacity:
+                for stale in list(self._entries)[: self.capacity // 4]:  # oldest first (insertion order)
+                    del self._entries[stale]
+            self._entries[digest] = (token, kid)
+        return token
+
+
+def _bearer(authorization: str | None) -> str:
     if not authorization:
         raise _invalid("an access token is required")
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise _invalid("use the Bearer authentication scheme")
+    return value.strip()
+
+
+def _verified(request: Request, service: Service) -> AccessToken:
+    value = _bearer(request.headers.get("authorization"))
+    cache: VerifiedTokens | None = getattr(request.app.state, "verified_tokens", None)
     try:
-        token = service.authority.verify(value.strip(), service.clock.timestamp())
+        if cache is None:
+            return service.authority.verify(value, service.clock.timestamp())
+        return cache.check(service, value)
     except InvalidToken:
         raise _invalid("the access token is not valid") from None
-    client = service.registry.get(token.client_id)
-    if client is None or not client.active:
-        raise _invalid("the access token's client is not active")
-    return Caller(client, token)
+
+
 
 
 def source_of(request: Request) -> str | None:
@@ -79,15 +125,20 @@ def _admit(request: Request, client_id: str) -> None:
 
 
 async def authenticated(request: Request) -> Caller:
-    caller = await run_in_threadpool(_check, service_of(request), request.headers.get("authorization"))
-    _admit(request, caller.client.client_id)
-    return Caller(caller.client, caller.token, source_of(request))
+    service = service_of(request)
+    token = _verified(request, service)  # a cache hit costs microseconds; a miss one signature check
+    client = await read_through(service, "clients", token.client_id, partial(service.registry.get, token.client_id))
+    if client is None or not client.active:
+        raise _invalid("the access token's client is not active")
+    _admit(request, client.client_id)
+    return Caller(client, token, source_of(request))
 
 
 def requires(scope: str):  # type: ignore[no-untyped-def]
     """A dependency: a valid token whose scope includes ``scope``."""
 
-    async def dependency(caller: Caller = Depends(authenticated)) -> Caller:
+    async def dependency(request: Request) -> Caller:
+        caller = await authenticated(request)  # called, not a sub-dependency: one level less to solve per call
         if scope not in caller.token.scopes:
             raise Problem(
                 "insufficient-scope",

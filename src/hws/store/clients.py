@@ -17,6 +17,7 @@ from hws.auth.certificates import CertificateInfo
 from hws.domain import scopes as scope_rules
 from hws.domain.clock import Clock
 from hws.domain.offices import normalize_office_code
+from hws.store.database import read_only
 from hws.store.tables import client_keys, clients
 
 
@@ -148,17 +149,18 @@ class ClientRegistry:
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
+        self._reader = read_only(engine)
         self._clock = clock
 
     # Reads -----------------------------------------------------------------------
 
     def get(self, client_id: str) -> Client | None:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(select(clients).where(clients.c.client_id == client_id)).first()
         return _client(row) if row else None
 
     def get_with_keys(self, client_id: str) -> tuple[Client, list[ClientKey]] | None:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(select(clients).where(clients.c.client_id == client_id)).first()
             if row is None:
                 return None
@@ -168,7 +170,7 @@ class ClientRegistry:
         return _client(row), [_key(k) for k in keys]
 
     def keys(self, client_id: str) -> list[ClientKey]:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(
                 select(client_keys).where(client_keys.c.client_id == client_id).order_by(client_keys.c.added_at)
             ).all()
@@ -178,11 +180,11 @@ class ClientRegistry:
         query = select(clients).order_by(clients.c.office, clients.c.client_id)
         if office:
             query = query.where(clients.c.office == normalize_office_code(office))
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             return [_client(r) for r in conn.execute(query).all()]
 
     def count(self) -> int:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(clients)).scalar_one())
 
     # Writes ----------------------------------------------------------------------

@@ -48,12 +48,16 @@ def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
 
 
 def read_only(engine: Engine) -> Engine:
-    """``engine`` (same pool) for transactions that only read.
+    """``engine`` (same pool) for reads. Never write through it.
 
-    On SQLite they begin DEFERRED instead of IMMEDIATE, so readers no longer queue
-    behind writers for the write lock; on PostgreSQL nothing changes. Never write
-    through it.
+    On SQLite a transaction begins DEFERRED instead of IMMEDIATE, so readers do not
+    queue behind writers for the write lock. On PostgreSQL the connection is in
+    autocommit: a read is one round trip (no ``BEGIN`` before it, no ``ROLLBACK``
+    after it), and each statement sees its own snapshot — read what must be
+    consistent in one statement.
     """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(**{READ_ONLY: True}, isolation_level="AUTOCOMMIT")
     return engine.execution_options(**{READ_ONLY: True})
 
 
@@ -79,9 +83,13 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
     # connecting gives up after CONNECT_TIMEOUT; an idle connection to a silent peer fails
     # after about a minute of unanswered keepalives; sent data unacknowledged for 30 s
     # fails the connection instead of hanging until the kernel gives up (~15 min).
+    # No ping before each checkout (a round trip per use): a connection that died while
+    # pooled fails its first statement instead, which invalidates the whole pool at once
+    # (so after a server restart one call per process answers 503, and the next connects
+    # afresh).
     connect_args = {k: v for k, v in POSTGRES_LIBPQ_DEFAULTS.items() if k not in parsed.query}
     return create_engine(
-        parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=connect_args
+        parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, connect_args=connect_args
     )
 
 

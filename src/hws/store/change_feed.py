@@ -1,0 +1,160 @@
+"""Keeps a :class:`~hws.store.read_cache.ReadCache` coherent with a PostgreSQL database.
+
+:class:`ChangeFeed` runs one thread with its own connection that ``LISTEN``s on the
+``hws_changes`` channel (filled by the triggers of migration 0005) and evicts each
+changed row from the cache. The cache is live only while that connection listens:
+connection lost → cache off and emptied, reconnect with backoff, then live again.
+It also watches the engine: a commit by this process that wrote to a cached table
+empties the cache as soon as the transaction commits and again when its connection
+goes back to the pool (before the call that wrote answers).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+from hws.store.database import POSTGRES_LIBPQ_DEFAULTS
+from hws.store.read_cache import ReadCache
+
+log = logging.getLogger("hws.store.change_feed")
+
+CHANNEL = "hws_changes"
+APPLICATION_NAME = "hws-change-feed"
+#: the triggers migration 0005 creates; without all of them the cache never goes live
+TRIGGERS = ("hws_notify_imports", "hws_notify_service_requests", "hws_notify_clients", "hws_notify_client_keys")
+_WRITES_CACHED_TABLE = re.compile(r"\b(imports|service_requests|clients|client_keys)\b")
+_DIRTY = "hws_wrote_cached_rows"
+
+
+def _writes_cached_rows(statement: str) -> bool:
+    head = statement.lstrip()[:6].upper()
+    return head in ("INSERT", "UPDATE", "DELETE") and _WRITES_CACHED_TABLE.search(statement) is not None
+
+
+class ChangeFeed:
+    def __init__(self, engine: Engine, cache: ReadCache, *, retry_seconds: float = 1.0, max_retry_seconds: float = 30.0) -> None:
+        if engine.dialect.name != "postgresql":
+            raise ValueError("change notifications need PostgreSQL")
+        self.engine = engine
+        self.cache = cache
+        self.retry_seconds = retry_seconds
+        self.max_retry_seconds = max_retry_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._connection: Any = None
+        self._watching = False
+        #: for operators (``/readyz`` details): stopped, connecting, live, down: …, off: …
+        self.state = "stopped"
+
+    # Lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._watch_local_writes()
+        self._stop.clear()
+        self.state = "connecting"
+        self._thread = threading.Thread(target=self._run, name="hws-change-feed", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self.cache.set_live(False)
+        connection = self._connection
+        if connection is not None:
+            try:
+                connection.cancel_safe(timeout=1.0)  # wakes notifies()
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.state = "stopped"
+
+    # This process's own writes --------------------------------------------------
+
+    def _watch_local_writes(self) -> None:
+        if self._watching:
+            return
+        self._watching = True
+        cache = self.cache
+
+        @event.listens_for(self.engine, "before_cursor_execute")
+        def _mark(conn, _cursor, statement, _parameters, _context, _executemany) -> None:  # type: ignore[no-untyped-def]
+            if _writes_cached_rows(statement):
+                conn.info[_DIRTY] = True
+
+        @event.listens_for(self.engine, "commit")
+        def _committing(conn) -> None:  # type: ignore[no-untyped-def]
+            if conn.info.get(_DIRTY):
+                cache.clear()
+
+        @event.listens_for(self.engine.pool, "checkin")
+        def _returned(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+            if record is not None and record.info.pop(_DIRTY, False):
+                cache.clear()  # committed (or rolled back) by now: what is read next is current
+
+    # The listening thread -------------------------------------------------------
+
+    def _connect(self) -> Any:
+        import psycopg  # noqa: PLC0415 - PostgreSQL deployments only
+
+        args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
+        kwargs = {**POSTGRES_LIBPQ_DEFAULTS, **kwargs, "autocommit": True, "application_name": APPLICATION_NAME}
+        connection = psycopg.connect(*args, **kwargs)
+        missing = set(TRIGGERS) - {
+            row[0] for row in connection.execute("SELECT tgname FROM pg_trigger WHERE tgname = ANY(%s)", (list(TRIGGERS),))
+        }
+        if missing:
+            connection.close()
+            raise LookupError(f"change-notification triggers missing ({', '.join(sorted(missing))}): run hws admin db upgrade")
+        connection.execute(f"LISTEN {CHANNEL}")
+        return connection
+
+    def _run(self) -> None:
+        delay = self.retry_seconds
+        while not self._stop.is_set():
+            try:
+                self._connection = self._connect()
+            except LookupError as exc:
+                self.state = f"off: {exc}"
+                log.warning("read cache off: %s", exc, extra={"event": "cache.off"})
+                self._stop.wait(self.max_retry_seconds)
+                continue
+            except Exception as exc:  # noqa: BLE001 - the database may be down: retry
+                self.state = f"down: {type(exc).__name__}"
+                log.info("change feed cannot connect: %s", exc, extra={"event": "cache.feed_down"})
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.max_retry_seconds)
+                continue
+            delay = self.retry_seconds
+            self.cache.set_live(True)
+            self.state = "live"
+            log.info("read cache live", extra={"event": "cache.live"})
+            try:
+                self._listen(self._connection)
+            except Exception as exc:  # noqa: BLE001 - connection lost: cache off, then retry
+                if not self._stop.is_set():
+                    self.state = f"down: {type(exc).__name__}"
+                    log.warning("change feed lost: %s", exc, extra={"event": "cache.feed_down"})
+            finally:
+                self.cache.set_live(False)
+                try:
+                    self._connection.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                self._connection = None
+            self._stop.wait(delay)
+
+    def _listen(self, connection: Any) -> None:
+        while not self._stop.is_set():
+            for note in connection.notifies(timeout=5.0):
+                table, _, key = note.payload.partition(":")
+                self.cache.evict(table, key)
+            if not self._stop.is_set():
+                connection.execute("SELECT 1")  # a quiet channel: make sure the connection still lives
