@@ -105,10 +105,15 @@ class ClientLookup:
             # of the pool, so it holds no pool slot), in autocommit mode: one SELECT is one
             # snapshot, and no transaction stays open between reads.
             connection = getattr(self._thread, "connection", None)
+            if connection is not None and self._thread.pool is not self._engine.pool:  # disposed
+                self._thread.connection = None
+                connection.close()
+                connection = None
             if connection is None:
                 raw = self._engine.raw_connection()
                 raw.detach()
                 connection = self._thread.connection = raw.dbapi_connection
+                self._thread.pool = self._engine.pool
             try:
                 return tuple(tuple(row) for row in connection.execute(self._sql, params).fetchall())
             except Exception:

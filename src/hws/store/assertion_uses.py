@@ -106,14 +106,14 @@ def _record_all(conn: Connection, uses: Sequence[_Use]) -> None:
     as SQLAlchemy would raise it (so an outage is recognised as one)."""
     dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
-        _record_all_driver(conn, uses)
+        _record_all_driver(conn.connection.dbapi_connection, conn.dialect, uses)
     except dbapi_error as exc:
         raise DBAPIError.instance(None, None, exc, dbapi_error) from exc
 
 
-def _record_all_driver(conn: Connection, uses: Sequence[_Use]) -> None:
-    sql, order = _first_use_sql(conn.dialect)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+def _record_all_driver(connection: Any, dialect: Any, uses: Sequence[_Use]) -> None:
+    sql, order = _first_use_sql(dialect)
+    cursor = connection.cursor()
     try:
         for use in uses:
             values = {"key": use.key, "expires_at": use.expires_at, "now": use.now}
@@ -121,7 +121,7 @@ def _record_all_driver(conn: Connection, uses: Sequence[_Use]) -> None:
             use.first = cursor.fetchone() is not None
         audits = [use.audit for use in uses if use.first and use.audit is not None]
         if audits:  # the issuances' audit records, in the same transaction
-            audit_sql, audit_order, processors = _audit_sql(conn.dialect)
+            audit_sql, audit_order, processors = _audit_sql(dialect)
             cursor.executemany(audit_sql, [_audit_params(row, audit_order, processors) for row in audits])
     finally:
         cursor.close()
@@ -175,8 +175,11 @@ class _GroupCommit:
         self._committing = False
         self._executor: ThreadPoolExecutor | None = None
         self._lock_file: int | bool | None = None  # fd of the writers' lock file; False: none
+        self._connection: Any = None  # SQLite: the leaders' own driver connection
+        self._pool: Any = None  # the pool it came from (another after engine.dispose())
 
     def __del__(self) -> None:
+        self._drop_connection()
         if isinstance(self._lock_file, int) and not isinstance(self._lock_file, bool):
             os.close(self._lock_file)
 
@@ -201,6 +204,39 @@ class _GroupCommit:
         finally:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
+    def _commit_sqlite(self, engine: Engine, batch: Sequence[_Use]) -> None:
+        """One transaction for ``batch`` on this group's own driver connection (taken out
+        of the pool once; only the leader uses it): ``BEGIN IMMEDIATE`` … ``COMMIT``
+        without the pool's and the Connection's bookkeeping. Any driver error closes the
+        connection (the next group opens a fresh one) and is raised as SQLAlchemy's."""
+        dbapi_error = engine.dialect.loaded_dbapi.Error
+        if self._connection is not None and self._pool is not engine.pool:  # disposed: start afresh
+            self._drop_connection()
+        try:
+            if self._connection is None:
+                raw = engine.raw_connection()
+                raw.detach()
+                self._connection, self._pool = raw.dbapi_connection, engine.pool
+            connection = self._connection
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                _record_all_driver(connection, engine.dialect, batch)
+                connection.execute("COMMIT")
+            except BaseException:
+                self._drop_connection()  # closing rolls back what was not committed
+                raise
+        except dbapi_error as exc:
+            self._drop_connection()
+            raise DBAPIError.instance(None, None, exc, dbapi_error) from exc
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - it is being discarded anyway
+                pass
+
     def _join(self, use: _Use) -> bool:
         """Queue ``use`` behind a commit under way (``True``), or make it the leader."""
         with self._lock:
@@ -222,8 +258,12 @@ class _GroupCommit:
                     item.batched = True
             error: BaseException | None = None
             try:
-                with self._writers_queue(engine), engine.begin() as conn:
-                    _record_all(conn, batch)
+                if engine.dialect.name == "sqlite":
+                    with self._writers_queue(engine):
+                        self._commit_sqlite(engine, batch)
+                else:
+                    with engine.begin() as conn:
+                        _record_all(conn, batch)
             except BaseException as exc:  # the transaction failed for every call in it
                 error = exc
             for item in batch:
