@@ -88,10 +88,10 @@ def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
         log.exception("unhandled error", extra={"event": "http.error", "path": request.url.path})
         return problems.render(request, Problem("internal-error", detail="an unexpected error occurred; it has been logged"))
 
-    app.include_router(oauth.build_router(settings))
     api_prefix = urlsplit(settings.public_url).path + API_PREFIX
+    requests.install(app, api_prefix)  # first, on the app's own router: status polls are most of the traffic
+    app.include_router(oauth.build_router(settings))
     app.include_router(v1.build_router(api_prefix))
-    app.include_router(requests.build_router(api_prefix))
     app.include_router(publications.build_router(api_prefix))
     app.include_router(admin.build_router(api_prefix))
     app.include_router(operations.router)

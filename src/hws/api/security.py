@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 
 from fastapi import Request
 
@@ -27,7 +27,12 @@ REALM = "hws"
 class Caller:
     client: Client
     token: AccessToken
-    source: str | None = None  # the request's source address (trusted proxies honoured)
+    request: Request | None = None
+
+    @cached_property
+    def source(self) -> str | None:
+        """The request's source address (trusted proxies honoured), worked out when asked."""
+        return source_of(self.request) if self.request is not None else None
 
 
 def _invalid(description: str) -> Problem:
@@ -131,20 +136,26 @@ async def authenticated(request: Request) -> Caller:
     if client is None or not client.active:
         raise _invalid("the access token's client is not active")
     _admit(request, client.client_id)
-    return Caller(client, token, source_of(request))
+    return Caller(client, token, request)
+
+
+async def authorized(request: Request, scope: str) -> Caller:
+    """A valid token whose scope includes ``scope`` (the body of :func:`requires`; the
+    status routes, polled most, call it directly rather than as a dependency)."""
+    caller = await authenticated(request)
+    if scope not in caller.token.scopes:
+        raise Problem(
+            "insufficient-scope",
+            detail=f"this call needs the scope {scope}",
+            headers={"WWW-Authenticate": f'Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}"'},
+        )
+    return caller
 
 
 def requires(scope: str):  # type: ignore[no-untyped-def]
     """A dependency: a valid token whose scope includes ``scope``."""
 
     async def dependency(request: Request) -> Caller:
-        caller = await authenticated(request)  # called, not a sub-dependency: one level less to solve per call
-        if scope not in caller.token.scopes:
-            raise Problem(
-                "insufficient-scope",
-                detail=f"this call needs the scope {scope}",
-                headers={"WWW-Authenticate": f'Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}"'},
-            )
-        return caller
+        return await authorized(request, scope)
 
     return dependency
