@@ -16,6 +16,7 @@ while it is open, and code between "blob committed" and "row committed" holds
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import hashlib
 import os
@@ -119,6 +120,7 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
 _SYNC_FILE_RANGE = _sync_file_range()
 _SYNC_WRITE = 2  # SYNC_FILE_RANGE_WRITE: start writeback of the range's dirty pages
 _SYNC_WAIT = 1 | 2 | 4  # WAIT_BEFORE | WRITE | WAIT_AFTER: the range is on the device
+_NOT_SUPPORTED = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ESPIPE})
 
 
 def _sync_range(fd: int, offset: int, length: int, flags: int) -> None:
@@ -149,6 +151,7 @@ class FilesystemWriter:
         self._store = store
         self._hash = hashlib.sha256()
         self._lock = threading.Lock()
+        self._write_behind = bool(self.WRITEBACK_BYTES) and _SYNC_FILE_RANGE is not None
         self.size = 0
         self._started = 0  # bytes whose writeback was started
         self._settled = 0  # bytes on the device and out of the page cache
@@ -166,8 +169,13 @@ class FilesystemWriter:
                 view = view[written:]
             self._hash.update(data)
             self.size += len(data)
-            if self.WRITEBACK_BYTES and _SYNC_FILE_RANGE is not None:
-                self._write_back(fd)
+            if self._write_behind:
+                try:
+                    self._write_back(fd)
+                except OSError as exc:
+                    if exc.errno not in _NOT_SUPPORTED:
+                        raise
+                    self._write_behind = False  # a filesystem without it: fsync does it all
 
     def _write_back(self, fd: int) -> None:
         window = self.WRITEBACK_BYTES
