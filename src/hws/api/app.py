@@ -108,6 +108,7 @@ def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
     app.add_middleware(RateLimitMiddleware)  # RateLimit headers; frees a client's slot when its response ends
     app.add_middleware(AvailabilityMiddleware)  # database or blob store down → 503, not 500
     app.add_middleware(MetricsMiddleware)
+    oauth.install(app)  # the token endpoint answers ahead of the middleware stack (its own metrics and errors)
     return app
 
 
