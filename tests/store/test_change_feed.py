@@ -61,12 +61,7 @@ def test_changes_by_another_process_evict(two_processes) -> None:  # type: ignor
     try:
         office = enrol(other)
         assert cached_client(here, cache, office.client_id).active
-
-        def kept() -> bool:  # not kept while the insert's own notification may still be on its way
-            cached_client(here, cache, office.client_id)
-            return cache.peek("clients", office.client_id) is not MISSING
-
-        until(kept, timeout=5, what="the client to be kept")
+        keep(here, cache, office.client_id)
         other.registry.set_active(office.client_id, False)  # committed by the other "process"
         until(lambda: cache.peek("clients", office.client_id) is MISSING, timeout=5, what="the eviction")
         assert cached_client(here, cache, office.client_id).active is False
@@ -78,23 +73,49 @@ def test_changes_by_another_process_evict(two_processes) -> None:  # type: ignor
     assert feed.state == "stopped" and not cache.live
 
 
-def test_own_writes_are_read_at_once(two_processes) -> None:  # type: ignore[no-untyped-def]
+def keep(service: Service, cache: ReadCache, client_id: str) -> None:
+    def kept() -> bool:  # not kept while the insert's own notification may still be on its way
+        cached_client(service, cache, client_id)
+        return cache.peek("clients", client_id) is not MISSING
+
+    until(kept, timeout=5, what="the client to be kept")
+
+
+def test_own_writes_are_read_at_once_and_evict_only_what_changed(two_processes) -> None:  # type: ignore[no-untyped-def]
+    here, _other = two_processes
+    feed, cache = start_feed(here)
+    try:
+        changed, untouched = enrol(here), enrol(here)
+        keep(here, cache, changed.client_id)
+        keep(here, cache, untouched.client_id)
+        here.registry.set_active(changed.client_id, False)
+        # no waiting here: the call returned only once its own eviction was applied
+        assert cache.peek("clients", changed.client_id) is MISSING
+        assert cache.peek("clients", untouched.client_id) is not MISSING
+        assert cached_client(here, cache, changed.client_id).active is False
+        assert not feed._expected  # every marker heard and forgotten
+    finally:
+        feed.stop()
+
+
+def test_own_writes_without_the_feed_empty_the_cache(two_processes) -> None:  # type: ignore[no-untyped-def]
     here, other = two_processes
     cache = ReadCache()
-    feed = ChangeFeed(here.engine, cache)
-    feed._watch_local_writes()  # nothing listens: only this process's own commits can empty the cache
+    feed = ChangeFeed(here.engine, cache, sync_timeout=0.2)
+    feed._watch_local_writes()  # nothing listens: a marker is never heard
     cache.set_live(True)
-    office = enrol(here)
-    assert cached_client(here, cache, office.client_id).active
-    assert cache.peek("clients", office.client_id) is not MISSING
-    other.registry.set_active(office.client_id, False)  # another process: unheard without the feed
-    assert cache.peek("clients", office.client_id) is not MISSING
-    here.registry.set_active(office.client_id, True)  # this process: emptied by the time the call returns
-    assert cache.peek("clients", office.client_id) is MISSING
-    assert cached_client(here, cache, office.client_id).active is True
+    first, second = enrol(here), enrol(here)
+    cached_client(here, cache, first.client_id)
+    cached_client(here, cache, second.client_id)
+    assert cache.peek("clients", first.client_id) is not MISSING
+    other.registry.set_active(first.client_id, False)  # another process: unheard without the feed
+    assert cache.peek("clients", first.client_id) is not MISSING
+    here.registry.set_active(second.client_id, False)  # this process: marker not heard → everything goes
+    assert len(cache) == 0
+    assert cached_client(here, cache, first.client_id).active is False
     here.audit.log("operator", "test.read", outcome="ok")
     here.audit.flush()  # a commit that writes no cached table leaves the cache alone
-    assert cache.peek("clients", office.client_id) is not MISSING
+    assert cache.peek("clients", first.client_id) is not MISSING
 
 
 def test_lost_connection_turns_the_cache_off_until_it_listens_again(two_processes) -> None:  # type: ignore[no-untyped-def]

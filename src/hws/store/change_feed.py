@@ -4,15 +4,17 @@
 ``hws_changes`` channel (filled by the triggers of migration 0005) and evicts each
 changed row from the cache. The cache is live only while that connection listens:
 connection lost → cache off and emptied, reconnect with backoff, then live again.
-It also watches the engine: a commit by this process that wrote to a cached table
-empties the cache as soon as the transaction commits and again when its connection
-goes back to the pool (before the call that wrote answers).
+It also watches the engine, so that a process reads its own writes: a transaction of
+this process that wrote to a cached table does not hand its connection back (and so
+the call that wrote does not answer) before the feed has applied that transaction's
+evictions, or, failing that, the cache has been emptied.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import secrets
 import threading
 from typing import Any
 
@@ -29,6 +31,8 @@ APPLICATION_NAME = "hws-change-feed"
 TRIGGERS = ("hws_notify_imports", "hws_notify_service_requests", "hws_notify_clients", "hws_notify_client_keys")
 _WRITES_CACHED_TABLE = re.compile(r"\b(imports|service_requests|clients|client_keys)\b")
 _DIRTY = "hws_wrote_cached_rows"
+_SYNC = "hws_change_marker"
+_MARKER = "marker"
 
 
 def _writes_cached_rows(statement: str) -> bool:
@@ -37,13 +41,23 @@ def _writes_cached_rows(statement: str) -> bool:
 
 
 class ChangeFeed:
-    def __init__(self, engine: Engine, cache: ReadCache, *, retry_seconds: float = 1.0, max_retry_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cache: ReadCache,
+        *,
+        retry_seconds: float = 1.0,
+        max_retry_seconds: float = 30.0,
+        sync_timeout: float = 2.0,
+    ) -> None:
         if engine.dialect.name != "postgresql":
             raise ValueError("change notifications need PostgreSQL")
         self.engine = engine
         self.cache = cache
         self.retry_seconds = retry_seconds
         self.max_retry_seconds = max_retry_seconds
+        self.sync_timeout = sync_timeout
+        self._expected: dict[str, threading.Event] = {}  # markers of this process's commits not yet heard
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._connection: Any = None
@@ -79,6 +93,11 @@ class ChangeFeed:
     # This process's own writes --------------------------------------------------
 
     def _watch_local_writes(self) -> None:
+        """A transaction of this process that writes a cached table also sends a marker on
+        the channel just before it commits; when its connection comes back to the pool the
+        thread waits (``sync_timeout`` at most) until the feed has heard the marker — and
+        so every eviction of that transaction, sent before it in the same transaction.
+        Without the marker in time (feed down, commit failed) the whole cache is emptied."""
         if self._watching:
             return
         self._watching = True
@@ -91,13 +110,43 @@ class ChangeFeed:
 
         @event.listens_for(self.engine, "commit")
         def _committing(conn) -> None:  # type: ignore[no-untyped-def]
-            if conn.info.get(_DIRTY):
-                cache.clear()
+            if not conn.info.get(_DIRTY) or not cache.live:
+                return
+            previous = conn.info.pop(_SYNC, None)  # an earlier transaction on this connection: the new marker covers it
+            if previous is not None:
+                self._expected.pop(previous[0], None)
+            marker = secrets.token_hex(8)
+            heard = self._expected[marker] = threading.Event()
+            try:  # same transaction, on the driver connection: delivered after the rows' own notifications
+                conn.connection.dbapi_connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{_MARKER}:{marker}"))
+            except Exception:  # noqa: BLE001 - the commit will fail too; the check-in empties the cache
+                self._expected.pop(marker, None)
+                return
+            conn.info[_SYNC] = (marker, heard)
+
+        @event.listens_for(self.engine, "rollback")
+        def _rolled_back(conn) -> None:  # type: ignore[no-untyped-def]
+            if conn.invalidated:
+                return  # the connection is gone (outage): the check-in empties the cache without waiting
+            pending = conn.info.pop(_SYNC, None)  # a marker sent in a transaction that did not commit never comes
+            if pending is not None:
+                self._expected.pop(pending[0], None)
 
         @event.listens_for(self.engine.pool, "checkin")
-        def _returned(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
-            if record is not None and record.info.pop(_DIRTY, False):
-                cache.clear()  # committed (or rolled back) by now: what is read next is current
+        def _returned(dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+            if record is None or not record.info.pop(_DIRTY, False):
+                return
+            pending = record.info.pop(_SYNC, None)
+            if pending is not None and dbapi_connection is None:  # invalidated: the commit may have failed
+                self._expected.pop(pending[0], None)
+            elif pending is not None:
+                marker, heard = pending
+                try:
+                    if heard.wait(self.sync_timeout) and cache.live:
+                        return  # every eviction of this transaction has been applied
+                finally:
+                    self._expected.pop(marker, None)
+            cache.clear()
 
     # The listening thread -------------------------------------------------------
 
@@ -144,6 +193,8 @@ class ChangeFeed:
                     log.warning("change feed lost: %s", exc, extra={"event": "cache.feed_down"})
             finally:
                 self.cache.set_live(False)
+                for heard in list(self._expected.values()):
+                    heard.set()  # waiting is pointless now: the cache is off and empty
                 try:
                     self._connection.close()
                 except Exception:  # noqa: BLE001
@@ -155,6 +206,11 @@ class ChangeFeed:
         while not self._stop.is_set():
             for note in connection.notifies(timeout=5.0):
                 table, _, key = note.payload.partition(":")
-                self.cache.evict(table, key)
+                if table == _MARKER:
+                    heard = self._expected.get(key)
+                    if heard is not None:  # ours (other processes' markers are not)
+                        heard.set()
+                else:
+                    self.cache.evict(table, key)
             if not self._stop.is_set():
                 connection.execute("SELECT 1")  # a quiet channel: make sure the connection still lives

@@ -8,8 +8,9 @@ trip, and stays correct because it is only *live* while it hears every change:
 * :class:`hws.store.change_feed.ChangeFeed` listens on the ``hws_changes`` channel, which
   triggers (migration 0005) fill with ``table:key`` for every committed row change, by
   any process; each notification evicts that entry;
-* every commit made by this process clears the whole cache at once (before the call
-  that committed answers), so a process always reads its own writes;
+* a process reads its own writes: a call that changed cached rows answers only once
+  the feed has applied that transaction's evictions (or, failing that within a
+  moment, once the whole cache has been emptied);
 * while the feed is not connected and listening (start, database outage, restart) the
   cache is off: every read goes to the database and nothing is kept;
 * a value read from the database is kept only if no eviction happened while it was read
@@ -34,7 +35,7 @@ MISSING: Any = object()
 
 
 class ReadCache:
-    def __init__(self, capacity: int = 50_000) -> None:
+    def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
         self._entries: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
