@@ -17,6 +17,27 @@ LATENCY = Histogram(
 TOKEN_OUTCOMES = Counter("hws_token_requests_total", "Token endpoint outcomes", ["outcome"])
 
 
+class Observed:
+    """One request as it is answered: the status sent (500 until a response starts) and,
+    when done, its count and latency (shared by the middleware and the token fast path)."""
+
+    __slots__ = ("_send", "start", "status")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.start = time.perf_counter()
+        self.status = 500
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self._send(message)
+
+    def record(self, method: str, template: str) -> None:
+        REQUESTS.labels(method, template, str(self.status)).inc()
+        LATENCY.labels(template).observe(time.perf_counter() - self.start)
+
+
 class MetricsMiddleware:
     """Pure ASGI middleware (no body buffering): route template, status, duration."""
 
@@ -27,19 +48,9 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        observed = Observed(send)
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, observed.send)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            REQUESTS.labels(scope["method"], template, str(status)).inc()
-            LATENCY.labels(template).observe(time.perf_counter() - start)
+            observed.record(scope["method"], getattr(route, "path", None) or "unmatched")

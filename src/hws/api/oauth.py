@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs, urlsplit
-
 import logging
-import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette._utils import get_route_path
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hws.api import availability
-from hws.api.metrics import LATENCY, REQUESTS, TOKEN_OUTCOMES
+from hws.api.metrics import TOKEN_OUTCOMES, Observed
 from hws.api.openapi_responses import json_content, oauth_errors, ref
 from hws.api.ratelimit import Limiter, Refused
 from hws.api.security import service_of
@@ -239,24 +237,15 @@ class _TokenFastPath:
         if scope["type"] != "http" or scope["method"] != "POST" or get_route_path(scope) != self.endpoint.path:
             await self.app(scope, receive, send)
             return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        observed = Observed(send)
         try:
-            await self.endpoint(scope, receive, send_wrapper)
+            await self.endpoint(scope, receive, observed.send)
         except Exception:
             log.exception("unhandled error", extra={"event": "http.error", "path": self.endpoint.path})
-            if status == 500:  # nothing sent yet
-                await _send_json(send_wrapper, 500, b'{"error":"server_error","error_description":"an unexpected error occurred; it has been logged"}')
+            if observed.status == 500:  # nothing sent yet
+                await _send_json(observed.send, 500, b'{"error":"server_error","error_description":"an unexpected error occurred; it has been logged"}')
         finally:
-            REQUESTS.labels("POST", self.endpoint.path, str(status)).inc()
-            LATENCY.labels(self.endpoint.path).observe(time.perf_counter() - start)
+            observed.record("POST", self.endpoint.path)
 
 
 def install(app: FastAPI) -> None:
