@@ -21,7 +21,8 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(*args: str) -> dict | list:  # type: ignore[type-arg]
-    result = runner.invoke(app, [*args, "--json"])
+    options_end = args.index("--") if "--" in args else len(args)  # "--json" before any "--"
+    result = runner.invoke(app, [*args[:options_end], "--json", *args[options_end:]])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
@@ -41,9 +42,9 @@ def test_client_life_cycle(tmp_path: Path) -> None:
     assert run("admin", "clients", "add-key", client_id, "--cert", str(second.certificate))["kid"] == second.kid
     shown = run("admin", "clients", "show", client_id)
     assert [k["kid"] for k in shown["keys"]] == [first.kid, second.kid]
-    run("admin", "clients", "remove-key", client_id, first.kid)
+    run("admin", "clients", "remove-key", "--", client_id, first.kid)  # a kid may begin with "-"
     assert [k["kid"] for k in run("admin", "clients", "show", client_id)["keys"]] == [second.kid]
-    last = runner.invoke(app, ["admin", "clients", "remove-key", client_id, second.kid])
+    last = runner.invoke(app, ["admin", "clients", "remove-key", "--", client_id, second.kid])
     assert last.exit_code == 1 and "last key" in last.output
 
 
@@ -151,3 +152,12 @@ def test_examination_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert run("admin", "clock", "show")["offset_seconds"] == 7 * 86400
     assert runner.invoke(app, ["admin", "clock", "advance", "7 days"]).exit_code != 0
     service.close()
+
+
+def test_a_kid_beginning_with_a_dash_goes_after_double_dash(tmp_path: Path) -> None:
+    """RFC 7638 thumbprints are base64url: one in 64 begins with "-", which a shell
+    command line would take for an option unless it comes after "--"."""
+    files = generate("KR", tmp_path / "k")
+    client_id = run("admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1")["client_id"]
+    refused = runner.invoke(app, ["admin", "clients", "remove-key", "--", client_id, "-" + files.kid[1:]])
+    assert refused.exit_code == 1, refused.output  # read as a kid (not found), not as an option (2)

@@ -197,7 +197,9 @@ def clients_add_key(
 
 @clients_app.command("remove-key")
 def clients_remove_key(client_id: str, kid: str, as_json: bool = JSON) -> None:
-    """Remove a key by its kid (RFC 7638 thumbprint); the last key cannot be removed."""
+    """Remove a key by its kid (RFC 7638 thumbprint); the last key cannot be removed.
+
+    A kid may begin with "-": put the arguments after "--" (remove-key -- CLIENT_ID KID)."""
     service = _service()
     try:
         service.registry.remove_key(client_id, kid)
