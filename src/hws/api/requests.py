@@ -196,7 +196,8 @@ def install(app: FastAPI, prefix: str) -> None:
         caller = await authorized(request, REQUESTS)  # no dependency to solve: the most polled route
         if not is_import_id(importId):
             raise Problem("not-found", detail=f"no import {importId!r}")
-        found = await read_through(service_of(request), "imports", importId, partial(_read_import, service_of(request), importId))
+        service = service_of(request)
+        found = await read_through(service, "imports", importId, partial(_read_import, service, importId))
         if found is None or found[0].office != caller.client.office:
             raise Problem("not-found", detail=f"no import {importId!r} for this office")
         return _import_response(request, found[0], body=found[1])

@@ -148,12 +148,9 @@ def check_client(client: Client | None, client_id: str, now: datetime) -> Client
 # Rule 12 — where the request comes from ---------------------------------------------------
 
 
-def check_source(
-    client: Client, address: IPAddress | None, allows: Callable[[IPAddress], bool] | None = None
-) -> None:
-    """Rule 12: the source address is on the client's allow-list (``allows``: the same
-    test over networks parsed beforehand)."""
-    if address is None or not (allows or client.allows_address)(address):
+def check_source(client: Client, address: IPAddress | None) -> None:
+    """Rule 12: the source address is on the client's allow-list."""
+    if address is None or not client.allows_address(address):
         raise invalid_client(f"source address {address} is not allowed for client {client.client_id!r}")
 
 
@@ -276,7 +273,7 @@ def authenticate(
     found = lookup(client_id)
     client = check_client(found.client if found else None, client_id, now)
     assert found is not None
-    check_source(client, address, found.allows_address)
+    check_source(client, address)
     key = verify_signature(token, alg, found.keys, now, found.public_key)
     check_audience(claims, policy)
     exp = check_times(claims, now.timestamp(), policy)

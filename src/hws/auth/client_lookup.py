@@ -5,14 +5,13 @@ disabled a moment ago, by any process, is refused at once — so there is no tim
 cache). What is avoided is the work around that read: the record and its keys are
 fetched in one statement through the driver, and the raw rows are compared with the
 rows last seen for that client. Equal rows — the usual case — reuse the
-:class:`Client`, the :class:`ClientKey` list and the parsed public keys built from them
-last time; different rows (any change: disabled, scopes, networks, validity, a key
+:class:`Client` (with its parsed allow-list), the :class:`ClientKey` list and the parsed
+public keys built from them last time; different rows (any change: disabled, scopes, networks, validity, a key
 added or removed) are read again through the registry and replace the entry.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import DBAPIError
 
-from hws.auth.source_address import IPAddress, IPNetwork
 from hws.jwk import PublicKey, key_from_jwk
 from hws.store.clients import Client, ClientKey
 from hws.store.database import read_only
@@ -45,17 +43,6 @@ class ClientSnapshot:
     client: Client
     keys: list[ClientKey]
     public_keys: dict[str, PublicKey]  # kid → parsed public key
-    networks: tuple[IPNetwork, ...]  # the client's allow-list, parsed
-
-    def allows_address(self, address: IPAddress) -> bool:
-        """Rule 12, as :meth:`Client.allows_address` (IPv4-mapped IPv6 counts as IPv4)."""
-        mapped = address.ipv4_mapped if address.version == 6 else None
-        for network in self.networks:
-            if address.version == network.version and address in network:
-                return True
-            if mapped is not None and mapped in network:
-                return True
-        return False
 
     def public_key(self, key: ClientKey) -> PublicKey:
         parsed = self.public_keys.get(key.kid)
@@ -75,7 +62,7 @@ def snapshot_of(client: Client, keys: Sequence[ClientKey]) -> ClientSnapshot:
             parsed[key.kid] = key_from_jwk(key.public_jwk)
         except ValueError:
             continue  # not a key we can use: verification skips it as before
-    return ClientSnapshot(client, list(keys), parsed, tuple(ipaddress.ip_network(c, strict=False) for c in client.networks))
+    return ClientSnapshot(client, list(keys), parsed)
 
 
 class ClientLookup:

@@ -7,15 +7,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-
 from typing import Any
 
 from anyio.to_thread import run_sync
 from sqlalchemy import Engine
 
 from hws.auth import assertion as rules
-from hws.auth.client_lookup import ClientLookup, ClientSnapshot, snapshot_of
 from hws.auth.access_tokens import AccessTokenAuthority, IssuedToken
+from hws.auth.client_lookup import ClientLookup, ClientSnapshot, snapshot_of
 from hws.auth.errors import OAuthError, invalid_client, invalid_scope
 from hws.auth.source_address import IPAddress
 from hws.domain.clock import Clock
@@ -83,9 +82,9 @@ class TokenService:
         self._audit = audit
         self._registry = registry
         # Client look-ups only read, on the read-only view of the same engine (on SQLite
-        # not queueing behind token writes for the write lock). Every request reads the client's current rows (one statement); what was built
-        # from the same rows last time is reused. A registry of another kind (a test
-        # double) is asked each time.
+        # not queueing behind token writes for the write lock). Every request reads the
+        # client's current rows (one statement); what was built from the same rows last
+        # time is reused. A registry of another kind (a test double) is asked each time.
         self._lookup: Callable[[str], ClientSnapshot | None] = (
             ClientLookup(engine, ClientRegistry(read_only(engine), clock).get_with_keys)
             if type(registry) is ClientRegistry

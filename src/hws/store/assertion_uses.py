@@ -30,15 +30,15 @@ import fcntl
 import os
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 
 from hws.store.tables import assertion_uses, audit_events
@@ -72,6 +72,8 @@ def _first_use_sql(dialect: Any) -> tuple[str, tuple[str, ...] | None]:
     if found is None:
         found = _FIRST_USE[key] = _driver_sql(_first_use_statement(postgresql if dialect.name == "postgresql" else sqlite), dialect)
     return found
+
+
 _AUDIT = insert(audit_events)
 
 

@@ -7,6 +7,7 @@ import json
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from typing import Any
 
@@ -71,12 +72,18 @@ class Client:
             return False
         return not (self.not_after and when > self.not_after)
 
+    @cached_property
+    def parsed_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``networks`` parsed, once per record (a record kept between requests keeps them)."""
+        return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in self.networks)
+
     def allows_address(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-        for cidr in self.networks:
-            network = ipaddress.ip_network(cidr, strict=False)
+        """Rule 12: on the allow-list (an IPv4-mapped IPv6 address counts as its IPv4)."""
+        mapped = address.ipv4_mapped if address.version == 6 else None
+        for network in self.parsed_networks:
             if address.version == network.version and address in network:
                 return True
-            if address.version == 6 and address.ipv4_mapped and address.ipv4_mapped in network:
+            if mapped is not None and mapped in network:
                 return True
         return False
 

@@ -84,9 +84,8 @@ def _md5(data: bytes) -> str:
 
 
 class S3BlobWriter:
-    #: a write may upload a part over the network: keep it off the event loop
-    blocking_io = True
-    """Streams one blob into the bucket; see the module docstring."""
+    """Streams one blob into the bucket; see the module docstring. (Uploads call
+    :meth:`write` from their writer thread, never on the event loop.)"""
 
     def __init__(self, store: S3BlobStore) -> None:
         self._store = store
