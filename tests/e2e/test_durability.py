@@ -119,6 +119,7 @@ def load_until_kill(
     load = UploadLoad(server.api_url, token, factory, fast=3, slow=2, first=first).start()
     tail = LogTail(server.log_path)
     probe = JobProbe(db)
+    temporary = server.data_dir / "blobs" / "tmp"
 
     def moment() -> tuple[int, int, dict[str, int]] | None:
         tail.poll()
@@ -127,7 +128,10 @@ def load_until_kill(
         backlog = sum(1 for a in acknowledged if a.import_id not in finished)
         progress = load.in_progress()
         if len(acknowledged) >= ACKNOWLEDGED_BEFORE_KILL and backlog >= 2 and progress["slow"] >= 1 and probe.running():
-            return len(acknowledged), backlog, dict(progress)
+            # A slow upload counts only once the server holds its body in a temporary file:
+            # the client may still be sending headers, or the server not yet have opened it.
+            if any(temporary.iterdir()) if temporary.is_dir() else False:
+                return len(acknowledged), backlog, dict(progress)
         return None
 
     try:

@@ -48,7 +48,9 @@ def process_import(service, job: Job) -> str:  # type: ignore[no-untyped-def]
         report = validate_package(
             source, office=record.office, limits=service.zip_limits, schemas=service.schema_set
         )
-    now = service.clock.now()
+    # The import's end and the service request's filing date are business events: they
+    # follow the calendar (the sandbox's movable clock, or real time in production).
+    now = service.calendar.now()
     content = report.content
     if not report.ok or content is None:
         with service.engine.begin() as conn:

@@ -79,7 +79,9 @@ class Publisher:
     def _first_week(self) -> Week | None:
         with self.service.engine.connect() as conn:
             earliest = conn.execute(select(service_requests.c.created_at).order_by(service_requests.c.created_at).limit(1)).scalar()
-        return self.schedule.latest_due(earliest) if earliest else None
+        # The first issue that can hold anything is the first one after the earliest request
+        # was filed; weeks whose moment passed before that have nothing to publish.
+        return self.schedule.next_after(earliest) if earliest else None
 
     def catch_up(self) -> list[str]:
         published = []
