@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install clean bench lint
+.PHONY: run test install tools clean bench lint
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,14 @@ run: $(STAMP)
 	$(BIN)/hws serve
 
 ## Set up and run the whole suite.
-test: $(STAMP)
+test: $(STAMP) tools
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+## System tools the suite uses: Debian's faketime (year-end tests move the wall clock).
+tools:
+	@command -v faketime >/dev/null || apt-get install -y -q faketime >/dev/null \
+	  || (apt-get update -q >/dev/null && apt-get install -y -q faketime >/dev/null) \
+	  || (echo "make test needs Debian's faketime: apt-get install faketime" >&2; exit 1)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache build src/*.egg-info

@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     )
     irn_start: int = Field(200001, ge=1, le=999999, description="First international registration number (DM/nnnnnn).")
     publication_weekday: int = Field(5, ge=1, le=7, description="ISO weekday of the weekly publication (5 = Friday).")
-    publication_time: str = Field("12:00", pattern=r"^\d{2}:\d{2}$")
+    publication_time: str = Field("12:00", pattern=r"^[0-9]{2}:[0-9]{2}$")
     publication_timezone: str = "Europe/Zurich"
     scheduler: bool = Field(True, description="Run the weekly publisher (one leader among all processes).")
     scheduler_interval: float = Field(30.0, gt=0, description="Seconds between the scheduler's checks.")
@@ -116,7 +116,10 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(120, ge=1, description="Calls a client may make at once before the rate applies.")
     max_concurrent_per_client: int = Field(8, ge=0, description="Requests of one client in progress at once per process (0: off).")
     token_rate_per_minute: int = Field(60, ge=0, description="Token requests per source address per minute and process (0: off).")
-    upload_idle_timeout: float = Field(60.0, gt=0, description="Seconds an upload may send nothing before it is cut (408).")
+    upload_idle_timeout: float = Field(15.0, gt=0, description="Seconds an upload may send nothing before it is cut (408).")
+    header_read_timeout: float = Field(
+        20.0, gt=0, description="Seconds a client has to send a request's line and headers before the connection gets 408."
+    )
 
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")

@@ -11,8 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
-from hws import __version__
+from hws import __version__, logs
 from hws.api import admin, oauth, openapi_responses, operations, problems, publications, requests, v1
 from hws.api.availability import AvailabilityMiddleware
 from hws.api.ratelimit import Limiter, RateLimitMiddleware
@@ -27,6 +28,7 @@ from hws.worker.scheduler import Scheduler
 
 log = logging.getLogger("hws.api")
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 406: "not-acceptable", 413: "payload-too-large", 415: "unsupported-media-type"}
 
 
@@ -73,7 +75,10 @@ def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "invalid-request")
-        return problems.render(request, Problem(code, detail=str(exc.detail), status=exc.status_code))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed(app, request) or headers.get("Allow", "")
+        return problems.render(request, Problem(code, detail=str(exc.detail), status=exc.status_code, headers=headers))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -112,9 +117,23 @@ def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
     return app
 
 
+def _allowed(app: FastAPI, request: Request) -> str:
+    """The ``Allow`` header of a 405 (RFC 9110 §15.5.6): every method some route answers
+    at this path (Starlette names only the first route's that matched the path)."""
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in app.router.routes)
+    ]
+    return ", ".join(allowed)
+
+
 def create_app_from_environment() -> FastAPI:
-    """Factory for ASGI servers (``uvicorn --factory hws.api.app:create_app_from_environment``)."""
+    """Factory for ASGI servers (``uvicorn --factory hws.api.app:create_app_from_environment``),
+    run in each API process of ``hws serve --workers N``: logging is configured here as
+    ``hws serve`` does for its own process."""
     settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)
     service = build_service(settings)
     service.start()
     return create_app(service)

@@ -15,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from hws.api.problems import Problem
 
 CHUNK = 1024 * 1024
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.ASCII)  # ASCII digits only (RFC 9110 DIGIT), fullmatch
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -28,7 +28,7 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
     answered with the whole file (allowed by RFC 9110 §14.2)."""
     if not header or "," in header:
         return None
-    match = _RANGE.match(header.strip())
+    match = _RANGE.fullmatch(header.strip(" \t"))
     if not match or match.groups() == ("", ""):
         return None
     first, last = match.groups()

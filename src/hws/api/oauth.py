@@ -18,10 +18,9 @@ from hws.api import availability
 from hws.api.metrics import TOKEN_OUTCOMES, Observed
 from hws.api.openapi_responses import json_content, oauth_errors, ref
 from hws.api.ratelimit import Limiter, Refused
-from hws.api.security import service_of
+from hws.api.security import service_of, source_address
 from hws.auth.assertion import JWT_BEARER
 from hws.auth.errors import OAuthError, invalid_request
-from hws.auth.source_address import client_address
 from hws.config import Settings
 from hws.domain.scopes import ALL_SCOPES
 
@@ -139,15 +138,11 @@ class TokenEndpoint:
         app = scope["app"]
         service: Service = app.state.service
         headers: dict[bytes, bytes] = {}
-        forwarded_for: list[str] = []
         for name, value in scope["headers"]:
-            if name == b"x-forwarded-for":
-                forwarded_for.append(value.decode("latin-1"))
-            elif name not in headers:
+            if name not in headers:
                 headers[name] = value
         try:
-            client = scope.get("client")
-            address = client_address(client[0] if client else None, forwarded_for, service.trusted_proxies)
+            address = source_address(scope, service.trusted_proxies)  # the one place (rule 18)
             limited = _limit(app, str(address))
             if limited is not None:
                 await _send_json(send, 429, *limited)
@@ -234,8 +229,12 @@ class _TokenFastPath:
         self.endpoint = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or get_route_path(scope) != self.endpoint.path:
+        if scope["type"] != "http" or get_route_path(scope) != self.endpoint.path:
             await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":  # RFC 6749 §3.2: POST only; answered in the token endpoint's own terms
+            body = b'{"error":"invalid_request","error_description":"the token endpoint accepts POST only"}'
+            await _send_json(send, 405, body, [(b"allow", b"POST")])
             return
         observed = Observed(send)
         try:

@@ -15,7 +15,7 @@ from hws.api.openapi_responses import AUTHENTICATED, problems, ref
 from hws.api.problems import Problem, wants_json
 from hws.api.security import Caller, requires, service_of
 from hws.domain.scopes import PUBLICATIONS
-from hws.domain.weeks import InvalidWeek, Week
+from hws.domain.weeks import WEEK_ID_PATTERN, InvalidWeek, Week
 from hws.st96.api_documents import PublicationView, publication_list
 from hws.store import publications as pub_store
 
@@ -44,7 +44,13 @@ LIST_RESPONSES = {
 }
 
 
-WEEK_ID = Annotated[str, Path(description="ISO week yyyyww (year and week number)", examples=["202401"])]
+# The pattern is documented, not enforced by the framework: the route answers a week id
+# that does not match with its own problem (invalid-week), after authentication.
+WEEK_ID = Annotated[
+    str,
+    Path(description="ISO week yyyyww (year and week number), ASCII digits", examples=["202401"],
+         json_schema_extra={"pattern": WEEK_ID_PATTERN}),
+]  # fmt: skip
 
 
 def _week(text: str) -> Week:

@@ -2,7 +2,9 @@
 
 A token bucket per client (``HWS_RATE_LIMIT_PER_MINUTE``, burst ``HWS_RATE_LIMIT_BURST``)
 and a cap on requests in progress (``HWS_MAX_CONCURRENT_PER_CLIENT``); token requests
-are limited per source address (``HWS_TOKEN_RATE_PER_MINUTE``). The counters live in
+are limited per source address (``HWS_TOKEN_RATE_PER_MINUTE``), the address that
+:func:`hws.api.security.source_address` decides (the socket's peer unless it is a
+trusted proxy: a forged ``X-Forwarded-For`` buys no fresh bucket). The counters live in
 each API process's memory — safe by design: with N processes behind a load balancer a
 client gets at most N times the configured rate, so configure the per-process share.
 

@@ -18,7 +18,7 @@ from hws.api.cached_reads import read_through
 from hws.api.openapi_responses import AUTHENTICATED, problems
 from hws.api.problems import Problem
 from hws.api.security import Caller, authorized, requires, service_of
-from hws.domain.identifiers import is_import_id, is_srn
+from hws.domain.identifiers import IMPORT_ID_PATTERN, SRN_PATTERN, is_import_id, is_srn
 from hws.domain.scopes import REQUESTS
 from hws.intake import IdempotencyConflict, Receipt, record_receipt
 from hws.st96.api_documents import ImportStatusView, PackageProblem, RequestStatusView, import_status, request_status
@@ -33,8 +33,18 @@ log = logging.getLogger("hws.api.requests")
 XML = "application/xml"
 POLL_SECONDS = 2
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-IMPORT_ID = Annotated[str, Path(description="The import id (a ULID) of the 202 answer", examples=["01HZX3Q5N1V9B6R5T2J8K4M7PD"])]
-SRN = Annotated[str, Path(description="Service request number (SRN): 970 and six digits", examples=["970000001"])]
+# Patterns documented, not enforced by the framework: a non-matching id is 404 (not-found)
+# after authentication, as for an id that does not exist.
+IMPORT_ID = Annotated[
+    str,
+    Path(description="The import id (a ULID) of the 202 answer", examples=["01HZX3Q5N1V9B6R5T2J8K4M7PD"],
+         json_schema_extra={"pattern": IMPORT_ID_PATTERN}),
+]  # fmt: skip
+SRN = Annotated[
+    str,
+    Path(description="Service request number (SRN): 970 and six ASCII digits", examples=["970000001"],
+         json_schema_extra={"pattern": SRN_PATTERN}),
+]  # fmt: skip
 
 STATUS_RESPONSES = {
     304: {"description": "Not modified (If-None-Match matches the ETag)"},

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
 
 from fastapi import Request
+from starlette.types import Scope
 
 from hws.jwk import b64url_decode
 from hws.api.cached_reads import read_through
@@ -16,7 +18,7 @@ from hws.api.problems import Problem
 from hws.api.ratelimit import STATE_KEY, Limiter, Refused
 from hws.auth.access_tokens import AccessToken
 from hws.auth.errors import InvalidToken
-from hws.auth.source_address import client_address
+from hws.auth.source_address import IPAddress, IPNetwork, client_address
 from hws.service import Service
 from hws.store.clients import Client
 
@@ -107,11 +109,23 @@ def _verified(request: Request, service: Service) -> AccessToken:
 
 
 
+def source_address(scope: Scope, trusted: Sequence[IPNetwork]) -> IPAddress | None:
+    """The one place that decides where a request comes from (checklist rule 18).
+
+    The socket's peer, unless that peer is one of the configured trusted proxies
+    (``HWS_TRUSTED_PROXIES``, none by default): then its ``X-Forwarded-For`` is read
+    (:func:`hws.auth.source_address.client_address`). ``hws serve`` runs uvicorn
+    without ``proxy_headers``, so ``scope["client"]`` is the socket's peer. The token
+    endpoint's allow-list check, the per-address token rate limit and the audit log's
+    ``source`` all take their address from here.
+    """
+    client = scope.get("client")
+    forwarded_for = [value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"x-forwarded-for"]
+    return client_address(client[0] if client else None, forwarded_for, trusted)
+
+
 def source_of(request: Request) -> str | None:
-    service = service_of(request)
-    address = client_address(
-        request.client.host if request.client else None, request.headers.getlist("x-forwarded-for"), service.trusted_proxies
-    )
+    address = source_address(request.scope, service_of(request).trusted_proxies)
     return str(address) if address else None
 
 

@@ -229,7 +229,7 @@ async def receive(request: Request, writer: BlobWriter, limit: int, idle_timeout
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     media = content_type.decode("latin-1").lower()
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
     if media in ZIP_TYPES:
         await _spool(_bounded(request, limit, idle_timeout), writer)
@@ -249,8 +249,13 @@ async def _receive_multipart(
 ) -> None:
     if not boundary:
         raise Problem("invalid-request", detail="multipart/form-data without a boundary")
-    state: dict[str, Any] = {"in_file": False, "files": 0, "field_bytes": 0, "header_field": b"", "disposition": b""}
+    state: dict[str, Any] = {
+        "in_file": False, "files": 0, "field_bytes": 0, "header_field": b"", "disposition": b"", "closed": False,
+    }  # fmt: skip
     into: list[Spool] = []  # the spool of the current chunk, for on_part_data
+
+    def on_end() -> None:
+        state["closed"] = True  # the closing boundary (--boundary--) has come
 
     def on_part_begin() -> None:
         state["disposition"] = b""
@@ -286,6 +291,7 @@ async def _receive_multipart(
             "on_header_value": on_header_value,
             "on_headers_finished": on_headers_finished,
             "on_part_data": on_part_data,
+            "on_end": on_end,
         },
     )
 
@@ -293,7 +299,12 @@ async def _receive_multipart(
         into[:] = [spool]
         try:
             if chunk is None:
-                parser.finalize()
+                parser.finalize()  # python-multipart accepts a body that just stops: check it ended
+                if not state["closed"]:
+                    raise Problem(
+                        "invalid-request",
+                        detail="malformed multipart body: it ends before its closing boundary (truncated?); nothing was stored",
+                    )
             else:
                 parser.write(chunk)
         except Problem:

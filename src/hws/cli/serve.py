@@ -11,11 +11,18 @@ from pathlib import Path
 
 import typer
 import uvicorn
+from sqlalchemy.engine import make_url
 
 from hws import logs
 from hws.api.app import create_app
 from hws.config import Settings
 from hws.service import Service, build_service
+from hws.store import database
+
+try:  # uvicorn's own choice for "auto": httptools when installed, else h11
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _BaseProtocol
+except ImportError:  # pragma: no cover - uvicorn without the [standard] extra
+    from uvicorn.protocols.http.h11_impl import H11Protocol as _BaseProtocol  # type: ignore[assignment]
 
 
 def first_start_hints(service: Service) -> str:
@@ -34,6 +41,92 @@ No client is enrolled yet. To enrol a test office and call pingMe, in another te
 
 (Run them from this folder so the operator command finds the same data folder.)
 """
+
+
+class HeaderDeadlineProtocol(_BaseProtocol):  # type: ignore[misc, valid-type]
+    """uvicorn's HTTP/1.1 protocol with a deadline for a request's head.
+
+    uvicorn bounds the wait *between* requests (``timeout_keep_alive``) but not the
+    request line and headers themselves: a client that sends half a request line and
+    then nothing (or a header byte now and then) holds a connection for ever. Here a
+    timer starts when a connection opens, and when the first byte of a later request on
+    it arrives; if the head is not complete within ``HWS_HEADER_READ_TIMEOUT`` seconds,
+    the connection gets ``408`` and is closed. A request whose head has arrived is not
+    touched (its body has its own idle timeout, ``HWS_UPLOAD_IDLE_TIMEOUT``).
+
+    Module level so that ``--workers N`` can name it to its child processes; each child
+    reads the timeout from its settings once (the children build theirs from the same
+    environment as the parent).
+    """
+
+    header_timeout: float | None = None
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if HeaderDeadlineProtocol.header_timeout is None:
+            HeaderDeadlineProtocol.header_timeout = Settings().header_read_timeout
+        self._head_timer: object | None = None
+
+    def _head_pending(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def _arm(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_expired)  # type: ignore[arg-type]
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()  # type: ignore[attr-defined]
+            self._head_timer = None
+
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def, override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_pending():
+            self._arm()  # the first bytes of a request (or more of a head still coming)
+        before = self.cycle
+        super().data_received(data)
+        if self.cycle is not before:
+            self._disarm()  # a request's head is complete: the app has it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._disarm()  # the next head's clock starts with its first byte (keep-alive covers the wait)
+
+    def _head_expired(self) -> None:
+        self._head_timer = None
+        if not self._head_pending() or self.transport.is_closing():
+            return
+        self.transport.write(
+            b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: 33\r\nconnection: close\r\n\r\nthe request head was not complete"
+        )
+        self.transport.close()
+
+
+def _unreachable(settings: Settings, error: BaseException) -> str:
+    """One line for stderr: which database, why (password hidden)."""
+    try:
+        where = make_url(settings.database_url or "").render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for the message
+        where = "the configured database"
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return f"hws serve: cannot reach the database {where}: {reason[0] if reason else type(error).__name__}"
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
 
 
 def _exit_cleanly(_signum: int, _frame: object) -> None:
@@ -55,8 +148,14 @@ def serve(
         os.environ["HWS_PUBLIC_URL"] = f"http://{shown}:{port}"
         settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
-    service = build_service(settings)
-    service.start()
+    try:
+        service = build_service(settings)
+        service.start()
+    except Exception as exc:
+        if not any(database.unavailable(e) for e in _causes(exc)):
+            raise
+        sys.stderr.write(_unreachable(settings, exc) + "\n")
+        raise typer.Exit(1) from None
     if service.registry.count() == 0:
         sys.stderr.write(first_start_hints(service) + "\n")
     versions = service.schema_set.versions()
@@ -70,8 +169,16 @@ def serve(
     sys.stderr.write(f"hws serving on http://{host}:{port} — issuer {settings.issuer}, data {settings.data_dir.resolve()}\n")
     sys.stderr.flush()
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    # No proxy_headers: uvicorn would otherwise take X-Forwarded-For from 127.0.0.1 as
+    # the client's address before hws sees the request. The caller's address is decided
+    # by hws alone (hws.api.security.source_address), from the socket unless the peer is
+    # one of HWS_TRUSTED_PROXIES.
+    HeaderDeadlineProtocol.header_timeout = settings.header_read_timeout
+    edge: dict[str, object] = {"proxy_headers": False, "http": HeaderDeadlineProtocol}
     if workers == 1:
-        uvicorn.run(create_app(service), host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30)
+        uvicorn.run(
+            create_app(service), host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30, **edge
+        )  # type: ignore[arg-type]
         return
     service.close()
     os.environ.setdefault("HWS_AUTO_MIGRATE", "false")
@@ -89,4 +196,5 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=30,
+        **edge,  # type: ignore[arg-type]
     )

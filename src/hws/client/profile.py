@@ -2,7 +2,8 @@
 
 Stored in ``$HWS_CONFIG_HOME/profiles.toml`` (default ``~/.config/hws``); the
 environment (``HWS_ISSUER``, ``HWS_API_URL``, ``HWS_CLIENT_ID``, ``HWS_PRIVATE_KEY``,
-``HWS_SCOPE``, ``HWS_PROFILE``) overrides the stored values.
+``HWS_SCOPE``, ``HWS_PROFILE``, ``HWS_CLIENT_ASSERTION_AUDIENCE``) overrides the stored
+values.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ ENVIRONMENT = {
     "client_id": "HWS_CLIENT_ID",
     "private_key": "HWS_PRIVATE_KEY",
     "scope": "HWS_SCOPE",
-    "audience": "HWS_ASSERTION_AUDIENCE",
+    # Not HWS_ASSERTION_AUDIENCE: that is the service's setting (compat|strict, which
+    # aud values it accepts); this one is which aud the office kit signs.
+    "audience": "HWS_CLIENT_ASSERTION_AUDIENCE",
 }
 AUDIENCES = ("issuer", "token_endpoint")
 
@@ -46,7 +49,7 @@ class Profile:
                 f"or {', '.join(ENVIRONMENT[m] for m in missing)}"
             )
         if self.audience not in AUDIENCES:
-            raise ProfileError(f"audience must be one of {', '.join(AUDIENCES)}")
+            raise ProfileError(f"audience must be one of {', '.join(AUDIENCES)} ({ENVIRONMENT['audience']}, --audience)")
         return self
 
 

@@ -6,9 +6,13 @@ import re
 import secrets
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-IMPORT_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
-SRN = re.compile(r"^970\d{6}$")
-IRN = re.compile(r"^DM/\d{6}$")
+# ASCII only, whole string (``\d`` would take any script's digits, ``$`` a trailing
+# newline): use ``fullmatch``. The ``*_PATTERN`` strings are the OpenAPI ``pattern``s.
+IMPORT_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+SRN_PATTERN = r"^970[0-9]{6}$"
+IMPORT_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}", re.ASCII)
+SRN = re.compile(r"970[0-9]{6}", re.ASCII)
+IRN = re.compile(r"DM/[0-9]{6}", re.ASCII)
 
 
 def new_import_id(timestamp_ms: int) -> str:
@@ -25,19 +29,23 @@ def new_import_id(timestamp_ms: int) -> str:
 
 
 def is_import_id(value: str) -> bool:
-    return bool(IMPORT_ID.match(value))
+    return isinstance(value, str) and IMPORT_ID.fullmatch(value) is not None
 
 
 def format_srn(number: int) -> str:
     """SRNs are nine digits starting with 970 (WIPO's certified-documents page)."""
     text = f"{number:09d}"
-    if not SRN.match(text):
+    if not SRN.fullmatch(text):
         raise ValueError(f"service request numbers are exhausted or misconfigured: {number}")
     return text
 
 
 def is_srn(value: str) -> bool:
-    return bool(SRN.match(value))
+    return isinstance(value, str) and SRN.fullmatch(value) is not None
+
+
+def is_irn(value: str) -> bool:
+    return isinstance(value, str) and IRN.fullmatch(value) is not None
 
 
 def format_irn(number: int) -> str:

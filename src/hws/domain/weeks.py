@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-_WEEK_ID = re.compile(r"^(\d{4})(\d{2})$")
+#: ``yyyyww`` in ASCII digits only (``\d`` and ``int()`` would take any script's digits,
+#: and ``$`` a trailing newline); also the OpenAPI ``pattern`` of week path parameters
+WEEK_ID_PATTERN = r"^[0-9]{4}(0[1-9]|[1-4][0-9]|5[0-3])$"
+_WEEK_ID = re.compile(r"([0-9]{4})([0-9]{2})", re.ASCII)
 
 
 class InvalidWeek(ValueError):
@@ -30,7 +33,7 @@ class Week:
 
     @classmethod
     def parse(cls, text: str) -> Week:
-        match = _WEEK_ID.match(text or "")
+        match = _WEEK_ID.fullmatch(text) if isinstance(text, str) else None
         if not match:
             raise InvalidWeek(f"week id must be yyyyww (e.g. 202614), got {text!r}")
         year, number = int(match.group(1)), int(match.group(2))
