@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select
 
 from hws.domain import lifecycle
 from hws.domain.calendar_rules import expected_publication, regularization_deadline
+from hws.domain.designations import SenderRefused, check_decision_sender
 from hws.domain.identifiers import format_irn
 from hws.domain.lifecycle import Status
 from hws.store import audit
@@ -170,6 +171,9 @@ class Examiner:
                     raise ExaminationError(
                         f"{srn}: no international registration {sr.target_irn}; notify an irregularity instead"
                     )
+                refused = self.sender_refused(conn, sr, target)
+                if refused is not None:
+                    raise ExaminationError(f"{srn}: {refused.code}: {refused.message}; cancel it instead")
                 return {"recorded_against": target.srn, "registered_at": now}
             return {"registered_at": now, "recorded_against": recorded_against}
 
@@ -181,6 +185,26 @@ class Examiner:
             select(service_requests.c.srn).where(service_requests.c.irn == irn, service_requests.c.status == Status.REGISTERED.value)
         ).first()
         return sr_store.get_in(conn, row.srn) if row else None
+
+    @staticmethod
+    def sender_refused(conn: Connection, sr: ServiceRequest, target: ServiceRequest) -> SenderRefused | None:
+        """Why the office that sent decision ``sr`` may not act on registration ``target``
+        (it must be designated by it), or ``None``."""
+        return check_decision_sender(
+            sr.transaction,
+            sr.office,
+            irn=target.irn or "",
+            designated=sr_store.designations_in(conn, target.srn),
+            filing_office=target.office,
+        )
+
+    def decision_refused(self, sr: ServiceRequest) -> SenderRefused | None:
+        """:meth:`sender_refused` for a decision whose registration exists, else ``None``."""
+        if not sr.target_irn:
+            return None
+        with self.service.engine.connect() as conn:
+            target = self._registration(conn, sr.target_irn)
+            return self.sender_refused(conn, sr, target) if target is not None else None
 
     def registration_exists(self, irn: str) -> bool:
         with self.service.engine.connect() as conn:

@@ -103,7 +103,8 @@ def test_standard_publication_and_fee_shortfall(manual) -> None:  # type: ignore
 def test_decision_needs_a_known_registration(manual) -> None:  # type: ignore[no-untyped-def]
     service, _ = manual
     office = enrol(service, office="KR")
-    receive(service, office, example_package("refusal", office="KR", irn="DM/200001"))
+    japan = enrol(service, office="JP")  # designated by the example application
+    receive(service, japan, example_package("refusal", office="JP", irn="DM/200001"))
     drain(service)
     examiner = Examiner(service)
     examiner.take_up("970000001", actor="op")
@@ -172,8 +173,9 @@ def test_auto_irregularity_cured_by_a_communication(auto) -> None:  # type: igno
     cure = sr_store.get(service.engine, "970000002")
     assert app.status == "Registered" and app.irn == "DM/200001"
     assert cure.status == "Registered" and cure.recorded_against == "970000001"
-    receive(service, office, example_package("refusal", office="KR", irn="DM/200001"))
-    receive(service, office, example_package("refusal", office="KR", irn="DM/299999"))
+    japan = enrol(service, office="JP")  # designated by the example application
+    receive(service, japan, example_package("refusal", office="JP", irn="DM/200001"))
+    receive(service, japan, example_package("refusal", office="JP", irn="DM/299999"))
     drain(service)
     assert sr_store.get(service.engine, "970000003").recorded_against == "970000001"
     assert sr_store.get(service.engine, "970000004").status == "Pending Regularization"
@@ -208,3 +210,117 @@ def test_each_action_applies_only_to_its_own_status(manual) -> None:  # type: ig
     with pytest.raises(ExaminationError, match="applies to Undefined"):
         examiner.take_up("970000001", actor="op")
     assert sr_store.get(service.engine, "970000001").status == "Pending Regularization"
+
+
+# Decisions only from designated offices (hws.domain.designations) -------------------------
+
+
+def _registered_application(service, office) -> str:  # type: ignore[no-untyped-def]
+    """DM/200001: KR's application designating EM, US and JP, registered."""
+    receive(service, office, example_package("application", office="KR"))
+    drain(service)
+    (application,) = sr_store.find(service.engine, transaction="HagueApplication")
+    examiner = Examiner(service)
+    examiner.take_up(application.srn, actor="op")
+    registered = examiner.register(application.srn, actor="op")
+    assert registered.irn == "DM/200001"
+    assert sorted(sr_store.designations(service.engine, application.srn)) == ["EM", "JP", "US"]
+    return registered.irn
+
+
+def test_a_decision_from_an_office_not_designated_is_rejected_at_import(manual) -> None:  # type: ignore[no-untyped-def]
+    service, _ = manual
+    irn = _registered_application(service, enrol(service, office="KR"))
+    swiss = enrol(service, office="CH")
+    receive(service, swiss, example_package("grant", office="CH", irn=irn))
+    drain(service)
+    rows = [r for r in _imports(service) if r["office"] == "CH"]
+    assert len(rows) == 1 and rows[0]["status"] == "Rejected" and rows[0]["srn"] is None, rows
+    (problem,) = _errors(rows[0])
+    assert problem["code"] == "decision-office-not-designated"
+    assert "DM/200001 does not designate CH (it designates EM, JP, US)" in problem["message"]
+    assert problem["entry"] and problem["path"].endswith("/com:InternationalRegistrationNumber")
+
+
+def test_the_filing_office_may_send_only_a_generic_communication(manual) -> None:  # type: ignore[no-untyped-def]
+    service, _ = manual
+    korea = enrol(service, office="KR")
+    irn = _registered_application(service, korea)
+    receive(service, korea, example_package("refusal", office="KR", irn=irn))
+    receive(service, korea, example_package("HagueGenericOfficeCommunication", office="KR", irn=irn))
+    drain(service)
+    rows = {r["transaction"]: r for r in _imports(service) if r["srn"] != "970000001"}
+    refusal, generic = rows["HagueRefusalRequest"], rows["HagueGenericOfficeCommunication"]
+    (problem,) = _errors(refusal)
+    assert refusal["status"] == "Rejected" and problem["code"] == "decision-office-not-designated"
+    assert "as the office of filing it may send only HagueGenericOfficeCommunication" in problem["message"]
+    assert generic["status"] == "Imported", generic
+
+
+def test_every_decision_kind_from_a_designated_office_is_imported(manual) -> None:  # type: ignore[no-untyped-def]
+    service, _ = manual
+    irn = _registered_application(service, enrol(service, office="KR"))
+    us = enrol(service, office="US")
+    kinds = ["grant", "refusal", "division", "invalidation"]
+    for kind in kinds:
+        receive(service, us, example_package(kind, office="US", irn=irn))
+    drain(service)
+    rows = [r for r in _imports(service) if r["office"] == "US"]
+    assert [r["status"] for r in rows] == ["Imported"] * len(kinds), rows
+
+
+def test_examiner_refuses_a_decision_whose_registration_came_later(manual) -> None:  # type: ignore[no-untyped-def]
+    """The import could not check (no registration yet): registering it is refused."""
+    service, _ = manual
+    korea = enrol(service, office="KR")
+    swiss = enrol(service, office="CH")
+    receive(service, swiss, example_package("refusal", office="CH", irn="DM/200001"))
+    drain(service)
+    assert sr_store.get(service.engine, "970000001").transaction == "HagueRefusalRequest"
+    receive(service, korea, example_package("application", office="KR"))
+    drain(service)
+    examiner = Examiner(service)
+    examiner.take_up("970000002", actor="op")
+    assert examiner.register("970000002", actor="op").irn == "DM/200001"
+    examiner.take_up("970000001", actor="op")
+    with pytest.raises(ExaminationError, match="decision-office-not-designated: DM/200001 does not designate CH"):
+        examiner.register("970000001", actor="op")
+    assert sr_store.get(service.engine, "970000001").status == "Processing"
+
+
+def test_auto_examination_cancels_a_decision_from_an_office_not_designated(manual) -> None:  # type: ignore[no-untyped-def]
+    """The sandbox's examiner: a decision imported before its registration existed, examined
+    after, from an office the registration does not designate, is cancelled with the code."""
+    from hws.worker.auto_examination import enqueue_examination
+
+    service, _ = manual
+    korea, swiss = enrol(service, office="KR"), enrol(service, office="CH")
+    receive(service, swiss, example_package("refusal", office="CH", irn="DM/200001"))
+    drain(service)
+    _registered_application(service, korea)  # its SRN is 970000002
+    with service.engine.begin() as conn:
+        enqueue_examination(conn, service, "970000001")
+    drain(service)
+    refusal = sr_store.get(service.engine, "970000001")
+    assert refusal.status == "Cancelled" and refusal.recorded_against is None
+    last = sr_store.history(service.engine, refusal.srn)[-1]
+    assert last["actor"] == "auto-examination" and last["reason"].startswith("decision-office-not-designated: ")
+
+
+def _errors(row: dict) -> list[dict]:  # type: ignore[type-arg]
+    return [p for p in row["problems"] if p["severity"] == "error"]
+
+
+def _imports(service) -> list[dict]:  # type: ignore[type-arg,no-untyped-def]
+    import json
+
+    from sqlalchemy import select
+
+    from hws.store.tables import imports
+
+    with service.engine.connect() as conn:
+        rows = conn.execute(select(imports).order_by(imports.c.received_at, imports.c.import_id)).all()
+    return [
+        {**r._mapping, "problems": json.loads(r.problems) if r.problems else []}
+        for r in rows
+    ]

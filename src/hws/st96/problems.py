@@ -123,6 +123,8 @@ CODES: dict[str, str] = {
     "office-code-inconsistent": "Two office codes in the XML that must agree differ.",
     "irn-missing": "The decision names no international registration (com:InternationalRegistrationNumber).",
     "irn-invalid": "The international registration number is not of the form DM/nnnnnn.",
+    "decision-office-not-designated": "The decision concerns a registration that does not designate the sending office "
+    "(the office of filing may send only a generic communication about it).",
     "document-kind-missing": "A document has no com:DocumentKindCategory.",
     "document-kind-not-allowed": "A document's com:DocumentKindCategory is not allowed for this transaction.",
     "document-kind-inconsistent": "A document's kind contradicts another statement in the transaction.",

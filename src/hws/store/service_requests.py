@@ -177,7 +177,12 @@ def files(engine: Engine, srn: str) -> list[StoredFile]:
 
 def designations(engine: Engine, srn: str) -> list[str]:
     with engine.connect() as conn:
-        return [r.office for r in conn.execute(select(sr_designations.c.office).where(sr_designations.c.srn == srn))]
+        return designations_in(conn, srn)
+
+
+def designations_in(conn: Connection, srn: str) -> list[str]:
+    """The offices the request designates (an application's, once registered, its IRN's)."""
+    return [r.office for r in conn.execute(select(sr_designations.c.office).where(sr_designations.c.srn == srn))]
 
 
 def history(engine: Engine, srn: str) -> list[dict[str, Any]]:

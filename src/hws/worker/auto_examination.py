@@ -7,7 +7,8 @@ Lets an office walk the whole life cycle without an operator:
   ``always`` (the first time), ``formal`` (no fee payment in the package: a fee
   shortfall, two-month deadline) or ``never``;
 - a decision is recorded against the registration its IRN names, or gets an
-  irregularity when there is no such registration;
+  irregularity when there is no such registration, or is cancelled when that
+  registration does not designate the sending office (``decision-office-not-designated``);
 - a ``HagueGenericOfficeCommunication`` whose office reference is that of one of the
   office's requests waiting for regularization cures it: the request goes back to
   Processing and is examined again, and the communication is recorded against it.
@@ -109,4 +110,7 @@ def _decide(service, examiner: Examiner, sr: ServiceRequest) -> ServiceRequest: 
         return examiner.notify_irregularity(
             sr.srn, actor=ACTOR, reason=f"no international registration {sr.target_irn} is recorded"
         )
+    refused = examiner.decision_refused(sr)
+    if refused is not None:  # no cure can make the office designated: the decision is not recorded
+        return examiner.cancel(sr.srn, actor=ACTOR, reason=f"{refused.code}: {refused.message}")
     return examiner.register(sr.srn, actor=ACTOR)

@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 import mimetypes
 from contextlib import ExitStack
+from dataclasses import replace
 
+from hws.domain.designations import check_decision_sender
 from hws.domain.identifiers import format_srn
 from hws.st96.package import ValidationReport, validate_package
+from hws.st96.problems import Location, Problem
 from hws.store import audit
 from hws.store import imports as import_store
 from hws.store import service_requests as sr_store
@@ -30,6 +33,33 @@ def _media_type(name: str) -> str:
 
 def _problems(report: ValidationReport) -> list[dict[str, object]]:
     return [problem.to_dict() for problem in report.problems]
+
+
+def _against_the_register(service, report: ValidationReport) -> ValidationReport:  # type: ignore[no-untyped-def]
+    """A valid decision about a registration already on the register must come from an
+    office that registration designates (:mod:`hws.domain.designations`). A decision
+    about an IRN not (yet) registered goes to examination, which checks again."""
+    content = report.content
+    assert content is not None
+    if not content.transaction.is_decision or not content.irn:
+        return report
+    registration = sr_store.by_irn(service.engine, content.irn)
+    if registration is None:
+        return report
+    refused = check_decision_sender(
+        content.transaction.value,
+        content.office,
+        irn=content.irn,
+        designated=sr_store.designations(service.engine, registration.srn),
+        filing_office=registration.office,
+    )
+    if refused is None:
+        return report
+    where = Location(entry=content.xml_entry, path=(
+        f"/dgn:HagueOfficeToIBTransaction/dgn:HagueOfficeToIBBag/dgn:{content.transaction.value}"
+        "/com:InternationalRegistrationNumber"
+    ))
+    return replace(report, problems=[*report.problems, Problem(refused.code, refused.message, where)])
 
 
 def process_import(service, job: Job) -> str:  # type: ignore[no-untyped-def]
@@ -52,6 +82,8 @@ def process_import(service, job: Job) -> str:  # type: ignore[no-untyped-def]
     # follow the calendar (the sandbox's movable clock, or real time in production).
     now = service.calendar.now()
     content = report.content
+    if report.ok and content is not None:
+        report = _against_the_register(service, report)
     if not report.ok or content is None:
         with service.engine.begin() as conn:
             import_store.finish(
