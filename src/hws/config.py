@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     assertion_max_lifetime: int = Field(300, ge=10, le=3600, description="Max exp - (iat or now) of an assertion.")
     assertion_max_bytes: int = Field(8192, ge=1024, le=65536)
     assertion_audience: AudiencePolicy = AudiencePolicy.COMPAT
+    assertion_accept_high_s: bool = Field(
+        False,
+        description="Accept ES256 client assertions whose signature is high-S (s > n/2). Off: refused "
+        "(checklist auth rule 16). On only for offices signing with WIPO's Appendix C snippet as published "
+        "(openssl makes a high-S signature every other run); single use does not depend on it.",
+    )
     token_request_max_bytes: int = Field(65536, ge=4096, le=1048576)
     service_key_rotation_grace: int | None = Field(
         None, description="Seconds a rotated-out signing key stays in the JWKS; default token lifetime + leeway."

@@ -102,6 +102,7 @@ def build_service(settings: Settings, clock: Clock | None = None, calendar: Cloc
         leeway=settings.clock_skew_leeway,
         max_lifetime=settings.assertion_max_lifetime,
         max_bytes=settings.assertion_max_bytes,
+        accept_high_s=settings.assertion_accept_high_s,
     )
     audit = AuditLog(engine, clock)
     tokens = TokenService(engine=engine, registry=registry, authority=authority, policy=policy, clock=clock, audit=audit)

@@ -19,6 +19,13 @@ office simply runs the snippet again: each run has a new ``exp`` and a new rando
 nonce, hence a new assertion, so the no-``jti`` single-use rule (the assertion's hash is
 the key) never blocks the retry. ``test_snippet_malformed_signature_is_refused`` forces
 that case deterministically.
+
+OpenSSL does not normalise ECDSA signatures either: every other run, ``s`` is above n/2.
+The service refuses such a high-S signature by default (checklist auth rule 16: its twin
+``(r, n − s)`` would verify too), with an ``error_description`` saying so, and the snippet
+is run again; an operator whose offices use the snippet as published can accept high-S
+(``HWS_ASSERTION_ACCEPT_HIGH_S=true``): single use keys on what was signed, so the twin is
+still refused (``test_accepting_high_s_still_refuses_the_malleated_twin``).
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from hws.jwk import b64url_decode, b64url_encode, public_jwk, thumbprint
+from hws.jws import P256_ORDER, is_high_s
 from tests.support.certificates import self_signed
 from tests.support.jose import form, new_ec_key
 from tests.support.servers import RunningServer
@@ -54,7 +62,7 @@ APPENDIX_C = WIPO / "appendix_c_token.sh"
 SHELL_TOOLS = ("bash", "curl", "jq", "openssl", "base64", "xxd", "sed", "tr", "expr", "date")
 CLIENT_ID = "das-api-auth"
 SCOPE = "hws/requests"
-ATTEMPTS = 20
+ATTEMPTS = 40  # each run: P(high-S) = 1/2, P(short signature) = 1/128
 CN = "DAS private_key_jwt authentication"
 
 
@@ -129,6 +137,10 @@ class Attempts:
     def malformed(self) -> list[SnippetRun]:
         return [run for run in self.runs if len(run.signature) != 64]
 
+    @property
+    def high_s(self) -> list[SnippetRun]:
+        return [run for run in self.runs if is_high_s(run.signature)]
+
 
 def token_by_snippet(server: RunningServer, private_key: Path, workdir: Path) -> tuple[SnippetRun, Attempts]:
     """Run the snippet until it obtains a token (bounded): a run whose signature came out
@@ -142,9 +154,16 @@ def token_by_snippet(server: RunningServer, private_key: Path, workdir: Path) ->
                 f"a {len(run.signature)}-byte ES256 signature must be refused with invalid_client: {run.response}"
             )
             continue
+        if is_high_s(run.signature):  # openssl does not normalise: refused (auth rule 16), sign again
+            assert run.response.get("error") == "invalid_client", f"a high-S signature must be refused: {run.response}"
+            assert "low-S" in run.response.get("error_description", ""), run.response
+            continue
         assert "access_token" in run.response, f"a well-formed assertion of the snippet was refused: {run.response}\n{server.log()[-3000:]}"
         return run, attempts
-    pytest.fail(f"no token after {ATTEMPTS} runs of the snippet ({len(attempts.malformed)} malformed signatures)")
+    pytest.fail(
+        f"no token after {ATTEMPTS} runs of the snippet ({len(attempts.malformed)} malformed, "
+        f"{len(attempts.high_s)} high-S signatures)"
+    )
 
 
 # The operator's side and the API ----------------------------------------------------------------
@@ -205,7 +224,11 @@ def test_appendix_a_and_c_as_published_get_a_token_that_opens_ping(
     run, attempts = token_by_snippet(server, office / "hague4offices_private.pem", tmp_path / "snippet")
     record_property("snippet_runs", len(attempts.runs))
     record_property("snippet_malformed_signatures", len(attempts.malformed))
-    print(f"Appendix C: {len(attempts.runs)} run(s), {len(attempts.malformed)} malformed signature(s)")
+    record_property("snippet_high_s_signatures", len(attempts.high_s))
+    print(
+        f"Appendix C: {len(attempts.runs)} run(s), {len(attempts.malformed)} malformed, "
+        f"{len(attempts.high_s)} high-S signature(s)"
+    )
 
     # the assertion is exactly WIPO's: typ JWT, no jti, aud = token endpoint, exp = now + 10 s
     header_b64, payload_b64, _ = run.assertion.split(".")
@@ -218,7 +241,7 @@ def test_appendix_a_and_c_as_published_get_a_token_that_opens_ping(
 
     assert_token_opens_ping(server, run.response)
 
-    # without a jti the assertion's hash is its single-use key: the same bytes again fail
+    # without a jti the hash of what was signed (header.payload) is its single-use key: the same bytes again fail
     replay = post_assertion(server, run.assertion)
     assert replay.status_code == 401
     assert replay.json()["error"] == "invalid_client"
@@ -237,7 +260,7 @@ def _snippet_like_assertion(server: RunningServer, key: ec.EllipticCurvePrivateK
     for _ in range(20_000):  # P(r or s < 2**248) is about 1/128 per signature
         der = key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der)
-        if r < 2**248 or s < 2**248:
+        if (r < 2**248 or s < 2**248) and s <= P256_ORDER // 2:  # low-S: the correct form is accepted
             return signing_input, der, r, s
     raise AssertionError("no signature with a leading zero byte in 20000 tries")
 
@@ -344,3 +367,35 @@ def test_hws_keygen_files_work_with_openssl_and_the_snippet(shell_tools: None, s
     print(f"Appendix C with the hws key: {len(attempts.runs)} run(s), {len(attempts.malformed)} malformed signature(s)")
     assert_token_opens_ping(server, run.response)
 
+
+
+def test_accepting_high_s_still_refuses_the_malleated_twin(tmp_path: Path) -> None:
+    """With ``HWS_ASSERTION_ACCEPT_HIGH_S=true`` a snippet-like assertion (no jti) with a
+    high-S signature gets a token; its low-S twin ``(r, n − s)`` — a different signature
+    of the same header.payload — is a replay, and so is the original sent again."""
+    from tests.support.jose import malleate
+    from tests.support.servers import start_server
+
+    server = start_server(tmp_path / "server", extra_env={"HWS_ASSERTION_ACCEPT_HIGH_S": "true"})
+    try:
+        key = new_ec_key()
+        cert = tmp_path / "cert.pem"
+        cert.write_bytes(self_signed(key, cn=CN))
+        enrol(server, cert)
+        header = b64url_encode(b'{"alg":"ES256","typ":"JWT"}')
+        claims = {"iss": CLIENT_ID, "sub": CLIENT_ID, "aud": server.token_endpoint, "exp": int(time.time()) + 10}
+        signing_input = f"{header}.{b64url_encode(json.dumps(claims, separators=(',', ':')).encode())}"
+        while True:  # as openssl signs: whatever s comes out; keep a high one
+            r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+            if s > P256_ORDER // 2:
+                break
+        high = f"{signing_input}.{b64url_encode(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+        accepted = post_assertion(server, high)
+        assert accepted.status_code == 200, accepted.text
+        assert_token_opens_ping(server, accepted.json())
+        for replay in (malleate(high), high):
+            refused = post_assertion(server, replay)
+            assert refused.status_code == 401 and refused.json()["error"] == "invalid_client", refused.text
+            assert refused.json()["error_description"] == "the client assertion has already been used"
+    finally:
+        server.stop()

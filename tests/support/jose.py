@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from hws.jwk import b64url_encode
+from hws.jwk import b64url_decode, b64url_encode
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -24,10 +24,13 @@ def segment(value: Any) -> str:
     return b64url_encode(raw)
 
 
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
 def raw_sign(signing_input: bytes, key: Any, alg: str) -> bytes:
-    if alg == "ES256":
+    if alg == "ES256":  # low-S, as a careful client signs (the server refuses high-S)
         r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return r.to_bytes(32, "big") + min(s, P256_ORDER - s).to_bytes(32, "big")
     if alg == "PS256":
         return key.sign(
             signing_input, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256()
@@ -39,6 +42,14 @@ def raw_sign(signing_input: bytes, key: Any, alg: str) -> bytes:
     if alg == "none":
         return b""
     raise ValueError(alg)
+
+
+def malleate(assertion: str) -> str:
+    """The same header.payload with the ES256 signature ``r‖(n − s)``: it verifies too."""
+    h, p, sig = assertion.split(".")
+    raw = b64url_decode(sig)
+    r, s = raw[:32], int.from_bytes(raw[32:], "big")
+    return f"{h}.{p}.{b64url_encode(r + (P256_ORDER - s).to_bytes(32, 'big'))}"
 
 
 def craft(header: dict[str, Any], claims: dict[str, Any] | bytes, key: Any, *, alg: str | None = None) -> str:

@@ -35,6 +35,9 @@ class AssertionPolicy:
     leeway: int
     max_lifetime: int
     max_bytes: int
+    #: accept ES256 signatures with s > n/2 (rule 16 refuses them; WIPO's Appendix C
+    #: snippet, signing with openssl, makes one every other run)
+    accept_high_s: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,8 @@ def verify_signature(
     keys: Sequence[ClientKey],
     now: datetime,
     public_key: Callable[[ClientKey], PublicKey] = lambda key: key_from_jwk(key.public_jwk),
+    *,
+    accept_high_s: bool = False,
 ) -> ClientKey:
     """Rules 4/5: a registered, currently valid key of the pinned alg verifies the JWS.
 
@@ -178,8 +183,14 @@ def verify_signature(
     valid = [k for k in candidates if k.valid_at(now)]
     if not valid:
         raise invalid_client("the matching key's certificate is expired or not yet valid")
+    if alg == "ES256" and not accept_high_s and jws.is_high_s(token.signature):
+        raise invalid_client(
+            "assertion ES256 signature is high-S",
+            "the ES256 signature's s is above n/2: send its low-S form (r, n - s), as the hws office kit "
+            "always does, or sign again",
+        )
     for key in valid:
-        if jws.verify(token, alg, public_key(key)):
+        if jws.verify(token, alg, public_key(key), accept_high_s=accept_high_s):
             return key
     raise invalid_client("assertion signature does not verify with any registered key")
 
@@ -205,12 +216,25 @@ def check_audience(claims: Mapping[str, Any], policy: AssertionPolicy) -> None:
     raise invalid_client(f"assertion aud must be a single string, got {aud!r}")
 
 
+#: the last second of year 9999 (RFC 7519 NumericDate, bounded like RFC 3339 years):
+#: a time after it is not a time any client means, and stays clear of float and
+#: database integer limits
+LATEST_NUMERIC_DATE = 253_402_300_799
+
+
 def _number(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
+    """Rule 17: a NumericDate is a finite JSON number from 0 to :data:`LATEST_NUMERIC_DATE`
+    (``NaN``/``Infinity`` never reach here: the JSON parser refuses them)."""
+    if name not in claims:
         return None
+    value = claims[name]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise invalid_client(f"assertion {name} is not a number")
+        raise invalid_client(f"assertion {name} is not a number", f"the client assertion's {name} must be a NumericDate")
+    if not (0 <= value <= LATEST_NUMERIC_DATE):  # False for NaN too
+        raise invalid_client(
+            f"assertion {name} {value!r} is out of range",
+            f"the client assertion's {name} must be seconds since 1970 before the year 10000",
+        )
     return float(value)
 
 
@@ -239,11 +263,13 @@ def check_times(claims: Mapping[str, Any], now: float, policy: AssertionPolicy) 
 # Rule 10 — single use ------------------------------------------------------------------
 
 
-def replay_key(client_id: str, claims: Mapping[str, Any], assertion: str) -> str:
-    """The single-use key: the client's ``jti``, or the assertion's hash without one."""
+def replay_key(client_id: str, claims: Mapping[str, Any], signing_input: bytes) -> str:
+    """The single-use key (rule 16): the client's ``jti``, or without one the hash of what
+    the client signed (header.payload) — never the signature bytes, which a third party
+    can change into another valid signature of the same content."""
     jti = claims.get("jti")
     if jti is None:
-        material = b"jws\x00" + assertion.encode("ascii")
+        material = b"jws\x00" + signing_input
     elif isinstance(jti, str) and 0 < len(jti) <= MAX_JTI_LENGTH:
         material = b"jti\x00" + client_id.encode() + b"\x00" + jti.encode()
     else:
@@ -274,13 +300,13 @@ def authenticate(
     client = check_client(found.client if found else None, client_id, now)
     assert found is not None
     check_source(client, address)
-    key = verify_signature(token, alg, found.keys, now, found.public_key)
+    key = verify_signature(token, alg, found.keys, now, found.public_key, accept_high_s=policy.accept_high_s)
     check_audience(claims, policy)
     exp = check_times(claims, now.timestamp(), policy)
     return Authenticated(
         client=client,
         key=key,
         claims=dict(claims),
-        replay_key=replay_key(client.client_id, claims, request.assertion),
+        replay_key=replay_key(client.client_id, claims, token.signing_input),
         replay_until=int(exp) + policy.leeway + 1,
     )

@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql.dml import Insert
 
 from hws.store.tables import assertion_uses, audit_events
@@ -239,6 +239,38 @@ class _GroupCommit:
             except Exception:  # noqa: BLE001 - it is being discarded anyway
                 pass
 
+    def _commit(self, engine: Engine, batch: Sequence[_Use]) -> None:
+        if engine.dialect.name == "sqlite":
+            with self._writers_queue(engine):
+                self._commit_sqlite(engine, batch)
+        else:
+            with engine.begin() as conn:
+                _record_all(conn, batch)
+
+    def _commit_isolated(self, engine: Engine, batch: Sequence[_Use]) -> None:
+        """Commit ``batch`` in one transaction; each call's ``error`` says how it went.
+
+        When that transaction fails for something other than the database being
+        unreachable or busy (one call's values the driver cannot store, say), each call is
+        committed again on its own, so one request's bad data fails only that request
+        (checklist auth rule 17)."""
+        try:
+            self._commit(engine, batch)
+            error: BaseException | None = None
+        except BaseException as exc:  # the transaction failed for every call in it
+            error = exc
+        if error is None or len(batch) == 1 or isinstance(error, OperationalError | KeyboardInterrupt | SystemExit):
+            for item in batch:
+                item.error = error
+            return
+        for item in batch:
+            item.first = False
+            try:
+                self._commit(engine, [item])
+                item.error = None
+            except BaseException as exc:  # noqa: BLE001 - handed to that call alone
+                item.error = exc
+
     def _join(self, use: _Use) -> bool:
         """Queue ``use`` behind a commit under way (``True``), or make it the leader."""
         with self._lock:
@@ -258,18 +290,9 @@ class _GroupCommit:
                 batch, self._waiting = [use, *self._waiting], []
                 for item in batch:
                     item.batched = True
-            error: BaseException | None = None
-            try:
-                if engine.dialect.name == "sqlite":
-                    with self._writers_queue(engine):
-                        self._commit_sqlite(engine, batch)
-                else:
-                    with engine.begin() as conn:
-                        _record_all(conn, batch)
-            except BaseException as exc:  # the transaction failed for every call in it
-                error = exc
+            self._commit_isolated(engine, batch)
             for item in batch:
-                item.error, item.done = error, True
+                item.done = True
                 if item is not use or commit_thread:
                     item.notify()
             with self._lock:
