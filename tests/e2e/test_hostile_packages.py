@@ -15,6 +15,7 @@ import pytest
 
 from hws.client import HagueClient
 from hws.client.enrolment import generate
+from hws.st96 import specimens
 from hws.st96.examples import example_package
 from tests.st96.repack import raw_zip, repack, set_flag_bits, with_xml
 
@@ -26,6 +27,9 @@ def _peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+HTML = b"<html><body><script>fetch('/steal?c=' + document.cookie)</script></body></html>"
 
 
 def _doctype(xml: bytes, doctype: bytes, reference: bytes) -> bytes:
@@ -77,6 +81,12 @@ def test_hostile_packages_are_rejected_and_the_service_keeps_serving(server, tmp
                 b"&j;",
             ),
         ),
+        # polyglots: the magic bytes of the format, then a web page (issue 9, item 4)
+        "file-not-jpeg#jpeg-magic-then-html": repack(good, replace={"images/1.1.jpg": b"\xff\xd8\xff\xe0" + HTML}),
+        "file-not-jpeg#four-bytes": repack(good, replace={"images/1.1.jpg": b"\xff\xd8\xff\xe0"}),
+        "file-not-pdf#pdf-then-html": repack(good, replace={"docs/dm1.pdf": b"%PDF-1.7\n" + HTML}),
+        "file-not-pdf#bare-header": repack(good, replace={"docs/dm1.pdf": b"%PDF-"}),
+        "file-trailing-data#html-after-the-image": repack(good, replace={"images/2.1.jpg": specimens.jpeg() + HTML}),
         "xml-doctype-forbidden#network-dtd": with_xml(
             good, lambda x: _doctype(x, f'<!DOCTYPE r SYSTEM "http://127.0.0.1:{port}/evil.dtd">'.encode(), b"")
         ),

@@ -34,6 +34,7 @@ from hws.st96.transactions import (
     TransactionKind,
     document_rule,
 )
+from hws.st96 import media as media_files
 from hws.st96.zipsafe import ZipLimits, read_zip
 
 ROOT_TAG = f"{{{DGN}}}HagueOfficeToIBTransaction"
@@ -307,6 +308,10 @@ def _check_file_types(files: dict[str, bytes], problems: list[Problem]) -> dict[
         if not _sniff(data, media_type):
             what = {"application/pdf": "a PDF", "image/jpeg": "a JPEG image", "image/png": "a PNG image"}[media_type]
             problems.append(Problem(code, f"{name!r} is named like {what} but its content is not {what}", where))
+            continue
+        decoded = media_files.check(name, data, media_type)  # decoded, not sniffed: no polyglots
+        if decoded:
+            problems.extend(decoded)
             continue
         media[name] = media_type
     return media

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 import stat
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -210,6 +211,10 @@ def read_zip(source: bytes | str | PathLike[str] | BinaryIO, limits: ZipLimits |
     else:
         fileobj = source
     try:
+        refused = _refuse_directory(fileobj, limits)
+        if refused is not None:
+            result.problems.append(refused)
+            return result
         zf = zipfile.ZipFile(fileobj)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         result.problems.append(
@@ -223,6 +228,96 @@ def read_zip(source: bytes | str | PathLike[str] | BinaryIO, limits: ZipLimits |
     with zf:
         _read_all(zf, limits, result)
     return result
+
+
+# The central directory, sized up before zipfile reads it -------------------------------------
+
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record (APPNOTE 4.3.16)
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")  # zip64 end of central directory locator (4.3.15)
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")  # zip64 end of central directory record (4.3.14)
+_CD_HEADER = struct.Struct("<4s4B4HL2L5H2L")  # central directory file header (4.3.12), 46 bytes
+_CD_SIGNATURE = b"PK\x01\x02"
+#: central directory bytes allowed per permitted entry: the 46-byte header and 978 bytes
+#: of name, extra field and comment (ours need a tenth of that)
+CD_BYTES_PER_ENTRY = 1024
+
+
+def _directory_size(fp: BinaryIO) -> tuple[int, int, int] | None:
+    """(entries, size, start) of the central directory as the end records declare them,
+    found as zipfile finds them (the last signature in the file's last 64 KiB); ``None``
+    when there is no end record (zipfile then says what is wrong)."""
+    fp.seek(0, io.SEEK_END)
+    size = fp.tell()
+    tail_length = min(size, _EOCD.size + 0xFFFF)
+    fp.seek(size - tail_length)
+    tail = fp.read(tail_length)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _EOCD.size:
+        return None
+    _, _, _, _, entries, cd_size, _, _ = _EOCD.unpack_from(tail, at)
+    location = size - tail_length + at
+    locator_at = at - _ZIP64_LOCATOR.size
+    if locator_at >= 0 and tail[locator_at : locator_at + 4] == b"PK\x06\x07":
+        record_at = location - _ZIP64_LOCATOR.size - _ZIP64_EOCD.size  # where zipfile reads it
+        if record_at >= 0:
+            fp.seek(record_at)
+            record = fp.read(_ZIP64_EOCD.size)
+            if len(record) == _ZIP64_EOCD.size and record[:4] == b"PK\x06\x06":
+                fields = _ZIP64_EOCD.unpack(record)
+                entries, cd_size, location = fields[7], fields[8], record_at
+    # the directory ends where the end records begin (zipfile reads it there too, whatever
+    # offset the record states, so that data prepended to an archive is tolerated)
+    return entries, cd_size, max(location - cd_size, 0)
+
+
+def _count_directory(fp: BinaryIO, offset: int, size: int, stop_after: int) -> int:
+    """Walk the central directory's headers without keeping them; stop past ``stop_after``."""
+    fp.seek(offset)
+    directory = fp.read(size)
+    count = at = 0
+    while at + _CD_HEADER.size <= len(directory) and count <= stop_after:
+        header = _CD_HEADER.unpack_from(directory, at)
+        if header[0] != _CD_SIGNATURE:
+            break
+        name_length, extra_length, comment_length = header[12], header[13], header[14]
+        at += _CD_HEADER.size + name_length + extra_length + comment_length
+        count += 1
+    return count
+
+
+def _refuse_directory(source: BinaryIO | str | PathLike[str], limits: ZipLimits) -> Problem | None:
+    """``zip-too-many-entries`` from the end records and a count of the directory's headers,
+    before zipfile builds an object per entry (2,000,000 empty entries once cost a gigabyte)."""
+    if isinstance(source, (str, PathLike)):
+        with open(source, "rb") as fp:
+            return _refuse_directory(fp, limits)
+    start = source.tell()
+    try:
+        declared = _directory_size(source)
+        if declared is None:
+            return None
+        entries, cd_size, cd_start = declared
+        if entries > limits.max_entries:
+            return Problem(
+                "zip-too-many-entries",
+                f"the archive declares {entries} entries; the limit is {limits.max_entries}",
+            )
+        if cd_size > limits.max_entries * CD_BYTES_PER_ENTRY:
+            return Problem(
+                "zip-too-many-entries",
+                f"the archive's central directory is {cd_size} bytes, more than {limits.max_entries} entries "
+                f"need ({CD_BYTES_PER_ENTRY} bytes each at most)",
+            )
+        counted = _count_directory(source, cd_start, cd_size, limits.max_entries)
+        if counted > limits.max_entries:
+            return Problem(
+                "zip-too-many-entries",
+                f"the archive's central directory holds more than {limits.max_entries} entries "
+                f"(its end record says {entries}); the limit is {limits.max_entries}",
+            )
+        return None
+    finally:
+        source.seek(start)
 
 
 def _read_all(zf: zipfile.ZipFile, limits: ZipLimits, result: ZipContent) -> None:
