@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 import time
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from hws import jws
+from hws.auth import assertion as rules
 from hws.auth.assertion import LATEST_NUMERIC_DATE
+from hws.auth.errors import OAuthError
+from hws.client.assertion import sign_client_assertion
 from hws.jwk import b64url_decode
 from hws.store import assertion_uses
 from tests.auth.conftest import ISSUER, TOKEN_ENDPOINT, post_token
@@ -93,6 +97,37 @@ def test_rule16_our_signer_always_makes_low_s_signatures() -> None:
         assert jws.verify(jws.parse_compact(token, max_bytes=4096), "ES256", key.public_key())
 
 
+def test_rule16_the_office_kit_signs_low_s_assertions() -> None:
+    key = new_ec_key()
+    for n in range(200):  # P(all low-S by chance) = 2**-200
+        assertion = sign_client_assertion(key, client_id="c", audience=ISSUER, now=1_800_000_000 + n)
+        assert not jws.is_high_s(b64url_decode(assertion.split(".")[2]))
+
+
+@pytest.mark.parametrize("jti", ["abc", None])
+def test_rule16_replay_key_is_what_was_signed_not_the_signature(jti: str | None) -> None:
+    """Without the high-S check: a signature and its twin ``r‖(n − s)`` both verify and
+    have one single-use key; another header.payload has another."""
+    key = new_ec_key()
+    claims = claims_for("c", ISSUER, jti=jti)
+    signed = craft({"alg": "ES256"}, claims, key)
+    first, twin = (jws.parse_compact(a, max_bytes=4096) for a in (signed, malleate(signed)))
+    other = jws.parse_compact(craft({"alg": "ES256"}, {**claims, "exp": claims["exp"] + 1}, key), max_bytes=4096)
+    assert first.signing_input == twin.signing_input and first.signature != twin.signature
+    assert jws.verify(twin, "ES256", key.public_key(), accept_high_s=True)
+    assert not jws.verify(twin, "ES256", key.public_key())  # refused when high-S is not accepted
+    first_key, twin_key, other_key = (rules.replay_key("c", t.claims(), t.signing_input) for t in (first, twin, other))
+    assert first_key == twin_key
+    assert (other_key == first_key) is (jti is not None)  # same jti: same use, whatever else changed
+
+
+@pytest.mark.parametrize("jti", [None, "", 1, ["a"], "x" * 257])
+def test_rule16_a_jti_member_is_a_short_string(http, office, jti: Any) -> None:  # type: ignore[no-untyped-def]
+    """``"jti": null`` is not an absent jti (it would fall back to the header.payload key)."""
+    payload = json.dumps({**claims_for(office.client_id, ISSUER), "jti": jti}, separators=(",", ":")).encode()
+    assert_refused(post_token(http, form(craft({"alg": "ES256"}, payload, office.key))))
+
+
 def test_rule16_verify_refuses_out_of_range_scalars() -> None:
     key = new_ec_key()
     h, p, _ = jws.sign({"alg": "ES256"}, {"a": 1}, key).split(".")
@@ -134,6 +169,39 @@ def poisoned(office, claim: str, value: Any) -> str:  # type: ignore[no-untyped-
 def test_rule17_non_finite_or_absurd_numeric_dates_are_refused(http, office, claim: str, label: str, value: Any) -> None:  # type: ignore[no-untyped-def]
     del label
     assert_refused(post_token(http, form(poisoned(office, claim, value))))
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_rule17_the_json_parser_refuses_non_json_constants(literal: str) -> None:
+    payload = f'{{"iss":"c","exp":{literal}}}'.encode()
+    token = jws.parse_compact(craft({"alg": "ES256"}, payload, new_ec_key()), max_bytes=4096)
+    with pytest.raises(jws.MalformedJWS, match="not a JSON value"):
+        token.claims()
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize("literal", ["NaN", "-Infinity", "1e400", "-1e400", "1E999", "12345678901234567890123"])
+def test_rule17_numeric_literals_beyond_float_are_refused(http, office, claim: str, literal: str) -> None:  # type: ignore[no-untyped-def]
+    """JSON text the encoder never writes: ``1e400`` parses to infinity, a 23-digit
+    integer to an exact int past every database integer."""
+    claims = claims_for(office.client_id, ISSUER)
+    body = json.dumps({k: v for k, v in claims.items() if k != claim}, separators=(",", ":"))
+    payload = f'{body[:-1]},"{claim}":{literal}}}'.encode()
+    assert_refused(post_token(http, form(craft({"alg": "ES256"}, payload, office.key))))
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 1e300, 10**30, -1, "1", True, None, [1], {"a": 1}])
+def test_rule17_check_times_refuses_what_the_parser_would_let_through(claim: str, value: Any) -> None:
+    """The claim check alone (as if the parser took NaN): never a valid time."""
+    policy = rules.AssertionPolicy(
+        issuer=ISSUER, token_endpoint=TOKEN_ENDPOINT, audience=None, leeway=30, max_lifetime=300, max_bytes=8192  # type: ignore[arg-type]
+    )
+    now = time.time()
+    claims = {"iat": int(now), "exp": int(now) + 60, claim: value}
+    with pytest.raises(OAuthError) as refused:
+        rules.check_times(claims, now, policy)
+    assert refused.value.error == "invalid_client" and refused.value.status == 401
 
 
 def test_rule17_the_lifetime_cap_holds_without_iat(http, office) -> None:  # type: ignore[no-untyped-def]
@@ -210,29 +278,52 @@ def conforming(claims: dict[str, Any], client_id: str, now: float) -> bool:
     return isinstance(jti, str) and 0 < len(jti) <= 256
 
 
+def draw_claims(data: Any, base: dict[str, Any], now: float) -> tuple[dict[str, Any], set[str]]:
+    """``base`` with one to three claims replaced by arbitrary JSON (a NumericDate claim
+    also by a time near now, or dropped): the others stay valid, so most examples get
+    past ``iss``/``sub``/``aud`` to the time and single-use checks."""
+    changed = data.draw(st.sets(st.sampled_from(CLAIMS), min_size=1, max_size=3), label="changed")
+    claims = dict(base)
+    for name in sorted(changed):
+        times = OFFSETS.map(lambda o: int(now) + o) if name in ("exp", "iat", "nbf") else JSON
+        choice = data.draw(st.just(DROP) | JSON | times, label=name)
+        if choice is DROP:
+            claims.pop(name, None)
+        else:
+            claims[name] = choice
+    return claims, changed
+
+
+@pytest.fixture
+def unlimited(tmp_path, sqlite_url, make_client):  # type: ignore[no-untyped-def]
+    """An in-process service without the token rate limit (the limiter would answer most of
+    150 requests from one address), its client and an enrolled office."""
+    service = make_service(tmp_path, sqlite_url, token_rate_per_minute=0)
+    try:
+        yield make_client(service), enrol(service, office="KR")
+    finally:
+        service.close()
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_property_arbitrary_json_in_every_claim_never_5xx_never_a_token_unless_conforming(http, office, data) -> None:  # type: ignore[no-untyped-def]
+def test_property_arbitrary_json_in_every_claim_never_5xx_never_a_token_unless_conforming(unlimited, data) -> None:  # type: ignore[no-untyped-def]
+    """Never a 5xx; a token exactly when the claim set conforms (when the ``jti`` was left
+    fresh — an arbitrary or absent one may repeat an earlier example's, a replay)."""
+    http, office = unlimited
     now = time.time()
-    base = claims_for(office.client_id, ISSUER, now=now, jti=None)
-    claims: dict[str, Any] = {}
-    for name in CLAIMS:
-        choice = data.draw(
-            st.sampled_from([KEEP, DROP]) | JSON | (OFFSETS.map(lambda o: int(now) + o) if name in ("exp", "iat", "nbf") else JSON),
-            label=name,
-        )
-        if choice is KEEP:
-            if name in base:
-                claims[name] = base[name]
-        elif choice is not DROP:
-            claims[name] = choice
+    base = claims_for(office.client_id, ISSUER, now=now, jti=f"p-{secrets.token_hex(8)}")
+    claims, changed = draw_claims(data, base, now)
     payload = json.dumps(claims, separators=(",", ":")).encode()  # NaN/Infinity as Python writes them
     response = post_token(http, form(craft({"alg": "ES256"}, payload, office.key)))
     assert response.status_code < 500, response.text
+    ok = conforming(claims, office.client_id, now)
+    event(f"{response.status_code} {'conforming' if ok else 'non-conforming'}")  # --hypothesis-show-statistics
     if response.status_code == 200:
-        assert conforming(claims, office.client_id, now), (claims, response.json())
+        assert ok, (claims, response.json())
     else:
         assert response.json()["error"] in {"invalid_client", "invalid_request"}, response.text
+        assert not ok or "jti" in changed, (claims, response.json())
 
 
 def test_property_oracle_accepts_the_valid_claims_the_service_accepts(http, office) -> None:  # type: ignore[no-untyped-def]

@@ -266,11 +266,11 @@ def check_times(claims: Mapping[str, Any], now: float, policy: AssertionPolicy) 
 def replay_key(client_id: str, claims: Mapping[str, Any], signing_input: bytes) -> str:
     """The single-use key (rule 16): the client's ``jti``, or without one the hash of what
     the client signed (header.payload) — never the signature bytes, which a third party
-    can change into another valid signature of the same content."""
-    jti = claims.get("jti")
-    if jti is None:
+    can change into another valid signature of the same content. A ``jti`` member, if
+    present, is a string (RFC 7519 §4.1.7): ``null`` is not taken for an absent one."""
+    if "jti" not in claims:
         material = b"jws\x00" + signing_input
-    elif isinstance(jti, str) and 0 < len(jti) <= MAX_JTI_LENGTH:
+    elif isinstance(jti := claims["jti"], str) and 0 < len(jti) <= MAX_JTI_LENGTH:
         material = b"jti\x00" + client_id.encode() + b"\x00" + jti.encode()
     else:
         raise invalid_client("assertion jti is not a string of 1-256 characters")
