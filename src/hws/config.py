@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -81,10 +82,19 @@ class Settings(BaseSettings):
 
     # Import pipeline --------------------------------------------------------------
     max_package_bytes: int = Field(
-        512 * 1024 * 1024, ge=1024, description="Largest accepted POST /request body; larger ones get 413."
+        512 * 1024 * 1024,
+        ge=1024,
+        description="Largest accepted POST /request body; larger ones get 413. At most HWS_ZIP_MAX_TOTAL_BYTES.",
     )
-    zip_max_entries: int = Field(1000, ge=1)
-    zip_max_total_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="Uncompressed total of a package.")
+    structural_only_versions: Annotated[list[str] | None, NoDecode] = Field(
+        None,
+        description="st96Version values (comma-separated, '*' for any) imported with structural checks only when "
+        "no schema set of that version is installed. Unset: none, except in a sandbox while no set at all is installed.",
+    )
+    zip_max_entries: int = Field(
+        5000, ge=1, description="Entries of a package: 100 designs × 10 views, their thumbnails, the XML and documents fit."
+    )
+    zip_max_total_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="Uncompressed total of a package.")
     zip_max_entry_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     zip_max_ratio: int = Field(100, ge=2, description="Largest compression ratio of one entry.")
     idempotency_retention: int = Field(86400, ge=60, description="Seconds an Idempotency-Key is remembered.")
@@ -139,6 +149,21 @@ class Settings(BaseSettings):
             return [part for part in value.replace(",", " ").split() if part]
         return value
 
+    @field_validator("structural_only_versions", mode="before")
+    @classmethod
+    def _split_versions(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part for part in value.replace(",", " ").split() if part]
+        return value
+
+    @field_validator("structural_only_versions")
+    @classmethod
+    def _check_versions(cls, value: list[str] | None) -> list[str] | None:
+        for version in value or []:
+            if version != "*" and not re.fullmatch(r"V[0-9]+_[0-9]+", version):
+                raise ValueError(f"{version!r} is not an st96Version (V6_0, V7_0, …) or '*'")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: list[str]) -> list[str]:
@@ -150,6 +175,22 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _consistent_limits(self) -> "Settings":
+        """A body the import must refuse is refused before it is stored."""
+        if self.max_package_bytes > self.zip_max_total_bytes:
+            raise ValueError(
+                f"HWS_MAX_PACKAGE_BYTES ({self.max_package_bytes}) is above HWS_ZIP_MAX_TOTAL_BYTES "
+                f"({self.zip_max_total_bytes}): a package between the two would be stored, then refused; "
+                "lower the first or raise the second"
+            )
+        if self.zip_max_entry_bytes > self.zip_max_total_bytes:
+            raise ValueError(
+                f"HWS_ZIP_MAX_ENTRY_BYTES ({self.zip_max_entry_bytes}) is above HWS_ZIP_MAX_TOTAL_BYTES "
+                f"({self.zip_max_total_bytes}); lower it"
+            )
+        return self
 
     @model_validator(mode="after")
     def _defaults(self) -> "Settings":

@@ -18,7 +18,7 @@ from hws.auth.source_address import IPNetwork, parse_networks
 from hws.auth.token_service import TokenService
 from hws.config import Settings
 from hws.domain.clock import Clock, SystemClock
-from hws.st96.schemaset import SchemaSet, default_schema_root
+from hws.st96.schemaset import SchemaSet, StructuralOnly, default_schema_root
 from hws.st96.zipsafe import ZipLimits
 from hws.store import migration
 from hws.store.audit import AuditLog
@@ -47,6 +47,8 @@ class Service:
     jobs: JobQueue
     schema_set: SchemaSet
     zip_limits: ZipLimits
+    #: which st96Version values may go without an installed schema set
+    structural_only: StructuralOnly
     audit: AuditLog
     trusted_proxies: tuple[IPNetwork, ...] = field(default_factory=tuple)
     #: clients and statuses kept by an API process (PostgreSQL, ``read_cache`` on); live
@@ -131,6 +133,10 @@ def build_service(settings: Settings, clock: Clock | None = None, calendar: Cloc
         jobs=JobQueue(engine, clock, lease_seconds=settings.job_lease_seconds),
         schema_set=SchemaSet(default_schema_root(settings.data_dir)),
         zip_limits=zip_limits,
+        structural_only=StructuralOnly(
+            frozenset(settings.structural_only_versions) if settings.structural_only_versions is not None else None,
+            sandbox=settings.sandbox,
+        ),
         audit=audit,
         trusted_proxies=parse_networks(settings.trusted_proxies),
     )

@@ -18,6 +18,7 @@ runner = CliRunner()
 def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HWS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("HWS_DATABASE_URL", raising=False)
+    monkeypatch.setenv("HWS_STRUCTURAL_ONLY_VERSIONS", "V6_0")  # no schema set installed here
 
 
 def run(*args: str) -> dict | list:  # type: ignore[type-arg]

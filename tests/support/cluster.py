@@ -173,6 +173,7 @@ class Cluster:
                 "HWS_TOKEN_RATE_PER_MINUTE": "0",
                 "HWS_RATE_LIMIT_PER_MINUTE": "0",
                 "HWS_MAX_CONCURRENT_PER_CLIENT": "0",
+                "HWS_STRUCTURAL_ONLY_VERSIONS": "V6_0",  # no schema set installed
                 **s3_env,
                 **settings,
             }

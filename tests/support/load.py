@@ -76,8 +76,8 @@ class PackageFactory:
         entries: list[tuple[str | zipfile.ZipInfo, bytes]] = [(f"{transaction_kind(spec).value}.xml", xml)]
         for ref in refs:
             if ref == "docs/dm1.pdf":
-                # A real PDF, then padding after %%EOF that is unique to this package.
-                body = specimens.pdf(reference) + b"%" + self._padding + reference.encode()
+                # A real PDF carrying padding unique to this package in a stream object.
+                body = specimens.pdf(reference, payload=self._padding + reference.encode())
                 entries.append((self._stored(ref), body))
             else:
                 entries.append((ref, specimens.for_name(ref)))

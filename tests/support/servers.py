@@ -61,7 +61,9 @@ class RunningServer:
                 self.process.wait(5)
 
 
-def start_server(data_dir: Path, *, database_url: str | None = None, extra_env: dict[str, str] | None = None) -> RunningServer:
+def start_server(
+    data_dir: Path, *, database_url: str | None = None, extra_env: dict[str, str | None] | None = None
+) -> RunningServer:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HWS_")}
@@ -76,11 +78,15 @@ def start_server(data_dir: Path, *, database_url: str | None = None, extra_env: 
             "HWS_TOKEN_RATE_PER_MINUTE": "0",
             "HWS_RATE_LIMIT_PER_MINUTE": "0",
             "HWS_MAX_CONCURRENT_PER_CLIENT": "0",
+            # no schema set installed unless a test installs one: V6_0 packages get
+            # structural checks, as the operator allows here explicitly
+            "HWS_STRUCTURAL_ONLY_VERSIONS": "V6_0",
         }
     )
     if database_url:
         env["HWS_DATABASE_URL"] = database_url
     env.update(extra_env or {})
+    env = {name: value for name, value in env.items() if value is not None}  # None: unset it
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "server.log"
     log = open(log_path, "wb")  # noqa: SIM115 - owned by the process

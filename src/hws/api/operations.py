@@ -60,6 +60,7 @@ async def readyz(request: Request) -> JSONResponse:
     checks["st96_schemas"] = {
         "installed": versions,
         "mode": "xsd+structural" if versions else "structural-only",
+        "other_versions": service.structural_only.describe(versions),
         **({} if versions else {"hint": "install WIPO's ST.96 schemas with `hws admin schemas install DIR|ZIP`"}),
     }
     if service.change_feed is not None and service.read_cache is not None:

@@ -162,10 +162,8 @@ def serve(
     if versions:
         sys.stderr.write(f"ST.96 schema sets installed: {', '.join(versions)} (packages are validated against them)\n")
     else:
-        sys.stderr.write(
-            "No ST.96 schema set installed: packages get structural checks only. "
-            "Install WIPO's schemas with `hws admin schemas install DIR|ZIP`.\n"
-        )
+        sys.stderr.write("No ST.96 schema set installed. Install WIPO's schemas with `hws admin schemas install DIR|ZIP`.\n")
+    sys.stderr.write(f"Schema versions: {service.structural_only.describe(versions)}.\n")
     sys.stderr.write(f"hws serving on http://{host}:{port} — issuer {settings.issuer}, data {settings.data_dir.resolve()}\n")
     sys.stderr.flush()
     signal.signal(signal.SIGTERM, _exit_cleanly)

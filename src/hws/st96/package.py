@@ -27,7 +27,7 @@ from lxml import etree
 from hws.st96 import safexml
 from hws.st96.namespaces import COM, DGN
 from hws.st96.problems import Location, Problem, Severity
-from hws.st96.schemaset import SchemaError, SchemaSet
+from hws.st96.schemaset import SchemaError, SchemaSet, StructuralOnly
 from hws.st96.transactions import (
     REPRODUCTION_SHEETS,
     ST96_VERSIONS,
@@ -206,16 +206,21 @@ def validate_package(
     schemas: SchemaSet | None = None,
     max_xml_bytes: int = safexml.DEFAULT_MAX_BYTES,
     max_schema_errors: int = 100,
+    structural_only: StructuralOnly | None = None,
 ) -> ValidationReport:
     """Validate a package; never raises for bad input.
 
     ``office``: the two-letter code of the office that sends the package (the client's
     office); None skips that check. ``schemas``: installed official schema sets; None (or
     no set for the declared version) means structural rules only, with a warning.
+    ``structural_only``: the service's rule for a version without an installed set
+    (refused unless it allows it); None (the office kit's pre-flight check): allowed.
     """
     report = ValidationReport()
     try:
-        _validate(report, source, office, limits or ZipLimits(), schemas, max_xml_bytes, max_schema_errors)
+        _validate(
+            report, source, office, limits or ZipLimits(), schemas, max_xml_bytes, max_schema_errors, structural_only
+        )
     except RecursionError:  # defensive: parsing is iterative, but never let input crash us
         report.problems.append(Problem("xml-not-well-formed", "the document is nested too deeply"))
     if report.errors:
@@ -231,6 +236,7 @@ def _validate(
     schemas: SchemaSet | None,
     max_xml_bytes: int,
     max_schema_errors: int,
+    structural_only: StructuralOnly | None = None,
 ) -> None:
     problems = report.problems
     archive = read_zip(source, limits)
@@ -267,7 +273,9 @@ def _validate(
     version = rules.version
     report.st96_version = version
     if version is not None:
-        report.schema_checked = _check_schema(tree, version, xml_entry, schemas, max_schema_errors, problems)
+        report.schema_checked = _check_schema(
+            tree, version, xml_entry, schemas, max_schema_errors, problems, structural_only
+        )
     content = rules.check_transaction(office)
     if content is not None and version is not None:
         report.content = content
@@ -386,6 +394,7 @@ def _check_schema(
     schemas: SchemaSet | None,
     max_errors: int,
     problems: list[Problem],
+    structural_only: StructuralOnly | None = None,
 ) -> bool:
     where = Location(entry=entry, path=tree.getpath(tree.getroot()), line=1)
     compiled = None
@@ -396,15 +405,29 @@ def _check_schema(
             problems.append(Problem("xsd-unavailable", f"schema set {version} is installed but broken: {exc}", where))
             return False
     if compiled is None:
-        problems.append(
-            Problem(
-                "xsd-not-installed",
-                f"no official ST.96 {version} schema set is installed; structural rules only"
-                " (install one with `hws admin schemas install`)",
-                where,
-                Severity.WARNING,
+        installed = schemas.versions() if schemas is not None else []
+        if structural_only is not None and not structural_only.allows(version, installed):
+            sets = ", ".join(installed) or "none"
+            problems.append(
+                Problem(
+                    "st96-version-not-installed",
+                    f"the document declares st96Version {version}, for which this service has no schema set "
+                    f"(installed: {sets}); send the document in an installed version",
+                    where,
+                )
             )
-        )
+            return False
+        if structural_only is not None:
+            message = (
+                f"no official ST.96 {version} schema set is installed here; the operator allows structural "
+                "rules only for it, so the document was not checked against WIPO's schema"
+            )
+        else:
+            message = (
+                f"no official ST.96 {version} schema set is installed; structural rules only"
+                " (give `--schemas` the folder holding WIPO's schema sets to check against them)"
+            )
+        problems.append(Problem("xsd-not-installed", message, where, Severity.WARNING))
         return False
     errors = compiled.errors(tree, max_errors + 1)
     for err in errors[:max_errors]:

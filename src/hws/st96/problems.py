@@ -113,6 +113,8 @@ CODES: dict[str, str] = {
     "st96-version-missing": "The root element has no com:st96Version attribute.",
     "st96-version-unknown": "com:st96Version is not one of the accepted versions (V7_0, V6_0, V4_0, V3_2).",
     "xsd-invalid": "The XML does not conform to the official ST.96 schema of its declared version.",
+    "st96-version-not-installed": "The document's st96Version has no schema set installed at the service, and the "
+    "operator does not allow structural-only validation for it (a relabelled version would skip the schema check).",
     "xsd-not-installed": "No official schema set is installed for this version; structural rules only.",
     "xsd-unavailable": "The installed schema set for this version cannot be compiled.",
     # the transaction

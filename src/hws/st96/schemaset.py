@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import threading
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
@@ -145,6 +146,37 @@ class SchemaSet:
         if entry is None:
             return None
         return compile_schema(entry, self.root / version)
+
+
+@dataclass(frozen=True, slots=True)
+class StructuralOnly:
+    """Which declared ``st96Version`` values the service checks by structural rules alone
+    when no schema set of that version is installed.
+
+    Otherwise relabelling a document's version (``V7_0`` with only ``V6_0`` installed)
+    would skip the schema check. ``versions``: the operator's explicit list (``*`` for
+    any); ``None`` is the default: none in production, and in a sandbox any version
+    while no schema set at all is installed."""
+
+    versions: frozenset[str] | None = None
+    sandbox: bool = False
+
+    def allows(self, version: str, installed: Sequence[str]) -> bool:
+        if self.versions is not None:
+            return "*" in self.versions or version in self.versions
+        return self.sandbox and not installed
+
+    def describe(self, installed: Sequence[str]) -> str:
+        """One line for the start-up log and the operator."""
+        if self.versions:
+            listed = "any version" if "*" in self.versions else ", ".join(sorted(self.versions))
+            return (
+                f"structural-only validation allowed for {listed} without an installed schema set "
+                "(HWS_STRUCTURAL_ONLY_VERSIONS); any other version without one is refused"
+            )
+        if self.versions is None and self.sandbox and not installed:
+            return "sandbox: no schema set installed, so every version gets structural checks only (each import says so)"
+        return "a version without an installed schema set is refused (HWS_STRUCTURAL_ONLY_VERSIONS allows one)"
 
 
 def default_schema_root(data_dir: Path) -> Path:

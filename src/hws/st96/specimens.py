@@ -47,8 +47,9 @@ def png(width: int = 8, height: int = 8, grey: int = 128) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
-def pdf(text: str = "hws specimen") -> bytes:
-    """A one-page PDF 1.4 showing ``text`` (ASCII), with a correct cross-reference table."""
+def pdf(text: str = "hws specimen", *, payload: bytes = b"") -> bytes:
+    """A one-page PDF 1.4 showing ``text`` (ASCII), with a correct cross-reference table;
+    ``payload`` goes into an extra binary stream object (large specimen documents)."""
     safe = text.encode("ascii", "replace").replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
     stream = b"BT /F1 18 Tf 72 720 Td (" + safe + b") Tj ET"
     objects = [
@@ -59,6 +60,8 @@ def pdf(text: str = "hws specimen") -> bytes:
         b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    if payload:
+        objects.append(b"<< /Length " + str(len(payload)).encode() + b" >>\nstream\n" + payload + b"\nendstream")
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):

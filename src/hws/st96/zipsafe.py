@@ -45,8 +45,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 class ZipLimits:
     """Limits applied while reading a package (all sizes in bytes)."""
 
-    max_entries: int = 1000
-    max_total_bytes: int = 256 * 1024 * 1024
+    #: 100 designs (the Hague maximum) × 10 views, with thumbnails, the XML and documents
+    max_entries: int = 5000
+    max_total_bytes: int = 512 * 1024 * 1024
     max_entry_bytes: int = 64 * 1024 * 1024
     #: uncompressed / compressed, per entry; entries smaller than ``ratio_floor`` are exempt
     max_ratio: float = 100.0

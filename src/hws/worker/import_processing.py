@@ -76,7 +76,11 @@ def process_import(service, job: Job) -> str:  # type: ignore[no-untyped-def]
         path = service.blobs.local_path(record.blob_sha256)
         source = path if path is not None else stack.enter_context(service.blobs.open(record.blob_sha256))
         report = validate_package(
-            source, office=record.office, limits=service.zip_limits, schemas=service.schema_set
+            source,
+            office=record.office,
+            limits=service.zip_limits,
+            schemas=service.schema_set,
+            structural_only=service.structural_only,
         )
     # The import's end and the service request's filing date are business events: they
     # follow the calendar (the sandbox's movable clock, or real time in production).
