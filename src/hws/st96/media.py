@@ -42,6 +42,8 @@ _PDF_ACTIVE_KEYS = frozenset({"/JS", "/JavaScript", "/EmbeddedFiles", "/Embedded
 _PDF_ACTIVE_ACTIONS = frozenset({"/JavaScript", "/Launch", "/ImportData", "/RichMediaExecute"})
 _PDF_ACTIVE_SUBTYPES = frozenset({"/FileAttachment", "/RichMedia", "/Screen", "/Movie", "/Sound"})
 _PDF_NAMES = re.compile(rb"/(?:JavaScript|JS|Launch|EmbeddedFiles?|RichMedia|XFA)(?=[\s/<>\[\]()%]|$)")
+#: stream data (images, fonts, compressed content): binary, where those names occur by chance
+_PDF_STREAM_DATA = re.compile(rb"\bstream\r?\n.*?\bendstream\b", re.DOTALL)
 _PDF_MAX_OBJECTS = 200_000
 
 _WHAT = {"JPEG": "a JPEG image", "PNG": "a PNG image"}
@@ -199,8 +201,8 @@ def _check_pdf(name: str, data: bytes, where: Location) -> list[Problem]:
             found = _active_content(reader.trailer, DictionaryObject, ArrayObject, IndirectObject)
     except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on hostile input
         return [Problem(not_pdf, f"{name!r} is named like a PDF but does not parse as one ({_reason(exc)})", where)]
-    if found is None:
-        raw = _PDF_NAMES.search(data)
+    if found is None:  # also in objects nothing references (a reader rebuilding the file may find them)
+        raw = _PDF_NAMES.search(_PDF_STREAM_DATA.sub(b"stream endstream", data))
         found = raw.group(0).decode("latin-1") if raw else None
     if found is not None:
         return [
