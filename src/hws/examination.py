@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from hws.domain import lifecycle
-from hws.domain.calendar_rules import expected_publication, regularization_deadline
+from hws.domain.calendar_rules import deferment_expiry, expected_publication, regularization_deadline
 from hws.domain.designations import SenderRefused, check_decision_sender
 from hws.domain.identifiers import format_irn
 from hws.domain.lifecycle import Status
@@ -38,24 +38,29 @@ def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def publication_inputs(sr: ServiceRequest) -> dict[str, Any]:
-    """What Rule 16/17 needs from the application's data."""
-    data = sr.data
-    deferment = data.get("deferment") or {}
-    months: int | None = None
-    if deferment.get("requested"):
-        period = deferment.get("period")
-        unit = (deferment.get("unit") or "").lower()
-        if isinstance(period, int):
-            months = period * 12 if "year" in unit else period
-        else:
-            months = 30  # deferment asked without a period: the maximum
+def filing_or_priority_date(data: dict[str, Any]) -> date | None:
+    """The earliest of the filing date and the priority dates of an application's data
+    (``data["priorities"]`` holds every priority claimed, the designs' ones included)."""
     priorities = [_date(p.get("filing_date")) for p in data.get("priorities") or []]
-    earliest = min([d for d in [*priorities, _date(data.get("filing_date"))] if d], default=None)
+    return min([d for d in [*priorities, _date(data.get("filing_date"))] if d], default=None)
+
+
+def deferment_until(data: dict[str, Any], registration_date: date) -> date | None:
+    """When the deferment the application asks for ends (:func:`deferment_expiry`), or
+    ``None`` without one."""
+    deferment = data.get("deferment") or {}
+    if not deferment.get("requested"):
+        return None
+    period = deferment.get("period")
+    base = filing_or_priority_date(data) or registration_date
+    return deferment_expiry(base, period if isinstance(period, int) else None, deferment.get("unit"))
+
+
+def publication_inputs(sr: ServiceRequest, registration_date: date) -> dict[str, Any]:
+    """What Rule 16/17 needs from the application's data."""
     return {
-        "immediate": bool(data.get("immediate_publication")),
-        "deferment_months": months,
-        "filing_or_priority_date": earliest,
+        "immediate": bool(sr.data.get("immediate_publication")),
+        "deferment_until": deferment_until(sr.data, registration_date),
     }
 
 
@@ -162,7 +167,7 @@ class Examiner:
             if sr.transaction == APPLICATION:
                 irn = format_irn(next_value(conn, "irn", settings.irn_start))
                 publication = expected_publication(
-                    registration_date=now.date(), schedule=settings.schedule, **publication_inputs(sr)
+                    registration_date=now.date(), schedule=settings.schedule, **publication_inputs(sr, now.date())
                 )
                 return {"irn": irn, "expected_publication": publication, "registered_at": now}
             if sr.target_irn:

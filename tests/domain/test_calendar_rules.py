@@ -63,3 +63,43 @@ def test_deferment_never_exceeds_the_cap(filed: date, months: int, registered_af
 def test_regularization_deadlines() -> None:
     assert regularization_deadline(date(2026, 11, 21), fee_shortfall=False) == date(2027, 2, 21)
     assert regularization_deadline(date(2026, 11, 21), fee_shortfall=True) == date(2027, 1, 21)
+
+
+# The deferment rule: one function for the expected publication date and the expiry date
+
+
+def test_deferment_expiry_in_each_unit() -> None:
+    from hws.domain.calendar_rules import deferment_expiry
+
+    base = date(2026, 6, 1)
+    assert deferment_expiry(base, 15, "In day") == date(2026, 6, 16)
+    assert deferment_expiry(base, 3, "In week") == date(2026, 6, 22)
+    assert deferment_expiry(base, 18, "In month") == date(2027, 12, 1)
+    assert deferment_expiry(base, 18, None) == date(2027, 12, 1)  # months when the unit is absent
+    assert deferment_expiry(base, 2, "In year") == date(2028, 6, 1)
+    assert deferment_expiry(base, None, "In month") == date(2028, 12, 1)  # no period: the 30-month maximum
+    assert deferment_expiry(base, 40, "In month") == date(2028, 12, 1)  # capped
+    assert deferment_expiry(base, 3, "In year") == date(2028, 12, 1)  # capped
+    assert deferment_expiry(base, 1000, "In day") == date(2028, 12, 1)  # capped
+
+
+def test_a_deferment_in_days_is_not_taken_for_months() -> None:
+    """Examination once read any unit but "year" as months: 15 days gave 15 months."""
+    from hws.domain.calendar_rules import deferment_expiry
+
+    got = expected_publication(
+        registration_date=date(2026, 11, 18), schedule=S, deferment_until=deferment_expiry(date(2026, 11, 2), 30, "In day")
+    )
+    assert Week.of(got) == Week.of(date(2026, 12, 2))
+
+
+@given(
+    st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 1, 1)),
+    st.one_of(st.none(), st.integers(0, 2000)),
+    st.sampled_from(["In day", "In week", "In month", "In year", None]),
+)
+def test_deferment_expiry_never_passes_30_months(base: date, period: int | None, unit: str | None) -> None:
+    from hws.domain.calendar_rules import deferment_expiry
+
+    end = deferment_expiry(base, period, unit)
+    assert base <= end <= add_months(base, 30)

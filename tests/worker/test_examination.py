@@ -324,3 +324,65 @@ def _imports(service) -> list[dict]:  # type: ignore[type-arg,no-untyped-def]
         {**r._mapping, "problems": json.loads(r.problems) if r.problems else []}
         for r in rows
     ]
+
+
+# One deferment rule for the expected publication and the expiry the bulletin prints -------
+
+
+@pytest.mark.parametrize(
+    ("deferment", "expiry"),
+    [
+        ({"weeks": 40}, date(2024, 10, 16)),  # 280 days from the priority date (2024-01-10)
+        ({"months": 18}, date(2025, 7, 10)),
+        ({"years": 2}, date(2026, 1, 10)),
+        (True, date(2026, 7, 10)),  # no period: the 30-month maximum
+    ],
+    ids=["40-weeks", "18-months", "2-years", "no-period"],
+)
+def test_the_expected_publication_and_the_printed_expiry_follow_one_rule(manual, deferment, expiry) -> None:  # type: ignore[no-untyped-def]
+    """Examination read weeks (and days) as months, and a deferment without a period
+    printed the publication date as its expiry; both now use
+    hws.domain.calendar_rules.deferment_expiry from the earliest priority date."""
+    from hws.domain.weeks import Week
+    from hws.st96.publication import registration_from_service_request
+
+    service, _ = manual
+    office = enrol(service, office="KR")
+    spec = example_spec("application", office="KR", deferment=deferment, immediate_publication=False)
+    spec["filing_date"] = "2024-05-01"  # the example's priority (2024-01-10) is earlier: the base
+    receive(service, office, build_package(spec, {}, fill_missing=True))
+    drain(service)
+    examiner = Examiner(service)
+    examiner.take_up("970000001", actor="op")
+    sr = examiner.register("970000001", actor="op")  # registered 2026-11-18: every deferment is over
+    files = sr_store.files(service.engine, sr.srn)
+    with service.blobs.open(next(f.sha256 for f in files if f.kind == "ST96_XML")) as handle:
+        source = handle.read()
+    registration = registration_from_service_request(
+        sr.data, files, source, irn=sr.irn, srn=sr.srn,
+        registration_date=sr.registered_at.date(), expected_publication_date=sr.expected_publication,
+    )  # fmt: skip
+    assert registration.deferment_expiry_date == expiry
+    # the expiry has passed at registration: the next issue, for all four
+    assert sr.expected_publication == service.settings.schedule.publication_date(Week.of(date(2026, 11, 18)))
+
+
+@pytest.mark.parametrize(("deferment", "weeks_after_filing"), [({"weeks": 40}, 40), ({"months": 18}, None)])
+def test_a_deferment_still_running_publishes_in_its_expiry_week(manual, deferment, weeks_after_filing) -> None:  # type: ignore[no-untyped-def]
+    from hws.domain.calendar_rules import add_months
+    from hws.domain.weeks import Week
+
+    service, _ = manual
+    office = enrol(service, office="KR")
+    spec = example_spec("application", office="KR", deferment=deferment, immediate_publication=False)
+    for design in spec["designs"]:
+        design.pop("priority", None)
+    spec["filing_date"] = "2026-11-02"
+    receive(service, office, build_package(spec, {}, fill_missing=True))
+    drain(service)
+    examiner = Examiner(service)
+    examiner.take_up("970000001", actor="op")
+    sr = examiner.register("970000001", actor="op")
+    filed = date(2026, 11, 2)
+    expiry = filed + timedelta(weeks=weeks_after_filing) if weeks_after_filing else add_months(filed, 18)
+    assert sr.expected_publication == service.settings.schedule.publication_date(Week.of(expiry))

@@ -4,7 +4,7 @@ irregularity deadlines (Rule 14)."""
 from __future__ import annotations
 
 import calendar
-from datetime import date
+from datetime import date, timedelta
 
 from hws.domain.weeks import Schedule, Week
 
@@ -21,6 +21,29 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def deferment_expiry(base: date, period: int | None, unit: str | None = None) -> date:
+    """When a requested deferment ends (Rule 16, simplified): ``period`` days, months or
+    years from ``base`` (the filing date, or the earliest priority date), ``unit`` as ST.96
+    writes it in ``com:periodCategory`` ("In week", "In month", "In year" in V6_0, and
+    "In day"; months when absent); the 30-month maximum when no period is given, and never beyond it.
+
+    The one rule for both the expected publication date (examination) and the deferment
+    expiry date the bulletin and the confidential copies print."""
+    cap = add_months(base, MAX_DEFERMENT_MONTHS)
+    if period is None:
+        return cap
+    kind = (unit or "").lower()
+    if "day" in kind:
+        target = base + timedelta(days=period)
+    elif "week" in kind:
+        target = base + timedelta(weeks=period)
+    elif "year" in kind:
+        target = add_months(base, period * 12)
+    else:
+        target = add_months(base, period)
+    return min(target, cap)
+
+
 def expected_publication(
     *,
     registration_date: date,
@@ -28,12 +51,14 @@ def expected_publication(
     immediate: bool = False,
     deferment_months: int | None = None,
     filing_or_priority_date: date | None = None,
+    deferment_until: date | None = None,
 ) -> date:
     """The publication date of the weekly issue a registration will appear in.
 
     - immediate publication: the next weekly issue after registration;
-    - deferment: the requested period from the filing (or priority) date, capped at 30
-      months from that date;
+    - deferment: until ``deferment_until`` (:func:`deferment_expiry`), or
+      ``deferment_months`` from the filing (or priority) date, capped at 30 months from
+      that date;
     - otherwise: 12 months after the registration date.
     The result is the publication day of the weekly issue: for immediate publication the
     first issue after the registration day; otherwise the issue of the week the target
@@ -44,9 +69,10 @@ def expected_publication(
         if schedule.publication_date(week) <= registration_date:
             week = week.next()
         return schedule.publication_date(week)
-    if deferment_months is not None:
-        base = filing_or_priority_date or registration_date
-        target = add_months(base, min(deferment_months, MAX_DEFERMENT_MONTHS))
+    if deferment_months is not None and deferment_until is None:
+        deferment_until = deferment_expiry(filing_or_priority_date or registration_date, deferment_months, "In month")
+    if deferment_until is not None:
+        target = deferment_until
         if target <= registration_date:  # deferment already over: the next issue
             return expected_publication(registration_date=registration_date, schedule=schedule, immediate=True)
     else:

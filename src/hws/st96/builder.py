@@ -13,7 +13,7 @@ The description is a mapping (YAML or TOML on disk, a dict in code)::
         locarno: "06-01"
         views: [{file: images/1.1.jpg, type: Perspective}]
     designations: [EM, {code: US, act: Act1999}]
-    deferment: {months: 12}
+    deferment: {months: 12}          # or {weeks: N}, {years: N}, true (no period: 30 months)
     documents: [{file: docs/dm1.pdf, kind: INTERNATIONAL_DESIGN_APPLICATION}]
 
 Decisions take ``irn`` (DM/nnnnnn), ``decision_date``, ``effective_date``,
@@ -244,6 +244,24 @@ def _designs(parent: etree._Element, designs: list[Spec], language: str, files: 
     return views_total
 
 
+#: the deferment keys of a spec and ST.96's com:periodCategory for each ("In day" is not in
+#: the V6_0 enumeration: structural checks only)
+_PERIOD_UNITS = {"years": "In year", "months": "In month", "weeks": "In week", "days": "In day"}
+
+
+def _deferment_period(deferment: Any) -> tuple[int | None, str]:
+    """``{months: 12}`` (or ``weeks``, ``years``, ``days``), a bare number of months, or
+    ``true`` (deferment asked without a period)."""
+    if deferment is True:
+        return None, "In month"
+    if isinstance(deferment, Mapping):
+        for key, unit in _PERIOD_UNITS.items():
+            if deferment.get(key) is not None:
+                return int(deferment[key]), unit
+        return None, "In month"
+    return int(deferment), "In month"
+
+
 def _documents(parent: etree._Element, documents: list[Spec], files: list[str]) -> None:
     if not documents:
         return
@@ -329,9 +347,9 @@ def _application(bag: etree._Element, spec: Spec, files: list[str]) -> None:
     _sub(el, _d("ImmediatePublicationIndicator"), immediate)
     _sub(el, _d("PublicationDefermentIndicator"), bool(deferment))
     if deferment:
-        months = deferment.get("months") if isinstance(deferment, Mapping) else deferment
-        if months is not True:
-            _sub(el, _d("DefermentPeriod"), int(months), periodCategory="In month")
+        period, unit = _deferment_period(deferment)
+        if period is not None:
+            _sub(el, _d("DefermentPeriod"), period, periodCategory=unit)
     _sub(el, _c("LatePaymentRequestIndicator"), bool(spec.get("late_payment", False)))
     _documents(el, _list(spec.get("documents")), files)
     if spec.get("payment"):

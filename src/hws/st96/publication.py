@@ -75,13 +75,13 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import PurePosixPath
 from typing import IO, Any, BinaryIO
 
 from lxml import etree
 
-from hws.domain.calendar_rules import MAX_DEFERMENT_MONTHS, add_months
+from hws.domain.calendar_rules import add_months, deferment_expiry
 from hws.domain.weeks import Week
 from hws.st96 import safexml
 from hws.st96.namespaces import COM, DGN, XSI
@@ -1294,21 +1294,16 @@ def _priorities_from_xml(design: etree._Element | None) -> tuple[Priority, ...]:
     return tuple(out)
 
 
-def _deferment_expiry(data: Mapping[str, Any], filing: date, designs: Sequence[Design], expected: date) -> date | None:
+def _deferment_expiry(data: Mapping[str, Any], filing: date, designs: Sequence[Design]) -> date | None:
     deferment = data.get("deferment") or {}
     if not deferment.get("requested"):
         return None
-    period, unit = deferment.get("period"), str(deferment.get("unit") or "In month").lower()
-    if period is None:
-        return expected
+    period = deferment.get("period")
     priority_dates = [p.filing_date for d in designs for p in d.priorities]
     priority_dates += [d for p in data.get("priorities") or [] if (d := _as_date(p.get("filing_date")))]
     base = min([filing, *priority_dates])
-    if "day" in unit:
-        target = base + timedelta(days=int(period))
-    else:
-        target = add_months(base, int(period) * (12 if "year" in unit else 1))
-    return min(target, add_months(base, MAX_DEFERMENT_MONTHS))
+    # the rule examination used for the expected publication date (hws.domain.calendar_rules)
+    return deferment_expiry(base, period if isinstance(period, int) else None, deferment.get("unit"))
 
 
 def registration_from_service_request(
@@ -1411,7 +1406,7 @@ def registration_from_service_request(
         designations=designations,
         designs=tuple(designs),
         language=language,
-        deferment_expiry_date=_deferment_expiry(data, filing, designs, expected_publication_date),
+        deferment_expiry_date=_deferment_expiry(data, filing, designs),
         office_reference=data.get("office_reference"),
         applicant_reference=_findtext(txn, "com:ApplicantFileReference"),
         representatives=tuple(representatives),
