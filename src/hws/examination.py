@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from hws.domain import lifecycle
 from hws.domain.calendar_rules import deferment_expiry, expected_publication, regularization_deadline
@@ -23,7 +23,6 @@ from hws.store import audit
 from hws.store import service_requests as sr_store
 from hws.store.counters import next_value
 from hws.store.service_requests import ServiceRequest
-from hws.store.tables import service_requests
 
 log = logging.getLogger("hws.examination")
 
@@ -186,10 +185,7 @@ class Examiner:
 
     @staticmethod
     def _registration(conn: Connection, irn: str) -> ServiceRequest | None:
-        row = conn.execute(
-            select(service_requests.c.srn).where(service_requests.c.irn == irn, service_requests.c.status == Status.REGISTERED.value)
-        ).first()
-        return sr_store.get_in(conn, row.srn) if row else None
+        return sr_store.registration_in(conn, irn)
 
     @staticmethod
     def sender_refused(conn: Connection, sr: ServiceRequest, target: ServiceRequest) -> SenderRefused | None:

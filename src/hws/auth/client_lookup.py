@@ -17,25 +17,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from hws.jwk import PublicKey, key_from_jwk
-from hws.store.clients import Client, ClientKey
+from hws.store.clients import CLIENT_WITH_KEYS, Client, ClientKey
 from hws.store.database import read_only
-from hws.store.tables import client_keys, clients
 
 #: Entries kept at most (one per client that asked for a token recently).
 MAX_ENTRIES = 4096
 
-# The client's row and each of its keys' rows, as one statement (a left join: a client
-# without keys is still found). Ordered like the registry orders keys.
-_STATEMENT = (
-    select(clients, client_keys)
-    .select_from(clients.outerjoin(client_keys, client_keys.c.client_id == clients.c.client_id))
-    .where(clients.c.client_id == bindparam("client_id"))
-    .order_by(client_keys.c.added_at, client_keys.c.kid)
-)
 
 
 @dataclass(frozen=True)
@@ -75,7 +66,7 @@ class ClientLookup:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._thread = threading.local()
-        compiled = _STATEMENT.compile(dialect=engine.dialect)
+        compiled = CLIENT_WITH_KEYS.compile(dialect=engine.dialect)
         self._sql = str(compiled)
         self._positional = bool(compiled.positional)
 

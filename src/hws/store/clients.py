@@ -11,7 +11,7 @@ from functools import cached_property
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hws.auth.certificates import CertificateInfo
@@ -102,6 +102,17 @@ class Client:
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
         }
+
+
+#: A client's row and each of its keys' rows, as one statement (a left join: a client
+#: without keys is still found), ordered like the registry orders keys; bound by
+#: ``client_id``. The token endpoint's look-up runs it through the driver.
+CLIENT_WITH_KEYS = (
+    select(clients, client_keys)
+    .select_from(clients.outerjoin(client_keys, client_keys.c.client_id == clients.c.client_id))
+    .where(clients.c.client_id == bindparam("client_id"))
+    .order_by(client_keys.c.added_at, client_keys.c.kid)
+)
 
 
 def _client(row: Any) -> Client:

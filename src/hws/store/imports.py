@@ -64,6 +64,11 @@ def reference_blob(conn: Connection, sha256: str, size: int, now: datetime) -> N
     conn.execute(_insert(conn)(blobs).values(sha256=sha256, size=size, created_at=now).on_conflict_do_nothing())
 
 
+def referenced_blobs(conn: Connection, candidates: list[str]) -> set[str]:
+    """Which of ``candidates`` (SHA-256 hex) a row records as in use."""
+    return set(conn.execute(select(blobs.c.sha256).where(blobs.c.sha256.in_(candidates))).scalars())
+
+
 @dataclass(frozen=True)
 class IdempotentHit:
     import_id: str

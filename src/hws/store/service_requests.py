@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from hws.domain.lifecycle import Status
 from hws.st96.package import PackageContent
 from hws.store.tables import service_requests, sr_designations, sr_events, sr_files
 
@@ -225,6 +226,14 @@ def transition(
 
 def get_in(conn: Connection, srn: str) -> ServiceRequest | None:
     row = conn.execute(select(service_requests).where(service_requests.c.srn == srn)).first()
+    return _record(row) if row else None
+
+
+def registration_in(conn: Connection, irn: str) -> ServiceRequest | None:
+    """The registered application that holds ``irn``, or None."""
+    row = conn.execute(
+        select(service_requests).where(service_requests.c.irn == irn, service_requests.c.status == Status.REGISTERED.value)
+    ).first()
     return _record(row) if row else None
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
 
 from hws.store import assertion_uses
 from hws.store import imports as import_store
-from hws.store.tables import blobs
 
 log = logging.getLogger("hws.worker.maintenance")
 
@@ -32,7 +30,7 @@ def sweep_orphans(service, grace: float | None = None) -> dict[str, int]:  # typ
         with service.engine.connect() as conn:
             for start in range(0, len(candidates), 500):
                 chunk = candidates[start : start + 500]
-                known = set(conn.execute(select(blobs.c.sha256).where(blobs.c.sha256.in_(chunk))).scalars())
+                known = import_store.referenced_blobs(conn, chunk)
                 for sha in chunk:
                     if sha not in known:
                         service.blobs.delete(sha, older_than=cutoff)

@@ -18,7 +18,6 @@ building a week again yields the same bytes.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -28,16 +27,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import ColumnElement, Connection, and_, func, select
 
 from hws.domain.weeks import Week, weeks_between
 from hws.st96 import publication as writer
 from hws.store import audit
 from hws.store import imports as import_store
 from hws.store import publications as pub_store
+from hws.store import register
 from hws.store import service_requests as sr_store
 from hws.store.blobs import BlobRef
-from hws.store.tables import clients, service_requests, sr_designations, sr_files
 
 log = logging.getLogger("hws.worker.publisher")
 
@@ -77,8 +75,7 @@ class Publisher:
         return weeks_between(first, latest) if first <= latest else []
 
     def _first_week(self) -> Week | None:
-        with self.service.engine.connect() as conn:
-            earliest = conn.execute(select(service_requests.c.created_at).order_by(service_requests.c.created_at).limit(1)).scalar()
+        earliest = register.earliest_filing(self.service.engine)
         # The first issue that can hold anything is the first one after the earliest request
         # was filed; weeks whose moment passed before that have nothing to publish.
         return self.schedule.next_after(earliest) if earliest else None
@@ -102,22 +99,15 @@ class Publisher:
         with self.service.blobs.open(xml.sha256) as handle:
             return handle.read()
 
-    @staticmethod
-    def _files(conn: Connection, srn: str) -> list[sr_store.StoredFile]:
-        rows = conn.execute(select(sr_files).where(sr_files.c.srn == srn).order_by(sr_files.c.path))
-        return [sr_store.StoredFile(r.path, r.sha256, r.size, r.media_type, r.kind) for r in rows]
-
-    def _registration(self, conn: Connection, row: Any) -> writer.Registration:
-        files = self._files(conn, row.srn)
-        assert row.irn and row.registered_at and row.expected_publication
+    def _registration(self, found: register.RegisteredApplication) -> writer.Registration:
         return writer.registration_from_service_request(
-            json.loads(row.data),
-            files,
-            self._source_xml(files),
-            irn=row.irn,
-            srn=row.srn,
-            registration_date=row.registered_at.date(),
-            expected_publication_date=row.expected_publication,
+            found.data,
+            found.files,
+            self._source_xml(found.files),
+            irn=found.irn,
+            srn=found.srn,
+            registration_date=found.registered_at.date(),
+            expected_publication_date=found.expected_publication,
         )
 
     def _decision(self, sr: sr_store.ServiceRequest) -> writer.Decision:
@@ -127,54 +117,33 @@ class Publisher:
             sr.data, files, self._source_xml(files), srn=sr.srn, recorded_date=sr.registered_at.date(), irn=sr.target_irn
         )
 
-    def _registrations(self, *conditions: ColumnElement[bool], office: str | None = None) -> writer.RegistrationStream:
-        """The registrations matching ``conditions`` (and designating ``office``), counted
-        now and streamed in IRN order by one query each time the stream is iterated."""
-        if office is not None:
-            designating = select(sr_designations.c.srn).where(sr_designations.c.office == office.strip().upper())
-            conditions = (*conditions, service_requests.c.srn.in_(designating))
-        with self.service.engine.connect() as conn:
-            count = conn.execute(select(func.count()).select_from(service_requests).where(*conditions)).scalar_one()
-        columns = [service_requests.c[c] for c in ("srn", "irn", "registered_at", "expected_publication", "data")]
-        # IRNs are "DM/" and six digits: the database's order is the writer's under any collation
-        query = select(*columns).where(*conditions).order_by(service_requests.c.irn)
+    def _registrations(self, criteria: register.RegistrationCriteria) -> writer.RegistrationStream:
+        """The registrations matching ``criteria``, counted now and streamed in IRN order
+        by one query each time the stream is iterated."""
+        engine = self.service.engine
+        count = register.count_registrations(engine, criteria)
 
         def produce() -> Iterator[writer.Registration]:
-            with self.service.engine.connect() as conn:
-                # yield_per: rows come in batches (a server-side cursor on PostgreSQL), never all at once
-                for row in conn.execution_options(yield_per=STREAM_BATCH).execute(query):
-                    yield self._registration(conn, row)
+            for found in register.registrations(engine, criteria, batch=STREAM_BATCH):
+                yield self._registration(found)
 
         return writer.RegistrationStream(count, produce)
 
-    def _srns(self, *conditions: Any) -> list[str]:
-        with self.service.engine.connect() as conn:
-            return list(conn.execute(select(service_requests.c.srn).where(*conditions).order_by(service_requests.c.srn)).scalars())
-
     def inputs(self, week: Week) -> WeekInputs:
         start, end = self._window(week)
-        registered = service_requests.c.status == "Registered"
-        applications = service_requests.c.transaction == "HagueApplication"
-        in_week = and_(service_requests.c.expected_publication >= week.monday, service_requests.c.expected_publication <= week.sunday)
-        recorded_in_window = and_(service_requests.c.registered_at > start, service_requests.c.registered_at <= end)
         get = lambda srn: sr_store.get(self.service.engine, srn)  # noqa: E731
-        published = self._registrations(registered, applications, in_week, service_requests.c.registered_at <= end)
-        decisions = [
-            self._decision(get(s))
-            for s in self._srns(registered, ~applications, service_requests.c.target_irn.is_not(None), recorded_in_window)
-        ]
+        published = self._registrations(
+            register.RegistrationCriteria(recorded_until=end, publication_from=week.monday, publication_to=week.sunday)
+        )
+        decisions = [self._decision(get(s)) for s in register.decisions_recorded(self.service.engine, start, end)]
 
         def recorded(office: str) -> writer.RegistrationStream:
-            return self._registrations(registered, applications, recorded_in_window, office=office)
+            return self._registrations(register.RegistrationCriteria(recorded_until=end, recorded_after=start, designating=office))
 
         return WeekInputs(week, published, decisions, recorded)
 
     def examining_offices(self) -> list[str]:
-        with self.service.engine.connect() as conn:
-            rows = conn.execute(
-                select(clients.c.office).where(clients.c.examining.is_(True), clients.c.active.is_(True)).distinct()
-            ).scalars()
-            return sorted(set(rows))
+        return register.examining_offices(self.service.engine)
 
     # Building -------------------------------------------------------------------------
 
