@@ -70,3 +70,24 @@ def test_device_error_during_write_behind_is_raised(store: FilesystemBlobStore, 
     assert raised.value.errno == errno.EIO
     writer.abort()
     assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_staging_is_a_scratch_file_under_tmp_removed_after(store: FilesystemBlobStore) -> None:
+    with store.staging() as handle:
+        handle.write(b"built here")
+        handle.seek(0)
+        assert handle.read() == b"built here"
+        assert [p.suffix for p in store.tmp_dir.iterdir()] == [".part"]  # swept after a crash
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_staging_is_removed_when_the_build_fails(store: FilesystemBlobStore) -> None:
+    with pytest.raises(RuntimeError), store.staging() as handle:
+        handle.write(b"half")
+        raise RuntimeError("writer failed")
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_files_on_disk_have_no_presigned_url(store: FilesystemBlobStore) -> None:
+    ref = store.put_bytes(b"x")
+    assert store.presigned_url(ref.sha256, expires=60) is None

@@ -272,3 +272,12 @@ def test_orphan_sweep_on_s3(tmp_path: Path, sqlite_url: str, monkeypatch: pytest
         assert uploads(store) == []
     finally:
         service.close()
+
+
+def test_staging_is_local_scratch_not_the_bucket(store: S3BlobStore) -> None:
+    before = keys(store)
+    with store.staging() as handle:
+        handle.write(b"a bulletin being built")
+        handle.seek(0)
+        assert handle.read() == b"a bulletin being built"
+    assert keys(store) == before

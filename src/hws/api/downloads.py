@@ -77,12 +77,15 @@ def blob_response(request: Request, service: Any, *, sha256: str, size: int, fil
         wanted = None  # the client's copy is of another file: send the whole new one
     if request.method == "HEAD":
         return Response(status_code=200, headers={**headers, "Content-Length": str(size)}, media_type=media_type)
-    presign = getattr(service.blobs, "presigned_url", None)
-    if presign is not None and service.settings.s3_presign_downloads and (if_range is None or wanted is not None):
+    url = None
+    if service.settings.s3_presign_downloads and (if_range is None or wanted is not None):
         # Object storage serves the bytes (Range included). Our ETag and Repr-Digest ride
         # on the redirect for the client to verify; the store's own ETag is not sha256.
         # A stale If-Range is settled here (the whole file, from us): S3 cannot judge it.
-        url = presign(sha256, expires=service.settings.s3_presign_seconds, filename=filename, media_type=media_type)
+        url = service.blobs.presigned_url(
+            sha256, expires=service.settings.s3_presign_seconds, filename=filename, media_type=media_type
+        )
+    if url is not None:
         redirect = {k: v for k, v in headers.items() if k != "Accept-Ranges"}
         return Response(status_code=307, headers={**redirect, "Location": url, "Cache-Control": "private, no-store"})
     if wanted is None:

@@ -23,6 +23,7 @@ import os
 import secrets
 import shutil
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -78,6 +79,19 @@ class BlobStore(Protocol):
     def referencing(self) -> AbstractContextManager[None]: ...
 
     def sweeping(self) -> AbstractContextManager[bool]: ...
+
+    def staging(self) -> AbstractContextManager[BinaryIO]:
+        """A scratch file (read-write, seekable) for building something before it is
+        stored with :meth:`writer`; removed when the block ends (or by the sweep of
+        temporary files, after a crash)."""
+        ...
+
+    def presigned_url(
+        self, sha256: str, *, expires: int, filename: str | None = None, media_type: str | None = None
+    ) -> str | None:
+        """A time-limited URL from which a client downloads the blob itself, or ``None``
+        where the store cannot give one (the service then sends the bytes)."""
+        ...
 
 
 def write_all(writer: BlobWriter, data: bytes) -> BlobRef:
@@ -228,6 +242,21 @@ class FilesystemBlobStore:
         self.objects = root / "sha256"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.objects.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def staging(self) -> Iterator[BinaryIO]:
+        """Under ``tmp/`` (same file system; a crash leaves it to :meth:`sweep_temporary`)."""
+        fd, name = tempfile.mkstemp(dir=self.tmp_dir, suffix=".part")
+        try:
+            with os.fdopen(fd, "w+b") as handle:
+                yield handle
+        finally:
+            Path(name).unlink(missing_ok=True)
+
+    def presigned_url(
+        self, sha256: str, *, expires: int, filename: str | None = None, media_type: str | None = None
+    ) -> str | None:
+        return None  # files on disk have no URL: the service streams them
 
     def path_for(self, sha256: str) -> Path:
         _check_hex(sha256)

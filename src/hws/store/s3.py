@@ -47,10 +47,11 @@ import base64
 import hashlib
 import io
 import secrets
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import boto3
 from botocore.config import Config
@@ -492,4 +493,11 @@ class S3BlobStore:
     def sweeping(self) -> Iterator[bool]:
         """Always granted; see the module docstring (grace period, refreshed duplicates)."""
         yield True
+
+    @contextmanager
+    def staging(self) -> Iterator[BinaryIO]:
+        """An anonymous local file (the system's temporary folder): gone when closed, and
+        with the process after a crash; nothing of the bucket's is used for it."""
+        with tempfile.TemporaryFile(suffix=".part") as handle:
+            yield handle  # type: ignore[misc]
 

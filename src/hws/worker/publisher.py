@@ -19,12 +19,9 @@ building a week again yields the same bytes.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, BinaryIO
 
 
@@ -148,25 +145,20 @@ class Publisher:
     # Building -------------------------------------------------------------------------
 
     def _store(self, write: Callable[[BinaryIO], writer.PublicationSummary]) -> tuple[BlobRef, writer.PublicationSummary]:
-        """Write to a temporary file, then copy it into the blob store (hashing as it goes)."""
-        tmp_dir = Path(self.service.settings.blobs_dir) / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
-        try:
-            with os.fdopen(fd, "w+b") as handle:
-                summary = write(handle)
-                handle.flush()
-                handle.seek(0)
-                blob = self.service.blobs.writer()
-                try:
-                    while chunk := handle.read(1024 * 1024):
-                        blob.write(chunk)
-                    ref = blob.commit()
-                except BaseException:
-                    blob.abort()
-                    raise
-        finally:
-            Path(name).unlink(missing_ok=True)
+        """Write to the blob store's scratch file, then copy it into the store (hashing as
+        it goes)."""
+        with self.service.blobs.staging() as handle:
+            summary = write(handle)
+            handle.flush()
+            handle.seek(0)
+            blob = self.service.blobs.writer()
+            try:
+                while chunk := handle.read(1024 * 1024):
+                    blob.write(chunk)
+                ref = blob.commit()
+            except BaseException:
+                blob.abort()
+                raise
         return ref, summary
 
     def build_bulletin(self, week: Week, inputs: WeekInputs | None = None) -> tuple[BlobRef, writer.PublicationSummary]:
