@@ -255,8 +255,25 @@ def _numeric_date(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= LATEST_NUMERIC_DATE
 
 
+def _json(value: Any) -> bool:
+    """Whether ``value`` is JSON (RFC 8259): no NaN or Infinity anywhere, in any claim —
+    Python writes them, the service's parser refuses the whole payload — and integers
+    within what a parser reads (Python's: 4300 digits)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return len(str(abs(value))) <= 4300
+    if isinstance(value, list):
+        return all(_json(v) for v in value)
+    if isinstance(value, dict):
+        return all(_json(v) for v in value.values())
+    return True
+
+
 def conforming(claims: dict[str, Any], client_id: str, now: float) -> bool:
     """The contract, written independently of the service's code (compat audience)."""
+    if not _json(claims):
+        return False
     accepted = (ISSUER, TOKEN_ENDPOINT)
     aud = claims.get("aud")
     if isinstance(aud, str):
