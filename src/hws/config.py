@@ -140,18 +140,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "structural_only_versions", mode="before")
     @classmethod
-    def _split_proxies(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
+        """A list from the environment: JSON, or items separated by commas or blanks."""
         if isinstance(value, str) and value.strip().startswith("["):
             return json.loads(value)
-        if isinstance(value, str):
-            return [part for part in value.replace(",", " ").split() if part]
-        return value
-
-    @field_validator("structural_only_versions", mode="before")
-    @classmethod
-    def _split_versions(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part for part in value.replace(",", " ").split() if part]
         return value

@@ -19,11 +19,9 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
-from hws.client import HagueClient
-from hws.client.enrolment import generate
 from hws.domain.weeks import Schedule, Week
 from hws.st96.examples import example_package
-from tests.support.servers import start_server, until
+from tests.support.servers import SANDBOX, start_server, until
 
 pytestmark = pytest.mark.e2e
 
@@ -33,13 +31,6 @@ NOW = os.environ.get("HWS_SCENARIO_NOW", "")
 EXPECTED = {
     "2026-12-31 12:00:00": ("202653", date(2027, 1, 1), "2026/53"),
     "2027-01-04 09:00:00": ("202701", date(2027, 1, 8), "2027/01"),
-}
-SANDBOX = {
-    "HWS_SANDBOX": "1",
-    "HWS_EXAMINATION": "auto",
-    "HWS_AUTO_IRREGULARITY": "never",
-    "HWS_SCHEDULER_INTERVAL": "0.3",
-    "HWS_WORKER_POLL_INTERVAL": "0.1",
 }
 
 
@@ -58,10 +49,7 @@ def test_immediate_publication_across_the_year_end(tmp_path) -> None:  # type: i
 
     server = start_server(tmp_path / "server", extra_env=SANDBOX)
     try:
-        files = generate("KR", tmp_path / "keys-KR")
-        created = json.loads(server.hws("admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR",
-                                        "--ip", "127.0.0.1/32", "--json").stdout)  # fmt: skip
-        with HagueClient(issuer=server.issuer, client_id=created["client_id"], private_key=files.private_key) as kr:
+        with server.enrol("KR") as kr:
             package = tmp_path / "immediate.zip"
             package.write_bytes(example_package("application", office="KR", office_reference="KR-YEAR-END",
                                                 deferment=None, immediate_publication=True))  # fmt: skip

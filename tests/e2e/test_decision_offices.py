@@ -8,23 +8,15 @@ designates, while the same grant from US, a designated office, is registered.
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from hws.client import HagueClient
-from hws.client.enrolment import generate
 from hws.st96.examples import example_package
-from tests.support.servers import start_server, until
+from tests.support.servers import SANDBOX, start_server, until
 
 pytestmark = pytest.mark.e2e
 
-SANDBOX = {
-    "HWS_SANDBOX": "1",
-    "HWS_EXAMINATION": "auto",
-    "HWS_AUTO_IRREGULARITY": "never",
-    "HWS_WORKER_POLL_INTERVAL": "0.1",
-}
 
 
 @pytest.fixture
@@ -34,17 +26,9 @@ def sandbox(tmp_path):  # type: ignore[no-untyped-def]
     server.stop()
 
 
-def enrol(server, tmp_path, office: str) -> HagueClient:  # type: ignore[no-untyped-def]
-    files = generate(office, tmp_path / f"keys-{office}")
-    created = json.loads(
-        server.hws("admin", "clients", "add", "--cert", str(files.certificate), "--office", office, "--ip", "127.0.0.1/32", "--json").stdout
-    )
-    return HagueClient(issuer=server.issuer, client_id=created["client_id"], private_key=files.private_key)
-
-
 def test_a_grant_from_an_office_not_designated_is_rejected(sandbox, tmp_path) -> None:  # type: ignore[no-untyped-def]
     server = sandbox
-    kr, us, jp = enrol(server, tmp_path, "KR"), enrol(server, tmp_path, "US"), enrol(server, tmp_path, "JP")
+    kr, us, jp = server.enrol("KR"), server.enrol("US"), server.enrol("JP")
 
     def send(client: HagueClient, name: str, package: bytes):  # type: ignore[no-untyped-def]
         path = tmp_path / f"{name}.zip"

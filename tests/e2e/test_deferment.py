@@ -19,38 +19,22 @@ import httpx
 import pytest
 
 from hws.client import HagueClient
-from hws.client.enrolment import generate
 from hws.domain.calendar_rules import add_months
 from hws.domain.weeks import Schedule, Week
 from hws.st96 import safexml
 from hws.st96.builder import build_package
 from hws.st96.examples import example_spec
 from hws.st96.namespaces import COM, DGN
-from tests.support.servers import start_server, until
+from tests.support.servers import SANDBOX, start_server, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SANDBOX = {
-    "HWS_SANDBOX": "1",
-    "HWS_EXAMINATION": "auto",
-    "HWS_AUTO_IRREGULARITY": "never",
-    "HWS_SCHEDULER_INTERVAL": "0.3",
-    "HWS_WORKER_POLL_INTERVAL": "0.1",
-}
 CASES = {  # office reference → the spec's deferment
     "DEF-15-DAYS": {"days": 15},
     "DEF-18-MONTHS": {"months": 18},
     "DEF-2-YEARS": {"years": 2},
     "DEF-NO-PERIOD": True,
 }
-
-
-def enrol(server, tmp_path, office: str, *args: str) -> HagueClient:  # type: ignore[no-untyped-def]
-    files = generate(office, tmp_path / f"keys-{office}")
-    created = json.loads(
-        server.hws("admin", "clients", "add", "--cert", str(files.certificate), "--office", office, "--ip", "127.0.0.1/32", *args, "--json").stdout
-    )
-    return HagueClient(issuer=server.issuer, client_id=created["client_id"], private_key=files.private_key)
 
 
 def xml_of(blob: bytes) -> str:
@@ -71,7 +55,7 @@ def test_one_deferment_rule_in_status_copy_and_bulletin(tmp_path) -> None:  # ty
     server = start_server(tmp_path / "server", extra_env=SANDBOX)
     schedule = Schedule()
     try:
-        with enrol(server, tmp_path, "KR") as kr, enrol(server, tmp_path, "US", "--examining") as us:
+        with server.enrol("KR") as kr, server.enrol("US", "--examining") as us:
             check(server, schedule, kr, us, tmp_path)
     finally:
         server.stop()

@@ -194,38 +194,9 @@ def test_openapi_document_gives_the_identifier_patterns(server) -> None:
 # 4. Logs of hws serve --workers N -----------------------------------------------------------
 
 
-def _start_with_workers(data_dir: Path, workers: int, extra_env: dict[str, str] | None = None) -> RunningServer:
-    """``start_server`` with ``--workers`` (tests/support/servers.py starts one process)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HWS_")}
-    env.update({"HWS_DATA_DIR": str(data_dir), "HWS_PUBLIC_URL": url, "HWS_LOG_FORMAT": "json",
-                "HWS_CONFIG_HOME": str(data_dir / "office-config"), **(extra_env or {})})  # fmt: skip
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / "server.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - owned by the process
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hws", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    server = RunningServer(url, port, data_dir, env, process, log_path)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"server did not become ready:\n{server.log()}")
-
-
 @pytest.mark.slow
 def test_api_processes_of_serve_workers_log_refused_tokens(tmp_path) -> None:
-    server = _start_with_workers(tmp_path / "server", 2)
+    server = start_server(tmp_path / "server", serve_args=("--workers", "2"), ready_timeout=90)
     try:
         for _ in range(4):  # whichever process answers, each must log
             response = httpx.post(server.token_endpoint, data={"grant_type": "client_credentials", "client_assertion": "x"})

@@ -5,13 +5,10 @@ rejected it (1,000 images + the XML + documents)."""
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 
 import pytest
 
-from hws.client import HagueClient
-from hws.client.enrolment import generate
 from hws.st96.builder import build_package
 from hws.st96.examples import example_spec
 from hws.st96.zipsafe import ZipLimits
@@ -40,11 +37,7 @@ def test_a_100_design_10_view_application_is_imported_at_default_limits(server, 
     assert entries > 1000 and entries <= ZipLimits().max_entries  # 1,000 views + the XML + 2 documents
     path = tmp_path / "largest.zip"
     path.write_bytes(package)
-    files = generate("KR", tmp_path / "keys")
-    client_id = json.loads(
-        server.hws("admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1/32", "--json").stdout
-    )["client_id"]
-    with HagueClient(issuer=server.issuer, client_id=client_id, private_key=files.private_key) as hws:
+    with server.enrol("KR") as hws:
         done = hws.wait_for_import(hws.submit(path).import_id, timeout=180)
         assert done.imported, [p.code for p in done.problems]
         status = hws.request_status(done.srn)

@@ -8,30 +8,22 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
 import zipfile
 from datetime import datetime
 
 import httpx
 import pytest
 
-from hws.client import HagueClient
-from hws.client.enrolment import generate
 from hws.domain.weeks import Schedule, Week
 from hws.st96 import safexml
 from hws.st96.examples import example_package
 from hws.st96.schemaset import SchemaSet
+from tests.support import servers
 from tests.support.servers import start_server, until
 
 pytestmark = pytest.mark.e2e
 
-SANDBOX = {
-    "HWS_SANDBOX": "1",
-    "HWS_EXAMINATION": "auto",
-    "HWS_AUTO_IRREGULARITY": "always",
-    "HWS_SCHEDULER_INTERVAL": "0.3",
-    "HWS_WORKER_POLL_INTERVAL": "0.1",
-}
+SANDBOX = {**servers.SANDBOX, "HWS_AUTO_IRREGULARITY": "always"}  # the first examination finds one
 
 
 
@@ -49,20 +41,12 @@ def sandbox(tmp_path):  # type: ignore[no-untyped-def]
     server.stop()
 
 
-def enrol(server, tmp_path, office: str, *args: str) -> HagueClient:  # type: ignore[no-untyped-def]
-    files = generate(office, tmp_path / f"keys-{office}")
-    created = json.loads(
-        server.hws("admin", "clients", "add", "--cert", str(files.certificate), "--office", office, "--ip", "127.0.0.1/32", *args, "--json").stdout
-    )
-    return HagueClient(issuer=server.issuer, client_id=created["client_id"], private_key=files.private_key)
-
-
 def test_sandbox_life_cycle(sandbox, tmp_path, st96_dir) -> None:
     server = sandbox
-    kr = enrol(server, tmp_path, "KR")
-    us = enrol(server, tmp_path, "US", "--examining")
-    jp = enrol(server, tmp_path, "JP")
-    ib = enrol(server, tmp_path, "IB", "--scope", "hws/admin")
+    kr = server.enrol("KR")
+    us = server.enrol("US", "--examining")
+    jp = server.enrol("JP")
+    ib = server.enrol("IB", "--scope", "hws/admin")
     schedule = Schedule()
 
     def status(srn: str) -> bytes:

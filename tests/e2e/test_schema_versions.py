@@ -8,14 +8,10 @@ imported, registered and published in the V6_0 bulletin.
 
 from __future__ import annotations
 
-import json
-import time
 
 import httpx
 import pytest
 
-from hws.client import HagueClient
-from hws.client.enrolment import generate
 from hws.st96.examples import example_package
 from tests.st96.repack import with_xml
 from tests.support.servers import RunningServer, start_server
@@ -39,12 +35,8 @@ def relabelled(package: bytes, version: str) -> bytes:
 
 
 def submit_all(server: RunningServer, tmp_path, packages: dict[str, bytes]) -> dict[str, dict]:  # type: ignore[type-arg]
-    files = generate("KR", tmp_path / f"keys-{len(packages)}-{time.monotonic_ns()}")
-    client_id = json.loads(
-        server.hws("admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1/32", "--json").stdout
-    )["client_id"]
     results = {}
-    with HagueClient(issuer=server.issuer, client_id=client_id, private_key=files.private_key) as hws:
+    with server.enrol("KR") as hws:
         for name, body in packages.items():
             path = tmp_path / f"{name}.zip"
             path.write_bytes(body)

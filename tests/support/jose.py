@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from hws.jwk import b64url_decode, b64url_encode
+from hws.jws import P256_ORDER
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -22,9 +23,6 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 def segment(value: Any) -> str:
     raw = value if isinstance(value, bytes) else json.dumps(value, separators=(",", ":")).encode()
     return b64url_encode(raw)
-
-
-P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 def raw_sign(signing_input: bytes, key: Any, alg: str) -> bytes:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -12,6 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from hws.client import HagueClient
+from hws.client.enrolment import generate
+
+#: A sandbox that walks the life cycle alone: automatic examination registering every
+#: application (``HWS_AUTO_IRREGULARITY`` ``always`` for a first irregularity), the
+#: movable calendar, a scheduler and workers that look often.
+SANDBOX = {
+    "HWS_SANDBOX": "1",
+    "HWS_EXAMINATION": "auto",
+    "HWS_AUTO_IRREGULARITY": "never",
+    "HWS_SCHEDULER_INTERVAL": "0.3",
+    "HWS_WORKER_POLL_INTERVAL": "0.1",
+}
 
 
 def free_port() -> int:
@@ -48,6 +64,16 @@ class RunningServer:
             [sys.executable, "-m", "hws", *args], env=self.env, capture_output=True, text=True, check=check, timeout=120
         )
 
+    def enrol(self, office: str, *args: str) -> HagueClient:
+        """A new client of ``office`` (its keys made beside the data folder, allowed from
+        127.0.0.1, ``args`` passed to ``hws admin clients add``), as the office kit's client."""
+        files = generate(office, self.data_dir.parent / f"keys-{office}-{secrets.token_hex(4)}")
+        created = json.loads(
+            self.hws("admin", "clients", "add", "--cert", str(files.certificate), "--office", office,
+                     "--ip", "127.0.0.1/32", *args, "--json").stdout
+        )  # fmt: skip
+        return HagueClient(issuer=self.issuer, client_id=created["client_id"], private_key=files.private_key)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -62,7 +88,12 @@ class RunningServer:
 
 
 def start_server(
-    data_dir: Path, *, database_url: str | None = None, extra_env: dict[str, str | None] | None = None
+    data_dir: Path,
+    *,
+    database_url: str | None = None,
+    extra_env: dict[str, str | None] | None = None,
+    serve_args: tuple[str, ...] = (),
+    ready_timeout: float = 60,
 ) -> RunningServer:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -91,13 +122,13 @@ def start_server(
     log_path = data_dir / "server.log"
     log = open(log_path, "wb")  # noqa: SIM115 - owned by the process
     process = subprocess.Popen(
-        [sys.executable, "-m", "hws", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "hws", "serve", "--host", "127.0.0.1", "--port", str(port), *serve_args],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     server = RunningServer(url, port, data_dir, env, process, log_path)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")

@@ -47,7 +47,9 @@ _PDF_STREAM_DATA = re.compile(rb"\bstream\r?\n.*?\bendstream\b", re.DOTALL)
 _PDF_MAX_OBJECTS = 200_000
 
 _WHAT = {"JPEG": "a JPEG image", "PNG": "a PNG image"}
-_CODES = {"JPEG": "file-not-jpeg", "PNG": "file-not-png"}
+_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
+#: the code of a file that is not what its name says, by media type
+_NOT_WHAT_NAMED = {"image/jpeg": "file-not-jpeg", "image/png": "file-not-png", "application/pdf": "file-not-pdf"}
 
 
 def check(name: str, data: bytes, media_type: str, *, max_pixels: int = MAX_PIXELS) -> list[Problem]:
@@ -58,10 +60,9 @@ def check(name: str, data: bytes, media_type: str, *, max_pixels: int = MAX_PIXE
         if media_type == "application/pdf":
             problems = _check_pdf(name, data, where)
         else:
-            problems = _check_image(name, data, "JPEG" if media_type == "image/jpeg" else "PNG", max_pixels, where)
+            problems = _check_image(name, data, media_type, max_pixels, where)
     except RecursionError:
-        code = {"application/pdf": "file-not-pdf", "image/jpeg": "file-not-jpeg"}.get(media_type, "file-not-png")
-        problems = [Problem(code, f"{name!r} is nested too deeply to be read", where)]
+        problems = [Problem(_NOT_WHAT_NAMED[media_type], f"{name!r} is nested too deeply to be read", where)]
     if not problems and _MARKUP.search(data[:_SNIFF_BYTES]):
         problems.append(
             Problem(
@@ -77,8 +78,9 @@ def check(name: str, data: bytes, media_type: str, *, max_pixels: int = MAX_PIXE
 # Images -------------------------------------------------------------------------------------
 
 
-def _check_image(name: str, data: bytes, expected: str, max_pixels: int, where: Location) -> list[Problem]:
-    code, what = _CODES[expected], _WHAT[expected]
+def _check_image(name: str, data: bytes, media_type: str, max_pixels: int, where: Location) -> list[Problem]:
+    expected = _FORMATS[media_type]
+    code, what = _NOT_WHAT_NAMED[media_type], _WHAT[expected]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -175,7 +177,7 @@ def _check_pdf(name: str, data: bytes, where: Location) -> list[Problem]:
     from pypdf import PdfReader
     from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
-    not_pdf = "file-not-pdf"
+    not_pdf = _NOT_WHAT_NAMED["application/pdf"]
     tail = data.rstrip(b" \t\r\n\x00")
     if not tail.endswith(b"%%EOF"):
         return [
