@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hws.auth.certificates import read_certificate
+from hws.keys.certificates import read_certificate
 from hws.config import Settings
 from hws.domain.clock import SystemClock
 from hws.service import Service, build_service

@@ -121,7 +121,7 @@ def test_problem_as_json_when_asked(http) -> None:
 
 
 def test_scope_not_covering_the_call_is_403(http, auth_service, office) -> None:
-    from hws.auth.certificates import read_certificate
+    from hws.keys.certificates import read_certificate
     from tests.support.certificates import self_signed
 
     token = token_for(http, office)

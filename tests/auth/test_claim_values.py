@@ -24,12 +24,13 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from hws import jws
+from hws.auth import jws_checks as jws
+from hws.keys.jose import sign
 from hws.auth import assertion as rules
 from hws.auth.assertion import LATEST_NUMERIC_DATE
 from hws.auth.errors import OAuthError
 from hws.client.assertion import sign_client_assertion
-from hws.jwk import b64url_decode
+from hws.keys.public_keys import b64url_decode
 from hws.store import assertion_uses
 from tests.auth.conftest import ISSUER, TOKEN_ENDPOINT, post_token
 from tests.conftest import enrol, make_service
@@ -91,7 +92,7 @@ def test_rule16_single_use_keys_on_what_was_signed_when_high_s_is_accepted(tmp_p
 def test_rule16_our_signer_always_makes_low_s_signatures() -> None:
     key = new_ec_key()
     for n in range(300):  # P(all low-S by chance) = 2**-300
-        token = jws.sign({"alg": "ES256"}, {"n": n}, key)
+        token = sign({"alg": "ES256"}, {"n": n}, key)
         signature = b64url_decode(token.split(".")[2])
         assert len(signature) == 64 and not jws.is_high_s(signature)
         assert jws.verify(jws.parse_compact(token, max_bytes=4096), "ES256", key.public_key())
@@ -130,7 +131,7 @@ def test_rule16_a_jti_member_is_a_short_string(http, office, jti: Any) -> None: 
 
 def test_rule16_verify_refuses_out_of_range_scalars() -> None:
     key = new_ec_key()
-    h, p, _ = jws.sign({"alg": "ES256"}, {"a": 1}, key).split(".")
+    h, p, _ = sign({"alg": "ES256"}, {"a": 1}, key).split(".")
     for r, s in ((0, 1), (1, 0), (P256_ORDER, 1), (1, P256_ORDER), (P256_ORDER - 1, P256_ORDER - 1)):
         raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
         token = jws.parse_compact(f"{h}.{p}.{segment(raw)}", max_bytes=4096)

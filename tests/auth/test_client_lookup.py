@@ -3,9 +3,8 @@ any change to the client or its keys, by this process or another, counts at once
 
 from __future__ import annotations
 
-from pathlib import Path
 
-from hws.auth.certificates import read_certificate
+from hws.keys.certificates import read_certificate
 from hws.cli.main import app as cli
 from hws.service import Service
 from tests.auth.conftest import TOKEN_ENDPOINT, post_token

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from hws.auth.certificates import read_certificate
+from hws.keys.certificates import read_certificate
 from hws.config import AudiencePolicy
 from tests.auth.conftest import ISSUER, TOKEN_ENDPOINT, post_token
 from tests.conftest import enrol, make_service
@@ -194,7 +194,7 @@ def test_rule4_unregistered_key(http, office) -> None:
 
 
 def test_rule4_embedded_jwk_header_is_ignored(http, office) -> None:
-    from hws.jwk import public_jwk
+    from hws.keys.public_keys import public_jwk
 
     attacker = new_ec_key()
     for member in ({"jwk": public_jwk(attacker.public_key())}, {"jku": "http://evil/jwks"}, {"x5u": "http://evil/c"}):
@@ -233,7 +233,7 @@ def test_rule5_signature_not_64_bytes(http, office) -> None:
     token = craft({"alg": "ES256"}, claims_for(office.client_id, ISSUER), office.key)
     h, p, s = token.split(".")
     sig = base64.urlsafe_b64decode(s + "==")
-    from hws.jwk import b64url_encode
+    from hws.keys.public_keys import b64url_encode
 
     assert_oauth_error(post_token(http, form(f"{h}.{p}.{b64url_encode(sig[1:])}")), 401, "invalid_client")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hws.auth.certificates import read_certificate
+from hws.keys.certificates import read_certificate
 from hws.cli.main import app
 
 runner = CliRunner()

@@ -48,8 +48,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from hws.jwk import b64url_decode, b64url_encode, public_jwk, thumbprint
-from hws.jws import P256_ORDER, is_high_s
+from hws.auth.jws_checks import is_high_s
+from hws.keys.jose import P256_ORDER
+from hws.keys.public_keys import b64url_decode, b64url_encode, public_jwk, thumbprint
 from tests.support.certificates import self_signed
 from tests.support.jose import form, new_ec_key
 from tests.support.servers import RunningServer

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from hws.auth.certificates import read_certificate
+from hws.keys.certificates import read_certificate
 from hws.service import Service
 from hws.store import migration
 from hws.store.change_feed import APPLICATION_NAME, ChangeFeed, _writes_cached_rows

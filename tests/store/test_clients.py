@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hws.auth.certificates import read_certificate
+from hws.keys.certificates import read_certificate
 from hws.store.clients import RegistryError
 from tests.conftest import enrol, make_service
 from tests.support.certificates import self_signed

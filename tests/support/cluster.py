@@ -201,7 +201,7 @@ class Cluster:
         """Enrol ``{client_id: (office, examining)}``: a key and certificate each, then the
         registry call ``hws admin clients add`` makes (in this process: ten CLI starts
         would cost more CPU than the rest of the set-up)."""
-        from hws.auth.certificates import read_certificate
+        from hws.keys.certificates import read_certificate
         from hws.domain.clock import SystemClock
         from hws.store.clients import ClientRegistry
         from hws.store.database import create_db_engine

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from hws.jwk import b64url_decode, b64url_encode
-from hws.jws import P256_ORDER
+from hws.keys.jose import P256_ORDER
+from hws.keys.public_keys import b64url_decode, b64url_encode
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 

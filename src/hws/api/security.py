@@ -12,7 +12,7 @@ from functools import cached_property, partial
 from fastapi import Request
 from starlette.types import Scope
 
-from hws.jwk import b64url_decode
+from hws.keys.public_keys import b64url_decode
 from hws.api.cached_reads import read_through
 from hws.api.problems import Problem
 from hws.api.ratelimit import STATE_KEY, Limiter, Refused

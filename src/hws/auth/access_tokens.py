@@ -6,7 +6,8 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hws import jws
+from hws.auth import jws_checks as jws
+from hws.keys.jose import sign
 from hws.auth.errors import InvalidToken
 from hws.auth.keyring import Keyring
 
@@ -56,7 +57,7 @@ class AccessTokenAuthority:
             "jti": secrets.token_urlsafe(18),
         }
         header = {"alg": "ES256", "typ": ACCESS_TOKEN_TYP, "kid": key.kid}
-        return IssuedToken(jws.sign(header, claims, key.private_key), self._lifetime, scope)
+        return IssuedToken(sign(header, claims, key.signing_key), self._lifetime, scope)
 
     def verify(self, value: str, now: float) -> AccessToken:
         """Rule 15: our key, ``at+jwt``, our ``iss`` and ``aud``, not expired."""
@@ -74,7 +75,7 @@ class AccessTokenAuthority:
             raise InvalidToken("token has critical header parameters")
         kid = header.get("kid")
         key = self._keyring.get(kid) if isinstance(kid, str) else None
-        if key is None or not jws.verify(token, "ES256", key.private_key.public_key()):
+        if key is None or not jws.verify(token, "ES256", key.verification_key):
             raise InvalidToken("token is not signed by this service")
         if claims.get("iss") != self._issuer:
             raise InvalidToken("token issuer is not this service")

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hws import jws
+from hws.auth import jws_checks as jws
 from hws.auth.errors import OAuthError, invalid_client, invalid_request
 from hws.auth.source_address import IPAddress
 from hws.config import AudiencePolicy
 from hws.auth.client_lookup import ClientSnapshot
-from hws.jwk import PublicKey, key_from_jwk
+from hws.keys.jose import JoseKey, verification_key
 from hws.store.clients import Client, ClientKey
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -165,7 +165,7 @@ def verify_signature(
     alg: str,
     keys: Sequence[ClientKey],
     now: datetime,
-    public_key: Callable[[ClientKey], PublicKey] = lambda key: key_from_jwk(key.public_jwk),
+    public_key: Callable[[ClientKey], JoseKey] = lambda key: verification_key(key.public_jwk),
     *,
     accept_high_s: bool = False,
 ) -> ClientKey:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from hws.jwk import PublicKey, key_from_jwk
+from hws.keys.jose import JoseKey, verification_key
 from hws.store.clients import CLIENT_WITH_KEYS, Client, ClientKey
 from hws.store.database import read_only
 
@@ -33,11 +33,11 @@ MAX_ENTRIES = 4096
 class ClientSnapshot:
     client: Client
     keys: list[ClientKey]
-    public_keys: dict[str, PublicKey]  # kid → parsed public key
+    public_keys: dict[str, JoseKey]  # kid → parsed public key
 
-    def public_key(self, key: ClientKey) -> PublicKey:
+    def public_key(self, key: ClientKey) -> JoseKey:
         parsed = self.public_keys.get(key.kid)
-        return parsed if parsed is not None else key_from_jwk(key.public_jwk)
+        return parsed if parsed is not None else verification_key(key.public_jwk)
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,10 @@ class _Entry:
 
 
 def snapshot_of(client: Client, keys: Sequence[ClientKey]) -> ClientSnapshot:
-    parsed: dict[str, PublicKey] = {}
+    parsed: dict[str, JoseKey] = {}
     for key in keys:
         try:
-            parsed[key.kid] = key_from_jwk(key.public_jwk)
+            parsed[key.kid] = verification_key(key.public_jwk)
         except ValueError:
             continue  # not a key we can use: verification skips it as before
     return ClientSnapshot(client, list(keys), parsed)

@@ -13,13 +13,15 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hws.domain.clock import Clock
-from hws.jwk import public_jwk, thumbprint
+from hws.keys.jose import JoseKey, jose_key
+from hws.keys.public_keys import public_jwk, thumbprint
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,16 @@ class SigningKey:
     @property
     def public_jwk(self) -> dict[str, str]:
         return {**public_jwk(self.private_key.public_key()), "kid": self.kid, "use": "sig", "alg": "ES256"}
+
+    @cached_property
+    def signing_key(self) -> JoseKey:
+        """The key in the JOSE library's form, built once for every token signed."""
+        return jose_key(self.private_key)
+
+    @cached_property
+    def verification_key(self) -> JoseKey:
+        """The public half in the JOSE library's form, built once for every token check."""
+        return jose_key(self.private_key.public_key())
 
 
 def write_private_key(path: Path, key: ec.EllipticCurvePrivateKey | object, *, fmt: str = "pkcs8") -> None:

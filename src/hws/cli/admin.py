@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hws.auth.certificates import CertificateError, read_certificate
+from hws.keys.certificates import CertificateError, read_certificate
 from hws.cli.console import emit_json, fail, out
 from hws.config import Settings
 from hws.domain import scopes as scope_rules

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hws.auth.certificates import CertificateError, read_certificate
+from hws.keys.certificates import CertificateError, read_certificate
 from hws.cli.console import emit_json, fail, out
 from hws.client import HWSError, HagueClient
 from hws.client import access_request as form

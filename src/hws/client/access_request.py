@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hws.auth.certificates import CertificateInfo
+from hws.keys.certificates import CertificateInfo
 
 
 @dataclass(frozen=True)

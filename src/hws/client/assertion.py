@@ -7,14 +7,14 @@ import time
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hws import jws
-from hws.jwk import public_jwk, thumbprint
+from hws.keys.jose import sign
+from hws.keys.public_keys import PrivateKey, public_jwk, thumbprint
 
 DEFAULT_LIFETIME = 60
 
 
 def sign_client_assertion(
-    key: jws.PrivateKey,
+    key: PrivateKey,
     *,
     client_id: str,
     audience: str,
@@ -33,4 +33,4 @@ def sign_client_assertion(
         "exp": issued + lifetime,
         "jti": secrets.token_urlsafe(18),
     }
-    return jws.sign(header, claims, key)
+    return sign(header, claims, key)

@@ -34,7 +34,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from hws import __version__, jws
+from hws import __version__
 from hws.client.assertion import sign_client_assertion
 from hws.client.downloads import (
     ACCEPT_ZIP,
@@ -75,6 +75,7 @@ from hws.client.statuses import (
 )
 from hws.client.upload import CHUNK, FileDigest, Progress, async_file_body, file_body, file_digest, upload_headers
 from hws.domain.weeks import Week
+from hws.keys.public_keys import PrivateKey
 from hws.st96 import safexml
 from hws.st96.namespaces import HWS, PROBLEM
 
@@ -177,7 +178,7 @@ class _Base:
         *,
         issuer: str,
         client_id: str,
-        private_key: jws.PrivateKey | str | Path,
+        private_key: PrivateKey | str | Path,
         api_url: str | None = None,
         scope: str | None = None,
         audience: str = "issuer",

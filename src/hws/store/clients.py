@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hws.auth.certificates import CertificateInfo
+from hws.keys.certificates import CertificateInfo
 from hws.domain import scopes as scope_rules
 from hws.domain.clock import Clock
 from hws.domain.offices import normalize_office_code

@@ -8,7 +8,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from hws.jwk import PublicKey, alg_for_key, public_jwk, thumbprint
+from hws.keys.public_keys import PublicKey, alg_for_key, public_jwk, thumbprint
 
 
 class CertificateError(ValueError):
@@ -35,17 +35,18 @@ def read_certificate(data: bytes) -> CertificateInfo:
         raise CertificateError(f"not an x509 certificate in PEM or DER form ({exc})") from None
     key = cert.public_key()
     try:
-        alg = alg_for_key(key)  # type: ignore[arg-type]
+        alg = alg_for_key(key)
     except ValueError as exc:
         raise CertificateError(str(exc)) from None
-    jwk = public_jwk(key)  # type: ignore[arg-type]
+    assert isinstance(key, PublicKey)  # alg_for_key accepts nothing else
+    jwk = public_jwk(key)
     pem = cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
     return CertificateInfo(
         pem=pem,
         subject=cert.subject.rfc4514_string(),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
-        public_key=key,  # type: ignore[arg-type]
+        public_key=key,
         alg=alg,
         jwk=jwk,
         kid=thumbprint(jwk),

@@ -1,0 +1,86 @@
+"""Compact JWS signing and verification (RFC 7515), ES256 and PS256 only, on joserfc.
+
+The library signs and verifies. What we accept of a token before it is verified (its
+compact form, its JSON members, the signature's shape, low-S) is ours, as named checks
+in :mod:`hws.auth.jws_checks`. We sign ES256 low-S, so a strict verifier takes ours.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, RSAKey
+from joserfc.jws import JWSRegistry, serialize_compact
+
+from hws.keys.public_keys import PrivateKey, PublicKey, b64url_decode, b64url_encode
+
+SUPPORTED_ALGS = ("ES256", "PS256")
+#: a key in the library's form: parse a JWK once with :func:`verification_key` and reuse it
+JoseKey = ECKey | RSAKey
+
+#: the order n of P-256's base point (SEC 2, FIPS 186-4 D.1.2.3). An ECDSA signature
+#: (r, s) verifies exactly when (r, n − s) does; the low-S one has s ≤ n/2.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+P256_HALF_ORDER = P256_ORDER // 2
+
+_REGISTRY = JWSRegistry(algorithms=SUPPORTED_ALGS, strict_check_header=False)
+_KEY_CLASS = {"ES256": (ECKey, ec.EllipticCurvePrivateKey), "PS256": (RSAKey, rsa.RSAPrivateKey)}
+
+
+def jose_key(key: PrivateKey | PublicKey) -> JoseKey:
+    """``key`` in the library's form."""
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        return ECKey.import_key(key)
+    return RSAKey.import_key(key)
+
+
+def verification_key(jwk: Mapping[str, Any]) -> JoseKey:
+    """A registered public JWK, parsed once for many verifications; ``ValueError`` if unusable."""
+    try:
+        if jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
+            return ECKey.import_key({k: jwk[k] for k in ("kty", "crv", "x", "y")})
+        if jwk.get("kty") == "RSA":
+            return RSAKey.import_key({k: jwk[k] for k in ("kty", "e", "n")})
+    except (JoseError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"unusable JWK ({exc})") from None
+    raise ValueError("unsupported JWK")
+
+
+def sign(header: Mapping[str, Any], claims: Mapping[str, Any], key: PrivateKey | JoseKey) -> str:
+    """A compact JWS of ``claims``; ``header['alg']`` must match the key (ES256 or PS256).
+    A key signing often is best passed once converted (:func:`jose_key`)."""
+    alg = header.get("alg")
+    raw = key.private_key if isinstance(key, ECKey | RSAKey) else key
+    if alg not in _KEY_CLASS or not isinstance(raw, _KEY_CLASS[alg][1]):
+        raise ValueError(f"cannot sign {alg!r} with a {type(key).__name__}")
+    payload = json.dumps(claims, separators=(",", ":")).encode()
+    signer = key if isinstance(key, ECKey | RSAKey) else jose_key(key)
+    token = serialize_compact(dict(header), payload, signer, registry=_REGISTRY)
+    return _low_s(token) if alg == "ES256" else token
+
+
+def _low_s(token: str) -> str:
+    """The same ES256 signature in its low-S form (r, n − s) when s > n/2."""
+    signing_input, _, encoded = token.rpartition(".")
+    signature = b64url_decode(encoded)
+    s = int.from_bytes(signature[32:], "big")
+    if s <= P256_HALF_ORDER:
+        return token
+    return f"{signing_input}.{b64url_encode(signature[:32] + (P256_ORDER - s).to_bytes(32, 'big'))}"
+
+
+def verify(signing_input: bytes, signature: bytes, alg: str, key: JoseKey | PublicKey) -> bool:
+    """True when ``signature`` is a valid ``alg`` signature of ``signing_input`` by ``key``."""
+    if alg not in SUPPORTED_ALGS:
+        return False
+    model = _REGISTRY.get_alg(alg)
+    jkey = key if isinstance(key, ECKey | RSAKey) else jose_key(key)
+    try:
+        model.check_key(jkey)  # the key's type (and curve) is the one alg is pinned to
+    except JoseError:
+        return False
+    return bool(model.verify(signing_input, signature, jkey))
