@@ -130,7 +130,7 @@ def build_service(settings: Settings, clock: Clock | None = None, calendar: Cloc
         tokens=tokens,
         calendar=calendar or (SandboxClock(engine, clock) if settings.sandbox else clock),
         blobs=create_blob_store(settings),
-        jobs=JobQueue(engine, clock, lease_seconds=settings.job_lease_seconds),
+        jobs=JobQueue(engine, clock, lease_seconds=settings.job_lease_seconds, max_attempts=settings.job_max_attempts),
         schema_set=SchemaSet(default_schema_root(settings.data_dir)),
         zip_limits=zip_limits,
         structural_only=StructuralOnly(

@@ -27,7 +27,7 @@ from hws.api import requests as requests_api
 from hws.api.app import create_app
 from hws.api.availability import RETRY_AFTER_SECONDS, is_outage
 from hws.domain.scopes import ALL_SCOPES
-from hws.intake import IMPORT_JOB
+from hws.store.jobs import JobKind
 from hws.st96.examples import example_package
 from hws.store import imports as import_store
 from hws.store.tables import blobs, imports, jobs
@@ -293,7 +293,7 @@ def test_token_endpoint_other_errors_are_not_disguised(setup, monkeypatch: pytes
 
 def _job(service: Any) -> dict[str, Any]:
     with service.engine.connect() as conn:
-        row = conn.execute(select(jobs).where(jobs.c.kind == IMPORT_JOB)).one()
+        row = conn.execute(select(jobs).where(jobs.c.kind == JobKind.IMPORT)).one()
     return dict(row._mapping)
 
 
@@ -304,14 +304,14 @@ def test_outage_while_processing_does_not_fail_the_job_and_its_lease_brings_it_b
     bearer = {"Authorization": f"Bearer {token_for(client, enrol(service))}", "Content-Type": "application/zip"}
     location = client.post(f"{API}/request", content=example_package("application", office="KR"), headers=bearer).headers["location"]
     import_id = location.rsplit("/", 1)[1]
-    real = runner.HANDLERS[IMPORT_JOB]
+    real = runner.HANDLERS[JobKind.IMPORT]
     outage = database_down(service.engine)
 
     def database_dies_mid_job(svc: Any, job: Any) -> Any:
         outage.__enter__()
         return real(svc, job)
 
-    monkeypatch.setitem(runner.HANDLERS, IMPORT_JOB, database_dies_mid_job)
+    monkeypatch.setitem(runner.HANDLERS, JobKind.IMPORT, database_dies_mid_job)
     worker = Worker(service)
     with pytest.raises(exc.OperationalError):
         worker.run_once()  # the worker loop backs off on it (below)

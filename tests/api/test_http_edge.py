@@ -16,7 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from hws import logs
-from hws.api import app as app_module
+from hws import embedded
 from hws.api import upload
 from hws.api.app import create_app
 from hws.api.downloads import _range
@@ -210,7 +210,7 @@ def test_the_api_process_factory_configures_logging(monkeypatch: pytest.MonkeyPa
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:
-        app = app_module.create_app_from_environment()
+        app = embedded.app_from_environment()
         app.state.service.close()
     finally:
         root.handlers[:] = handlers

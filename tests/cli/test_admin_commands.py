@@ -105,15 +105,13 @@ def test_db_upgrade_and_current() -> None:
 
 def test_jobs_list_and_retry(tmp_path: Path) -> None:
     from hws.config import Settings
-    from hws.domain.clock import SystemClock
     from hws.service import build_service
-    from hws.store.jobs import enqueue
+    from hws.store.jobs import JobKind
 
     service = build_service(Settings())
     run("admin", "db", "upgrade")
-    clock = SystemClock()
     with service.engine.begin() as conn:
-        enqueue(conn, kind="import", ref="x", now=clock.now(), max_attempts=1, run_after_ms=0)
+        service.jobs.enqueue(conn, JobKind.IMPORT, "x", max_attempts=1)
     job = service.jobs.claim("test")
     service.jobs.fail(job, "ValueError: broken package store")
     listed = run("admin", "jobs", "list", "--status", "dead")
@@ -126,7 +124,7 @@ def test_jobs_list_and_retry(tmp_path: Path) -> None:
 
 def test_examination_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from hws.config import Settings
-    from hws.intake import record_receipt
+    from hws.usecases.intake import record_receipt
     from hws.service import build_service
     from hws.st96.examples import example_package
     from hws.worker.runner import Worker

@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from hws.auth.assertion import JWT_BEARER
 from hws.client.assertion import sign_client_assertion
 from hws.client.enrolment import generate, load_private_key
-from hws.intake import IMPORT_JOB
+from hws.store.jobs import JobKind
 from hws.store.database import create_db_engine
 from hws.store.tables import jobs
 from tests.support.databases import fresh_postgres_database
@@ -259,7 +259,7 @@ def test_postgresql_outage_under_load_503s_then_recovers_losing_nothing(tmp_path
     assert any(p.expected == REJECTED for p in acknowledged.values()) and any(p.expected == IMPORTED for p in acknowledged.values())
     for import_id, package in acknowledged.items():
         assert state.imports[import_id]["status"] == package.expected, (import_id, package.name, state.imports[import_id])
-    by_ref = state.jobs_by_ref(IMPORT_JOB)
+    by_ref = state.jobs_by_ref(JobKind.IMPORT)
     assert set(by_ref) == set(state.imports)  # one import job per import row, no row without its job
     assert all([j["status"] for j in js] == ["done"] for js in by_ref.values()), by_ref
     srs = state.srs_by_import()
@@ -349,7 +349,7 @@ def test_sigterm_lets_an_in_flight_upload_finish_with_202(tmp_path: Path) -> Non
     finally:
         server.stop()
     state = audit(f"sqlite:///{(server.data_dir / 'hws.sqlite3').as_posix()}", server.data_dir)
-    assert import_id in state.imports and state.jobs_by_ref(IMPORT_JOB)[import_id]  # committed, with its job
+    assert import_id in state.imports and state.jobs_by_ref(JobKind.IMPORT)[import_id]  # committed, with its job
     sys.stderr.write(f"\nshutdown drain: upload answered 202 {finished:.1f}s after SIGTERM, refused={refused}, exit {code}\n")
     assert finished > 0.5  # it really was in flight
     assert code == 0, server.log()[-3000:]

@@ -29,7 +29,7 @@ from lxml import etree
 
 from hws.client import HagueClient
 from hws.client.enrolment import generate
-from hws.intake import IMPORT_JOB
+from hws.store.jobs import JobKind
 from hws.st96.namespaces import COM, HWS
 from tests.support.databases import fresh_postgres_database
 from tests.support.load import (
@@ -154,7 +154,7 @@ def check_state(state: Audit, acknowledged: dict[str, Package]) -> None:
         assert state.imports[import_id]["status"] == package.expected, (import_id, package.name, state.imports[import_id])
 
     # Exactly one import job per import, done; no job of any kind queued, running or dead.
-    by_ref = state.jobs_by_ref(IMPORT_JOB)
+    by_ref = state.jobs_by_ref(JobKind.IMPORT)
     assert set(by_ref) == set(state.imports)
     for import_id, its_jobs in by_ref.items():
         assert [j["status"] for j in its_jobs] == ["done"], (import_id, its_jobs)
@@ -249,7 +249,7 @@ def crash_and_recover(tmp_path: Path, database_url: str | None) -> dict[str, Any
         state = audit(db, data)
         check_state(state, acknowledged)
         # Jobs killed mid-run were retaken after their lease, and only they ran twice.
-        retaken = {j["id"] for j in state.jobs if j["attempts"] > 1 and j["kind"] == IMPORT_JOB}
+        retaken = {j["id"] for j in state.jobs if j["attempts"] > 1 and j["kind"] == JobKind.IMPORT}
         assert running_at_kill == retaken, (running_at_kill, retaken)
         return {
             "kills": [vars(k) for k in kills],
@@ -327,7 +327,7 @@ def test_four_worker_processes_take_each_of_200_imports_once(
             queued = audit(url, server.data_dir)
             assert queued.import_statuses() == {PENDING: QUEUED_IMPORTS}  # no worker in the server
             assert queued.job_statuses() == {"queued": QUEUED_IMPORTS}
-            assert {j["kind"] for j in queued.jobs} == {IMPORT_JOB}
+            assert {j["kind"] for j in queued.jobs} == {JobKind.IMPORT}
 
             env = {**server.env, "HWS_WORKER_POLL_INTERVAL": "0.05"}
             logs = [tmp_path / f"worker-{i}.log" for i in range(WORKER_PROCESSES)]
@@ -357,14 +357,14 @@ def test_four_worker_processes_take_each_of_200_imports_once(
             assert len(state.service_requests) == QUEUED_IMPORTS
             assert {sr["srn"] for sr in state.service_requests} == srns
             assert sorted(srns) == [f"{970000001 + i}" for i in range(QUEUED_IMPORTS)]  # gap-free sequence
-            import_jobs = [j for j in state.jobs if j["kind"] == IMPORT_JOB]
+            import_jobs = [j for j in state.jobs if j["kind"] == JobKind.IMPORT]
             assert Counter(j["status"] for j in import_jobs) == {"done": QUEUED_IMPORTS}
             assert Counter(j["attempts"] for j in import_jobs) == {1: QUEUED_IMPORTS}  # nobody ran a job twice
             check_state(state, {})
 
             # Each import in exactly one worker's log, once; the work was shared.
             done = [
-                [e for e in read_events(path) if e.get("event") == "job.done" and e.get("kind") == IMPORT_JOB]
+                [e for e in read_events(path) if e.get("event") == "job.done" and e.get("kind") == JobKind.IMPORT]
                 for path in logs
             ]
             refs = Counter(e["ref"] for events in done for e in events)

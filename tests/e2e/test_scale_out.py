@@ -34,11 +34,10 @@ import pytest
 from sqlalchemy import select
 
 from hws.domain.weeks import Schedule, Week
-from hws.intake import IMPORT_JOB
+from hws.store.jobs import JobKind
 from hws.st96.examples import example_package
 from hws.store.database import create_db_engine
 from hws.store.tables import audit_events, idempotency_keys, imports, jobs, publications, service_requests, sr_events
-from hws.worker.auto_examination import EXAMINE_JOB
 from tests.support.cluster import Ack, Cluster, MotoProcess, Node, OfficeClient, process_cpu, text_of
 from tests.support.databases import fresh_postgres_database
 from tests.support.load import wait_for
@@ -228,7 +227,7 @@ def test_two_api_and_three_worker_processes_lose_nothing_and_do_nothing_twice(tm
             assert imported_events == Counter(by_id.keys()), imported_events.most_common(3)
 
             job_rows = rows(engine, select(jobs))
-            import_jobs = Counter(j.ref for j in job_rows if j.kind == IMPORT_JOB)
+            import_jobs = Counter(j.ref for j in job_rows if j.kind == JobKind.IMPORT)
             assert import_jobs == Counter(by_id.keys())
             assert {j.status for j in job_rows} == {"done"}
             assert orphaned, "worker-0 was killed with no job running"
@@ -241,7 +240,7 @@ def test_two_api_and_three_worker_processes_lose_nothing_and_do_nothing_twice(tm
             assert set(srns) == set(sr_rows)
             assert sorted(srns) == [str(970000001 + i) for i in range(TOTAL)]  # gap-free: no SRN taken twice
             assert all(sr_rows[r.srn].import_id == r.import_id for r in import_rows.values())
-            examine_jobs = Counter(j.ref for j in job_rows if j.kind == EXAMINE_JOB)
+            examine_jobs = Counter(j.ref for j in job_rows if j.kind == JobKind.EXAMINE)
             assert examine_jobs == Counter(sr_rows.keys())
             registered = Counter(e.srn for e in rows(engine, select(sr_events.c.srn).where(sr_events.c.to_status == "Registered")))
             assert registered == Counter(sr_rows.keys())  # each registered once, by one examination

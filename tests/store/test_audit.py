@@ -42,7 +42,7 @@ def test_every_kind_of_event_is_recorded(tmp_path: Path, sqlite_url: str, monkey
     client.post("/oauth2/access_token", data={"grant_type": "client_credentials", "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion": "garbage"})
     submit(client, headers, example_package("application", office="KR"))
     drain(service)
-    from hws.examination import Examiner
+    from hws.usecases.examination import Examiner
 
     Examiner(service).take_up("970000001", actor="op:anna", reason="looked at it")
     service.audit.flush()

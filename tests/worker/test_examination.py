@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hws.domain.clock import FixedClock
-from hws.examination import ExaminationError, Examiner
+from hws.usecases.examination import ExaminationError, Examiner
 from hws.st96.examples import example_package, example_spec
 from hws.st96.builder import build_package
 from hws.store import service_requests as sr_store
@@ -19,7 +19,7 @@ START = 1_795_000_000  # 2026-11-18, a Wednesday
 
 
 def receive(service, office, package: bytes) -> None:  # type: ignore[no-untyped-def]
-    from hws.intake import record_receipt
+    from hws.usecases.intake import record_receipt
 
     blob = service.blobs.put_bytes(package)
     record_receipt(service, service.registry.get(office.client_id), blob, None)
@@ -291,7 +291,7 @@ def test_examiner_refuses_a_decision_whose_registration_came_later(manual) -> No
 def test_auto_examination_cancels_a_decision_from_an_office_not_designated(manual) -> None:  # type: ignore[no-untyped-def]
     """The sandbox's examiner: a decision imported before its registration existed, examined
     after, from an office the registration does not designate, is cancelled with the code."""
-    from hws.worker.auto_examination import enqueue_examination
+    from hws.usecases.auto_examination import enqueue_examination
 
     service, _ = manual
     korea, swiss = enrol(service, office="KR"), enrol(service, office="CH")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hws.domain.clock import FixedClock
-from hws.store.jobs import DEAD, DONE, QUEUED, RUNNING, JobQueue, LeaseLost, enqueue
+from hws.store.jobs import DEAD, DONE, QUEUED, RUNNING, JobKind, JobQueue, LeaseLost
 from tests.conftest import make_service
 
 
@@ -22,7 +22,7 @@ def queue(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
 
 def add(service, clock, ref: str = "r", max_attempts: int = 3) -> int:  # type: ignore[no-untyped-def]
     with service.engine.begin() as conn:
-        return enqueue(conn, kind="import", ref=ref, now=clock.now(), max_attempts=max_attempts, run_after_ms=int(clock.timestamp() * 1000))
+        return JobQueue(service.engine, clock, lease_seconds=10).enqueue(conn, JobKind.IMPORT, ref, max_attempts=max_attempts)
 
 
 def test_claim_complete(queue) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from hws.api.app import create_app
 from hws.domain.clock import FixedClock
 from hws.domain.weeks import Week
-from hws.examination import Examiner
+from hws.usecases.examination import Examiner
 from hws.st96 import safexml
 from hws.st96.api_documents import schema
 from hws.st96.examples import example_package

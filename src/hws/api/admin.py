@@ -17,7 +17,7 @@ from hws.api.openapi_responses import AUTHENTICATED, json_content, problems, ref
 from hws.api.problems import Problem
 from hws.api.security import Caller, requires, service_of
 from hws.domain.scopes import ADMIN
-from hws.examination import ExaminationError, Examiner
+from hws.usecases.examination import ExaminationError, Examiner
 from hws.store import service_requests as sr_store
 
 

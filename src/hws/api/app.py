@@ -1,10 +1,12 @@
-"""The ASGI application factory."""
+"""The ASGI application factory: the HTTP API alone. What else runs in the same process
+(job runners, the scheduler) is passed in as ``background`` (see :mod:`hws.embedded`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
@@ -13,18 +15,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
-from hws import __version__, logs
+from hws import __version__
 from hws.api import admin, oauth, openapi_responses, operations, problems, publications, requests, v1
 from hws.api.availability import AvailabilityMiddleware
 from hws.api.ratelimit import Limiter, RateLimitMiddleware
 from hws.api.metrics import MetricsMiddleware
 from hws.api.problems import Problem
 from hws.api.security import VerifiedTokens
-from hws.config import API_PREFIX, Settings
-from hws.service import Service, build_service
+from hws.config import API_PREFIX
+from hws.service import Service
 from hws.st96.api_documents import ProblemItem
-from hws.worker.runner import WorkerPool
-from hws.worker.scheduler import Scheduler
 
 log = logging.getLogger("hws.api")
 
@@ -32,27 +32,31 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 406: "not-acceptable", 413: "payload-too-large", 415: "unsupported-media-type"}
 
 
-def create_app(service: Service, *, workers: int | None = None) -> FastAPI:
-    """The app; ``workers`` job-runner threads run inside it (default: the setting)."""
+class Background(Protocol):
+    """Something that runs beside the API for the app's lifetime (started, then stopped)."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def create_app(service: Service, *, background: Sequence[Background] = ()) -> FastAPI:
+    """The API; ``background`` starts with the app (in order) and stops with it (reversed)."""
     settings = service.settings
-    worker_count = settings.worker_threads if workers is None else workers
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         service.keyring.ensure()
         if service.change_feed is not None:
             service.change_feed.start()
-        pool = WorkerPool(service, worker_count)
-        pool.start()
-        scheduler = Scheduler(service) if settings.scheduler else None
-        if scheduler:
-            scheduler.start()
+        started: list[Background] = []
         try:
+            for part in background:
+                part.start()
+                started.append(part)
             yield
         finally:
-            if scheduler:
-                scheduler.stop()
-            pool.stop()
+            for part in reversed(started):
+                part.stop()
             if service.change_feed is not None:
                 service.change_feed.stop()
             service.audit.flush()
@@ -126,14 +130,3 @@ def _allowed(app: FastAPI, request: Request) -> str:
         if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in app.router.routes)
     ]
     return ", ".join(allowed)
-
-
-def create_app_from_environment() -> FastAPI:
-    """Factory for ASGI servers (``uvicorn --factory hws.api.app:create_app_from_environment``),
-    run in each API process of ``hws serve --workers N``: logging is configured here as
-    ``hws serve`` does for its own process."""
-    settings = Settings()
-    logs.configure(settings.log_level, settings.log_format)
-    service = build_service(settings)
-    service.start()
-    return create_app(service)

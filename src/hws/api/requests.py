@@ -20,7 +20,7 @@ from hws.api.problems import Problem
 from hws.api.security import Caller, authorized, requires, service_of
 from hws.domain.identifiers import IMPORT_ID_PATTERN, SRN_PATTERN, is_import_id, is_srn
 from hws.domain.scopes import REQUESTS
-from hws.intake import IdempotencyConflict, Receipt, record_receipt
+from hws.usecases.intake import IdempotencyConflict, Receipt, record_receipt
 from hws.st96.api_documents import ImportStatusView, PackageProblem, RequestStatusView, import_status, request_status
 from hws.store import imports as import_store
 from hws.store import service_requests as sr_store

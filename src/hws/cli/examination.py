@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from hws.cli.console import emit_json, fail, out
-from hws.examination import ExaminationError, Examiner
+from hws.usecases.examination import ExaminationError, Examiner
 from hws.store import service_requests as sr_store
 from hws.store.sandbox_clock import SandboxClock
 

@@ -14,7 +14,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from hws import logs
-from hws.api.app import create_app
+from hws.embedded import embedded_app
 from hws.config import Settings
 from hws.service import Service, build_service
 from hws.store import database
@@ -175,7 +175,7 @@ def serve(
     edge: dict[str, object] = {"proxy_headers": False, "http": HeaderDeadlineProtocol}
     if workers == 1:
         uvicorn.run(
-            create_app(service), host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30, **edge
+            embedded_app(service), host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30, **edge
         )  # type: ignore[arg-type]
         return
     service.close()
@@ -186,7 +186,7 @@ def serve(
     metrics_dir.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     uvicorn.run(
-        "hws.api.app:create_app_from_environment",
+        "hws.embedded:app_from_environment",
         factory=True,
         host=host,
         port=port,

@@ -1,7 +1,7 @@
 """The job queue: a table in the service's database, claimed with leases.
 
-- :func:`enqueue` inserts a job inside the caller's transaction, so a job exists exactly
-  when the row it works on was committed.
+- :meth:`JobQueue.enqueue` inserts a job inside the caller's transaction, so a job exists
+  exactly when the row it works on was committed. :class:`JobKind` names what a job does.
 - :meth:`JobQueue.claim` takes the oldest runnable job — queued and due, or running with
   an expired lease (its worker died) — and leases it. PostgreSQL uses
   ``FOR UPDATE SKIP LOCKED`` so workers never wait for each other; on SQLite the
@@ -17,6 +17,7 @@ import socket
 import os
 import secrets
 from dataclasses import dataclass
+from enum import StrEnum
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,13 @@ from hws.domain.clock import Clock
 from hws.store.tables import jobs
 
 QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
+
+
+class JobKind(StrEnum):
+    #: validate a received package and open its service request (or reject it)
+    IMPORT = "import"
+    #: automatic examination of a service request (``HWS_EXAMINATION=auto``)
+    EXAMINE = "examine"
 
 
 def worker_identity() -> str:
@@ -52,7 +60,7 @@ class LeaseLost(Exception):
     """The job's lease expired and another worker may have taken it."""
 
 
-def enqueue(conn: Connection, *, kind: str, ref: str, now: datetime, max_attempts: int, run_after_ms: int) -> int:
+def _insert(conn: Connection, *, kind: str, ref: str, now: datetime, max_attempts: int, run_after_ms: int) -> int:
     result = conn.execute(
         insert(jobs)
         .values(
@@ -75,10 +83,22 @@ def _job(row: Any) -> Job:
 
 
 class JobQueue:
-    def __init__(self, engine: Engine, clock: Clock, *, lease_seconds: int) -> None:
+    def __init__(self, engine: Engine, clock: Clock, *, lease_seconds: int, max_attempts: int = 5) -> None:
         self._engine = engine
         self._clock = clock
         self._lease_ms = lease_seconds * 1000
+        self._max_attempts = max_attempts
+
+    def enqueue(self, conn: Connection, kind: JobKind | str, ref: str, *, max_attempts: int | None = None) -> int:
+        """A job runnable now, inserted in the caller's transaction; returns its id."""
+        return _insert(
+            conn,
+            kind=str(kind),
+            ref=ref,
+            now=self._clock.now(),
+            max_attempts=self._max_attempts if max_attempts is None else max_attempts,
+            run_after_ms=_ms(self._clock),
+        )
 
     def claim(self, owner: str, kinds: tuple[str, ...] | None = None) -> Job | None:
         now = _ms(self._clock)

@@ -11,17 +11,16 @@ import time
 import traceback
 from collections.abc import Callable
 
-from hws.intake import IMPORT_JOB
 from hws.store.database import unavailable
-from hws.store.jobs import Job, LeaseLost, worker_identity
+from hws.store.jobs import Job, JobKind, LeaseLost, worker_identity
 from hws.worker import maintenance
-from hws.worker.auto_examination import EXAMINE_JOB, examine
-from hws.worker.import_processing import process_import
+from hws.usecases.auto_examination import examine
+from hws.usecases.import_processing import process_import
 
 log = logging.getLogger("hws.worker")
 
 Handler = Callable[..., object]
-HANDLERS: dict[str, Handler] = {IMPORT_JOB: process_import, EXAMINE_JOB: examine}
+HANDLERS: dict[str, Handler] = {JobKind.IMPORT: process_import, JobKind.EXAMINE: examine}
 MAINTENANCE_INTERVAL = 60.0
 #: While the database is unreachable the loop retries after 0.5 s, 1 s, 2 s … up to this.
 OUTAGE_BACKOFF_MAX = 5.0

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from hws.examination import Examiner
+from hws.usecases.examination import Examiner
 from hws.store.database import unavailable
 from hws.worker.publisher import Publisher
 

@@ -11,6 +11,7 @@ import logging
 import mimetypes
 from contextlib import ExitStack
 from dataclasses import replace
+from datetime import datetime
 
 from hws.domain.designations import check_decision_sender
 from hws.domain.identifiers import format_srn
@@ -21,7 +22,9 @@ from hws.store import imports as import_store
 from hws.store import service_requests as sr_store
 from hws.store.counters import next_value
 from hws.store.jobs import Job
-from hws.worker.auto_examination import enqueue_examination
+from hws.st96.package import PackageContent
+from hws.usecases.auto_examination import enqueue_examination
+from hws.usecases.ports import Importing
 
 log = logging.getLogger("hws.worker.imports")
 
@@ -35,7 +38,7 @@ def _problems(report: ValidationReport) -> list[dict[str, object]]:
     return [problem.to_dict() for problem in report.problems]
 
 
-def _against_the_register(service, report: ValidationReport) -> ValidationReport:  # type: ignore[no-untyped-def]
+def _against_the_register(service: Importing, report: ValidationReport) -> ValidationReport:
     """A valid decision about a registration already on the register must come from an
     office that registration designates (:mod:`hws.domain.designations`). A decision
     about an IRN not (yet) registered goes to examination, which checks again."""
@@ -62,7 +65,7 @@ def _against_the_register(service, report: ValidationReport) -> ValidationReport
     return replace(report, problems=[*report.problems, Problem(refused.code, refused.message, where)])
 
 
-def process_import(service, job: Job) -> str:  # type: ignore[no-untyped-def]
+def process_import(service: Importing, job: Job) -> str:
     """Handle one ``import`` job; returns the import's final status."""
     record = import_store.get(service.engine, job.ref)
     if record is None:
@@ -115,7 +118,9 @@ def process_import(service, job: Job) -> str:  # type: ignore[no-untyped-def]
         return _open_request(service, job, record, content, report, now)
 
 
-def _open_request(service, job: Job, record, content, report: ValidationReport, now) -> str:  # type: ignore[no-untyped-def]
+def _open_request(
+    service: Importing, job: Job, record: import_store.ImportRecord, content: PackageContent, report: ValidationReport, now: datetime
+) -> str:
     stored: list[sr_store.StoredFile] = []
     kinds = {d.file: d.kind for d in content.documents}
     for name, data in content.files.items():
@@ -144,7 +149,9 @@ def _open_request(service, job: Job, record, content, report: ValidationReport, 
             conn.rollback()
             with service.engine.begin() as done:
                 service.jobs.complete(done, job)
-            return import_store.get(service.engine, record.import_id).status  # type: ignore[union-attr]
+            current = import_store.get(service.engine, record.import_id)
+            assert current is not None  # finished by the other worker, never deleted
+            return current.status
         sr_store.create(
             conn,
             srn=srn,

@@ -23,37 +23,30 @@ import logging
 from sqlalchemy import Connection
 
 from hws.domain.lifecycle import Status
-from hws.examination import APPLICATION, Examiner
+from hws.usecases.examination import APPLICATION, Examiner
+from hws.usecases.ports import AutoExamining
 from hws.store import service_requests as sr_store
-from hws.store.jobs import Job, enqueue
+from hws.store.jobs import Job, JobKind
 from hws.store.service_requests import ServiceRequest
 
 log = logging.getLogger("hws.worker.examination")
 
-EXAMINE_JOB = "examine"
 ACTOR = "auto-examination"
 GENERIC = "HagueGenericOfficeCommunication"
 
 
-def enqueue_examination(conn: Connection, service, srn: str) -> None:  # type: ignore[no-untyped-def]
-    enqueue(
-        conn,
-        kind=EXAMINE_JOB,
-        ref=srn,
-        now=service.clock.now(),
-        max_attempts=service.settings.job_max_attempts,
-        run_after_ms=int(service.clock.timestamp() * 1000),
-    )
+def enqueue_examination(conn: Connection, service: AutoExamining, srn: str) -> None:
+    service.jobs.enqueue(conn, JobKind.EXAMINE, srn)
 
 
-def _was_regularized(service, srn: str) -> bool:  # type: ignore[no-untyped-def]
+def _was_regularized(service: AutoExamining, srn: str) -> bool:
     return any(
         e["from"] == Status.PENDING_REGULARIZATION.value and e["to"] == Status.PROCESSING.value
         for e in sr_store.history(service.engine, srn)
     )
 
 
-def _cure_target(service, sr: ServiceRequest) -> ServiceRequest | None:  # type: ignore[no-untyped-def]
+def _cure_target(service: AutoExamining, sr: ServiceRequest) -> ServiceRequest | None:
     if sr.transaction != GENERIC or not sr.office_reference:
         return None
     waiting = sr_store.find(
@@ -62,7 +55,7 @@ def _cure_target(service, sr: ServiceRequest) -> ServiceRequest | None:  # type:
     return next((w for w in waiting if w.srn != sr.srn), None)
 
 
-def examine(service, job: Job) -> str:  # type: ignore[no-untyped-def]
+def examine(service: AutoExamining, job: Job) -> str:
     examiner = Examiner(service)
     sr = sr_store.get(service.engine, job.ref)
     if sr is None:
@@ -76,7 +69,7 @@ def examine(service, job: Job) -> str:  # type: ignore[no-untyped-def]
     return sr.status
 
 
-def _decide(service, examiner: Examiner, sr: ServiceRequest) -> ServiceRequest:  # type: ignore[no-untyped-def]
+def _decide(service: AutoExamining, examiner: Examiner, sr: ServiceRequest) -> ServiceRequest:
     policy = service.settings.auto_irregularity
     target = _cure_target(service, sr)
     if target is not None:

@@ -14,9 +14,8 @@ from hws.store import audit
 from hws.store import imports as import_store
 from hws.store.blobs import BlobRef
 from hws.store.clients import Client
-from hws.store.jobs import enqueue
-
-IMPORT_JOB = "import"
+from hws.store.jobs import JobKind
+from hws.usecases.ports import Queueing
 
 
 class IdempotencyConflict(Exception):
@@ -33,8 +32,8 @@ class Receipt:
     replayed: bool  # an idempotent retry: the first answer again
 
 
-def record_receipt(  # type: ignore[no-untyped-def]
-    service, client: Client, blob: BlobRef, idempotency_key: str | None, source: str | None = None
+def record_receipt(
+    service: Queueing, client: Client, blob: BlobRef, idempotency_key: str | None, source: str | None = None
 ) -> Receipt:
     clock = service.clock
     now = clock.now()
@@ -68,14 +67,7 @@ def record_receipt(  # type: ignore[no-untyped-def]
                 source=source, detail={"size": blob.size, "sha256": blob.sha256, "idempotency_key": idempotency_key},
             ),
         )  # fmt: skip
-        enqueue(
-            conn,
-            kind=IMPORT_JOB,
-            ref=import_id,
-            now=now,
-            max_attempts=service.settings.job_max_attempts,
-            run_after_ms=int(clock.timestamp() * 1000),
-        )
+        service.jobs.enqueue(conn, JobKind.IMPORT, import_id)
     # Built from what was just committed, not read back: a connection lost right after the
     # commit must not turn an accepted package into an error.
     record = import_store.ImportRecord(

@@ -23,6 +23,7 @@ from hws.store import audit
 from hws.store import service_requests as sr_store
 from hws.store.counters import next_value
 from hws.store.service_requests import ServiceRequest
+from hws.usecases.ports import Examining
 
 log = logging.getLogger("hws.examination")
 
@@ -64,7 +65,7 @@ def publication_inputs(sr: ServiceRequest, registration_date: date) -> dict[str,
 
 
 class Examiner:
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: Examining) -> None:
         self.service = service
 
     # Helpers ------------------------------------------------------------------------
