@@ -9,10 +9,13 @@ import typer
 from rich.table import Table
 
 from hws.keys.certificates import CertificateError, read_certificate
+from hws.cli.audit import audit
 from hws.cli.console import emit_json, fail, out
-from hws.config import Settings
+from hws.cli.examination import clock_app, sr_app
+from hws.cli.operator_service import operator_service
+from hws.cli.publishing import publish
 from hws.domain import scopes as scope_rules
-from hws.service import Service, build_service
+from hws.service import Service
 from hws.store import migration
 from hws.store.clients import RegistryError
 
@@ -27,28 +30,14 @@ app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
 
 
-def _register_examination() -> None:
-    from hws.cli.examination import clock_app, sr_app
-    from hws.cli.audit import audit
-    from hws.cli.publishing import publish
-
-    app.add_typer(sr_app, name="sr")
-    app.add_typer(clock_app, name="clock")
-    app.command("publish")(publish)
-    app.command("audit")(audit)
-
-
-_register_examination()
+app.add_typer(sr_app, name="sr")
+app.add_typer(clock_app, name="clock")
+app.command("publish")(publish)
+app.command("audit")(audit)
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
-def _service(*, migrate: bool = True) -> Service:
-    service = build_service(Settings())
-    if migrate and service.settings.auto_migrate:
-        service.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        migration.upgrade(service.engine)
-    return service
 
 
 def _certificate(path: Path, as_json: bool):  # type: ignore[no-untyped-def]
@@ -83,7 +72,7 @@ def clients_add(
 ) -> None:
     """Enrol a client: bind the certificate's key, allow-list its addresses, set scopes."""
     info = _certificate(cert, as_json)
-    service = _service()
+    service = operator_service()
     try:
         client = service.registry.add(
             office=office,
@@ -113,7 +102,7 @@ def clients_add(
 def clients_list(office: str = typer.Option(None, "--office", help="Only this office."), as_json: bool = JSON) -> None:
     """List enrolled clients."""
     try:
-        items = _service().registry.list(office=office)
+        items = operator_service().registry.list(office=office)
     except ValueError as exc:
         fail(str(exc), as_json=as_json)
     if as_json:
@@ -128,7 +117,7 @@ def clients_list(office: str = typer.Option(None, "--office", help="Only this of
 @clients_app.command("show")
 def clients_show(client_id: str, as_json: bool = JSON) -> None:
     """Show one client with its keys."""
-    found = _service().registry.get_with_keys(client_id)
+    found = operator_service().registry.get_with_keys(client_id)
     if found is None:
         fail(f"no client with ID {client_id!r}", as_json=as_json)
     _show_client(*found, as_json)
@@ -151,7 +140,7 @@ def _audit(service: Service, action: str, target: str, office: str | None = None
 
 
 def _set_active(client_id: str, active: bool, as_json: bool) -> None:
-    service = _service()
+    service = operator_service()
     try:
         client = service.registry.set_active(client_id, active)
     except RegistryError as exc:
@@ -183,7 +172,7 @@ def clients_add_key(
 ) -> None:
     """Add a key (key rotation: the old key keeps working until removed)."""
     info = _certificate(cert, as_json)
-    service = _service()
+    service = operator_service()
     try:
         key = service.registry.add_key(client_id, info)
     except RegistryError as exc:
@@ -200,7 +189,7 @@ def clients_remove_key(client_id: str, kid: str, as_json: bool = JSON) -> None:
     """Remove a key by its kid (RFC 7638 thumbprint); the last key cannot be removed.
 
     A kid may begin with "-": put the arguments after "--" (remove-key -- CLIENT_ID KID)."""
-    service = _service()
+    service = operator_service()
     try:
         service.registry.remove_key(client_id, kid)
     except RegistryError as exc:
@@ -215,7 +204,7 @@ def clients_remove_key(client_id: str, kid: str, as_json: bool = JSON) -> None:
 @keys_app.command("rotate")
 def keys_rotate(as_json: bool = JSON) -> None:
     """Create a new signing key; old keys stay in the JWKS until their tokens expire."""
-    service = _service(migrate=False)
+    service = operator_service(migrate=False)
     key = service.keyring.rotate()
     if as_json:
         emit_json({"kid": key.kid, "published": [k.kid for k in service.keyring.published()]})
@@ -226,7 +215,7 @@ def keys_rotate(as_json: bool = JSON) -> None:
 @keys_app.command("list")
 def keys_list(as_json: bool = JSON) -> None:
     """List the published signing keys (newest signs)."""
-    service = _service(migrate=False)
+    service = operator_service(migrate=False)
     service.keyring.ensure()
     keys = service.keyring.published()
     if as_json:
@@ -239,7 +228,7 @@ def keys_list(as_json: bool = JSON) -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JSON) -> None:
     """Apply database migrations (Alembic)."""
-    service = _service(migrate=False)
+    service = operator_service(migrate=False)
     migration.upgrade(service.engine, revision)
     current = migration.current_revision(service.engine)
     if as_json:
@@ -251,7 +240,7 @@ def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JSON) -> 
 @db_app.command("current")
 def db_current(as_json: bool = JSON) -> None:
     """Show the database's schema revision and the newest one."""
-    service = _service(migrate=False)
+    service = operator_service(migrate=False)
     current, head = migration.current_revision(service.engine), migration.head_revision()
     if as_json:
         emit_json({"revision": current, "head": head})
@@ -266,7 +255,7 @@ def jobs_list(
     as_json: bool = JSON,
 ) -> None:
     """List jobs, newest first (dead ones show their last error)."""
-    service = _service()
+    service = operator_service()
     items = service.jobs.list(status=status, limit=limit)
     counts = service.jobs.counts()
     if as_json:
@@ -282,7 +271,7 @@ def jobs_list(
 @jobs_app.command("retry")
 def jobs_retry(job_id: int, as_json: bool = JSON) -> None:
     """Put a dead job back in the queue (after fixing its cause)."""
-    if not _service().jobs.retry(job_id):
+    if not operator_service().jobs.retry(job_id):
         fail(f"job {job_id} is not dead (or does not exist)", as_json=as_json)
     if as_json:
         emit_json({"job": job_id, "status": "queued"})

@@ -8,6 +8,8 @@ import typer
 from rich.table import Table
 
 from hws.cli.console import emit_json, out
+from hws.cli.examination import parse_duration
+from hws.cli.operator_service import operator_service
 from hws.store import audit as audit_store
 
 
@@ -22,10 +24,7 @@ def audit(
 ) -> None:
     """Who did what, when, from where: authentications, submissions, status changes,
     publications and downloads (newest first)."""
-    from hws.cli.admin import _service
-    from hws.cli.examination import parse_duration
-
-    service = _service()
+    service = operator_service()
     start = service.clock.now() - timedelta(seconds=parse_duration(since)) if since else None
     events = audit_store.query(
         service.engine, actor=actor, action=action, office=office.upper() if office else None, target=target, since=start, limit=limit

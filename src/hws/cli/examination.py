@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from hws.cli.console import emit_json, fail, out
+from hws.cli.operator_service import operator_service
 from hws.usecases.examination import ExaminationError, Examiner
 from hws.store import service_requests as sr_store
 from hws.store.sandbox_clock import SandboxClock
@@ -23,10 +24,6 @@ _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def _service():  # type: ignore[no-untyped-def]
-    from hws.cli.admin import _service as admin_service
-
-    return admin_service()
 
 
 @sr_app.command("list")
@@ -38,7 +35,7 @@ def sr_list(
     as_json: bool = JSON,
 ) -> None:
     """List service requests by status, office and age."""
-    service = _service()
+    service = operator_service()
     cutoff = service.calendar.now() - timedelta(seconds=parse_duration(older_than)) if older_than else None
     items = sr_store.find(service.engine, status=status, office=office.upper() if office else None, older_than=cutoff, limit=limit)
     if as_json:
@@ -54,7 +51,7 @@ def sr_list(
 @sr_app.command("show")
 def sr_show(srn: str, as_json: bool = JSON) -> None:
     """One request with its data summary and full history."""
-    service = _service()
+    service = operator_service()
     sr = sr_store.get(service.engine, srn)
     if sr is None:
         fail(f"no service request {srn}", as_json=as_json)
@@ -70,7 +67,7 @@ def sr_show(srn: str, as_json: bool = JSON) -> None:
 
 
 def _run(action: str, srn: str, as_json: bool, **kwargs: Any) -> None:
-    examiner = Examiner(_service())
+    examiner = Examiner(operator_service())
     try:
         sr = getattr(examiner, action)(srn, **kwargs)
     except ExaminationError as exc:
@@ -127,7 +124,7 @@ def parse_duration(text: str) -> int:
 
 
 def _sandbox_clock(as_json: bool) -> SandboxClock:
-    service = _service()
+    service = operator_service()
     if not isinstance(service.calendar, SandboxClock):
         fail("the clock can only be moved in sandbox mode (HWS_SANDBOX=1); in production it is the system's", as_json=as_json)
     return service.calendar
@@ -136,7 +133,7 @@ def _sandbox_clock(as_json: bool) -> SandboxClock:
 @clock_app.command("show")
 def clock_show(as_json: bool = JSON) -> None:
     """The service's calendar time and its offset from the system clock."""
-    service = _service()
+    service = operator_service()
     offset = service.calendar.offset(fresh=True) if isinstance(service.calendar, SandboxClock) else 0
     view = {"now": service.calendar.now().isoformat(), "offset_seconds": offset, "sandbox": service.settings.sandbox}
     if as_json:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from hws.cli.console import emit_json, fail, out
+from hws.cli.operator_service import operator_service
 from hws.domain.weeks import InvalidWeek, Week
 from hws.store import publications as pub_store
 from hws.worker.publisher import Publisher
@@ -17,9 +18,7 @@ def publish(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Publish the weekly bulletin and confidential copies (published weeks never change)."""
-    from hws.cli.admin import _service
-
-    service = _service()
+    service = operator_service()
     publisher = Publisher(service)
     try:
         weeks = [Week.parse(week)] if week else publisher.due()
