@@ -25,7 +25,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 DATE_SENSITIVE = [
     "tests/domain",
-    "tests/worker",
+    "tests/usecases",
+    "tests/store/test_jobs.py",
     "tests/e2e/test_life_cycle.py",
     "tests/e2e/scenario_year_end.py",
 ]
