@@ -638,7 +638,7 @@ def test_zip64_end_records_past_65535_entries() -> None:
     """More entries than a plain end record counts: zipfile's ZIP64 end records, byte for byte.
     (Entries and archives past 2 GiB — ZIP64 sizes and offsets in the central directory —
     follow zipfile's rules too; too slow to write here.)"""
-    from hws.st96.publication import _ZipWriter
+    from hws.st96.publication.archive import _ZipWriter
 
     n = 65_540
     ours = io.BytesIO()
