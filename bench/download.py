@@ -5,7 +5,7 @@ Setup (the "simplest honest way"): a fresh data folder, migrated; a file of rand
 (1 GiB by default, ``--quick`` 256 MiB) written into the filesystem blob store with
 ``FilesystemBlobStore.writer()`` and recorded as the bulletin of week ``BENCH_WEEK``
 with ``hws.store.publications.insert`` + ``hws.store.imports.reference_blob`` in one
-transaction — exactly the rows :class:`hws.worker.publisher.Publisher` writes. The bytes
+transaction — exactly the rows :class:`hws.usecases.publishing.Publisher` writes. The bytes
 are not a real bulletin (the download path never looks inside; random bytes defeat any
 compression on the way). hws serves it through the real route (bearer token checked,
 publication looked up, ``blob_response``) from ``hws serve`` (``HWS_WORKER_THREADS=0``,

@@ -5,7 +5,7 @@ each (2 designs × 5 views), one fresh Python process per size builds the bullet
 week twice, timed separately:
 
 1. ``hws.st96.publication.write_bulletin`` to a temporary file (the writer alone);
-2. ``hws.worker.publisher.Publisher(service).build_bulletin(week, inputs)`` — the real
+2. ``hws.usecases.publishing.Publisher(service).build_bulletin(week, inputs)`` — the real
    publisher path: the same writer to a temporary file under the data folder's
    ``blobs/tmp``, then copied into the filesystem blob store (sha-256 while copying,
    fsync, rename). The two results must have the same sha-256 (the writer is
@@ -160,7 +160,7 @@ def child(n: int, data_dir: Path, images: list[str], xsd: Path | None) -> dict[s
     from hws.domain.weeks import Week
     from hws.service import build_service
     from hws.st96.publication import write_bulletin
-    from hws.worker.publisher import Publisher, WeekInputs
+    from hws.usecases.publishing import Publisher, WeekInputs
 
     result: dict[str, Any] = {"registrations": n, "images": n * IMAGES_PER_REGISTRATION}
     service = build_service(Settings(data_dir=data_dir, public_url="http://127.0.0.1:9"))

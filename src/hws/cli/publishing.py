@@ -9,7 +9,7 @@ from hws.cli.console import emit_json, fail, out
 from hws.cli.operator_service import operator_service
 from hws.domain.weeks import InvalidWeek, Week
 from hws.store import publications as pub_store
-from hws.worker.publisher import Publisher
+from hws.usecases.publishing import Publisher
 
 
 def publish(

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from hws.usecases.examination import Examiner
 from hws.store.database import unavailable
-from hws.worker.publisher import Publisher
+from hws.usecases.publishing import Publisher
 
 log = logging.getLogger("hws.worker.scheduler")
 

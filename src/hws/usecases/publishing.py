@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 
 from hws.domain.weeks import Week, weeks_between
@@ -33,6 +33,7 @@ from hws.store import publications as pub_store
 from hws.store import register
 from hws.store import service_requests as sr_store
 from hws.store.blobs import BlobRef
+from hws.usecases.ports import Publishing
 
 log = logging.getLogger("hws.worker.publisher")
 
@@ -54,7 +55,7 @@ STREAM_BATCH = 64
 
 
 class Publisher:
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: Publishing) -> None:
         self.service = service
         self.schedule = service.settings.schedule
 

@@ -19,7 +19,7 @@ from hws.st96 import safexml
 from hws.st96.api_documents import schema
 from hws.st96.examples import example_package
 from hws.store import publications as pub_store
-from hws.worker.publisher import Publisher
+from hws.usecases.publishing import Publisher
 from hws.worker.scheduler import tick
 from tests.api.test_requests import bearer, drain, submit
 from tests.conftest import enrol, make_service
