@@ -419,6 +419,9 @@ def test_inconsistent_inputs_are_refused(blobs: Blobs, week_input: dict[str, Any
         write_bulletin(io.BytesIO(), week=WEEK, publication_date=FRIDAY, open_blob=blobs.open, **twice)
     with pytest.raises(PublicationError, match="DM/nnnnnn"):
         replace(week_input["registrations"][0], irn="DM/../../etc")
+    for irn in ("DM/200000\n", "DM/\u0662\u0660\u0660\u0660\u0660\u0660", " DM/200000"):  # a newline or other digits in a ZIP folder name
+        with pytest.raises(PublicationError, match="DM/nnnnnn"):
+            replace(week_input["registrations"][0], irn=irn)
     undated = replace(week_input["decisions"][0], decision_date=None)
     with pytest.raises(PublicationError, match="decision date"):
         write_bulletin(io.BytesIO(), week=WEEK, publication_date=FRIDAY, registrations=[], decisions=[undated], open_blob=blobs.open)

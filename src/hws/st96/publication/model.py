@@ -14,12 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from hws.domain.identifiers import is_irn
 from hws.st96.publication.categories import DecisionCategory, bulletin_category
-
-#: Not :data:`hws.domain.identifiers.IRN`, which is stricter (ASCII digits only, no
-#: trailing newline): this one accepts ``"DM/200000\n"`` and non-ASCII digits, and
-#: switching would change what the writers accept.
-IRN_PATTERN = re.compile(r"^DM/(\d{6})$")
 
 
 class PublicationError(ValueError):
@@ -239,7 +235,7 @@ class RegistrationStream:
 
 
 def _check_irn(irn: str) -> None:
-    if not isinstance(irn, str) or not IRN_PATTERN.match(irn):
+    if not is_irn(irn):  # ASCII digits, whole string: the IRN is a folder name in the ZIP
         raise PublicationError(f"{irn!r} is not an international registration number (DM/nnnnnn)")
 
 
