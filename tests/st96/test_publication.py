@@ -45,7 +45,6 @@ from hws.st96.publication import (
     write_confidential_copy,
 )
 from hws.st96.schemaset import IB_TO_OFFICE, SchemaSet
-from hws.store.service_requests import bibliographic_data
 
 WEEK = "202420"
 FRIDAY = date(2024, 5, 17)
@@ -88,7 +87,7 @@ def stored_files(blobs: Blobs, content: Any) -> list[dict[str, Any]]:
 def from_package(blobs: Blobs, kind: str) -> tuple[dict[str, Any], list[dict[str, Any]], bytes]:
     content = validate_package(example_package(kind, office="KR"), office="KR").content
     assert content is not None
-    return bibliographic_data(content), stored_files(blobs, content), content.files[content.xml_entry]
+    return content.to_json(), stored_files(blobs, content), content.files[content.xml_entry]
 
 
 def image(blobs: Blobs, name: str, salt: str) -> tuple[str, str]:

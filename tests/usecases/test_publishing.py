@@ -186,3 +186,48 @@ def test_registrations_are_streamed_from_the_database_in_irn_order(world) -> Non
     assert len(inputs.recorded("FR")) == 0
     with pytest.raises(writer.NothingToPublish):
         publisher.build_confidential_copy(week, "FR", inputs)
+
+
+def test_publication_reads_the_record_not_the_offices_xml(world, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The package is understood once, at import: the week's issues come out the same when
+    the office's XML cannot be read at all, and a record stored before the record version
+    (no parties, Acts or details) gets them from that XML, to the same bytes."""
+    from hws.st96.package import RECORD_VERSION
+    from hws.store import service_requests as sr_store
+    from hws.store.tables import service_requests as sr_table
+
+    service, clock, client, offices = world
+    register_application(service, client, offices["KR"])
+    week = Week.parse("202647")
+    publisher = Publisher(service)
+    bulletin, _ = publisher.build_bulletin(week)
+    copy, _ = publisher.build_confidential_copy(week, "US")
+
+    (sr,) = sr_store.find(service.engine)
+    assert sr.data["record_version"] == RECORD_VERSION and sr.content.holders[0].city == "Seoul"
+    xml_blobs = {f.sha256 for f in sr_store.files(service.engine, sr.srn) if f.kind == "ST96_XML"}
+    real_open = service.blobs.open
+
+    def no_xml(sha256: str):  # type: ignore[no-untyped-def]
+        if sha256 in xml_blobs:
+            raise AssertionError("publication read the office's XML")
+        return real_open(sha256)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(service.blobs, "open", no_xml)
+        assert publisher.build_bulletin(week)[0].sha256 == bulletin.sha256
+        assert publisher.build_confidential_copy(week, "US")[0].sha256 == copy.sha256
+
+    import json
+
+    legacy = {k: v for k, v in sr.data.items() if k not in (
+        "record_version", "holders", "representatives", "designations", "language", "applicant_reference", "decision_details"
+    )}  # fmt: skip
+    legacy["designs"] = [
+        {k: v for k, v in d.items() if k not in ("description", "locarno_edition", "priorities")} for d in sr.data["designs"]
+    ]
+    with service.engine.begin() as conn:
+        conn.execute(sr_table.update().where(sr_table.c.srn == sr.srn).values(data=json.dumps(legacy)))
+    assert not sr_store.get(service.engine, sr.srn).content.details_read  # type: ignore[union-attr]
+    assert publisher.build_bulletin(week)[0].sha256 == bulletin.sha256
+    assert publisher.build_confidential_copy(week, "US")[0].sha256 == copy.sha256

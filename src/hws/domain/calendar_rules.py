@@ -4,6 +4,7 @@ irregularity deadlines (Rule 14)."""
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterable
 from datetime import date, timedelta
 
 from hws.domain.weeks import Schedule, Week
@@ -42,6 +43,12 @@ def deferment_expiry(base: date, period: int | None, unit: str | None = None) ->
     else:
         target = add_months(base, period)
     return min(target, cap)
+
+
+def deferment_end(*, filing: date, priority_dates: Iterable[date], period: int | None, unit: str | None) -> date:
+    """When a requested deferment ends: :func:`deferment_expiry` from the earliest of the
+    filing date and the priority dates claimed (a priority earlier than the filing is the base)."""
+    return deferment_expiry(min([filing, *priority_dates]), period, unit)
 
 
 def expected_publication(

@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
 from os import PathLike
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
 from lxml import etree
+from pydantic import TypeAdapter
 
-from hws.st96 import safexml
+from hws.domain.calendar_rules import deferment_end
+from hws.st96 import reading, safexml
 from hws.st96.namespaces import COM, DGN
 from hws.st96.problems import Location, Problem, Severity
+from hws.st96.reading import DecisionDetails, Designation, DesignPriority, Party
 from hws.st96.schemaset import SchemaError, SchemaSet, StructuralOnly
 from hws.st96.transactions import (
     REPRODUCTION_SHEETS,
@@ -80,6 +84,10 @@ class Design:
     views: tuple[View, ...] = ()
     product: str | None = None
     locarno_classes: tuple[str, ...] = ()
+    description: str | None = None
+    locarno_edition: str | None = None
+    #: the priorities claimed for this design (``dgn:HagueDesign/dgn:PriorityBag``)
+    priorities: tuple[DesignPriority, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +122,15 @@ class Deferment:
     unit: str | None = None  # com:periodCategory, e.g. "In month"
 
 
+#: the version of :meth:`PackageContent.to_json`'s form; records stored before it had
+#: none (they lack parties, Acts, design and decision details: see :func:`with_details`)
+RECORD_VERSION = 2
+
+
 @dataclass(frozen=True)
 class PackageContent:
-    """What an accepted package says, for the service."""
+    """What an accepted package says: read once at import, stored with its service
+    request (:meth:`to_json`), read back by examination and publication (:meth:`from_json`)."""
 
     transaction: TransactionKind
     st96_version: str
@@ -140,8 +154,51 @@ class PackageContent:
     immediate_publication: bool | None = None
     payments: tuple[Payment, ...] = ()
     documents: tuple[Document, ...] = ()
+    #: applications: the applicants (the holders once registered) and representatives
+    holders: tuple[Party, ...] = ()
+    representatives: tuple[Party, ...] = ()
+    #: applications: every designated office with its Act
+    designations: tuple[Designation, ...] = ()
+    #: the application's language, or the decision's (its first ``com:languageCode``)
+    language: str | None = None
+    applicant_reference: str | None = None
+    #: decisions: grounds, remedies, amendment, comment, prior-refusal indicator
+    decision_details: DecisionDetails | None = None
+    #: False for a record stored before :data:`RECORD_VERSION` (details not read yet)
+    details_read: bool = True
     #: every file of the package by its entry name (the XML included)
     files: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form (JSON types; the files are stored apart, as blobs)."""
+        data: dict[str, Any] = _RECORD.dump_python(self, mode="json", exclude={"files", "details_read"})
+        data["record_version"] = RECORD_VERSION
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PackageContent:
+        """A stored record back (``files`` empty); an older record without a version
+        comes back with ``details_read`` False."""
+        version = data.get("record_version")
+        if version not in (None, RECORD_VERSION):
+            raise ValueError(f"stored record version {version!r} is newer than this service ({RECORD_VERSION})")
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k not in ("files", "details_read")}
+        content = _RECORD.validate_python(fields)
+        return content if version is not None else replace(content, details_read=False)
+
+    def deferment_until(self, fallback: date) -> date | None:
+        """When the requested deferment ends (:func:`hws.domain.calendar_rules.deferment_end`),
+        or ``None`` without one; ``fallback`` stands in for a missing filing date."""
+        if self.deferment is None or not self.deferment.requested:
+            return None
+        priority_dates = [p.filing_date for p in self.priorities if p.filing_date is not None]
+        priority_dates += [p.filing_date for design in self.designs for p in design.priorities]
+        return deferment_end(
+            filing=self.filing_date or self.request_date or fallback,
+            priority_dates=priority_dates,
+            period=self.deferment.period,
+            unit=self.deferment.unit,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:
@@ -196,6 +253,9 @@ class ValidationReport:
 
 
 # --------------------------------------------------------------------------- entry point
+
+
+_RECORD = TypeAdapter(PackageContent)
 
 
 def validate_package(
@@ -278,7 +338,7 @@ def _validate(
         )
     content = rules.check_transaction(office)
     if content is not None and version is not None:
-        report.content = content
+        report.content = with_details(content, tree.getroot())
 
 
 # --------------------------------------------------------------------------- layout
@@ -934,3 +994,43 @@ class _Rules:
             documents=documents,
             files=self.files,
         )
+
+
+def with_details(content: PackageContent, root: etree._Element) -> PackageContent:
+    """``content`` with what :mod:`hws.st96.reading` reads from its document (``root``):
+    parties, Acts, design and decision details. Import does it once; a record stored
+    before :data:`RECORD_VERSION` gets it from its stored XML."""
+    bag = root.find(d("HagueOfficeToIBBag"))
+    transaction = next((el for el in bag if isinstance(el.tag, str)), None) if bag is not None else None
+    if transaction is None:
+        return replace(content, details_read=True)
+    details = reading.design_details(transaction)
+    designs = tuple(
+        replace(
+            design,
+            description=found.description,
+            locarno_edition=found.locarno_edition,
+            priorities=found.priorities,
+        )
+        if design.identifier is not None and (found := details.get(design.identifier)) is not None
+        else design
+        for design in content.designs
+    )
+    if content.transaction is TransactionKind.APPLICATION:
+        return replace(
+            content,
+            designs=designs,
+            holders=reading.holders(transaction),
+            representatives=reading.representatives(transaction),
+            designations=reading.designations(transaction),
+            language=reading.application_language(transaction),
+            applicant_reference=reading.applicant_reference(transaction),
+            details_read=True,
+        )
+    return replace(
+        content,
+        designs=designs,
+        language=reading.decision_language(transaction),
+        decision_details=reading.decision_details(transaction),
+        details_read=True,
+    )

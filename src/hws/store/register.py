@@ -11,11 +11,11 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, func, select
 
 from hws.domain.lifecycle import Status
+from hws.st96.package import PackageContent
 from hws.st96.transactions import TransactionKind
 from hws.store.service_requests import StoredFile
 from hws.store.tables import clients, service_requests, sr_designations, sr_files
@@ -59,7 +59,7 @@ class RegisteredApplication:
     irn: str
     registered_at: datetime
     expected_publication: date
-    data: dict[str, Any]
+    content: PackageContent
     files: list[StoredFile]
 
 
@@ -83,7 +83,12 @@ def registrations(engine: Engine, criteria: RegistrationCriteria, *, batch: int)
         for row in conn.execution_options(yield_per=batch).execute(query):
             assert row.irn and row.registered_at and row.expected_publication
             yield RegisteredApplication(
-                row.srn, row.irn, row.registered_at, row.expected_publication, json.loads(row.data), files_in(conn, row.srn)
+                row.srn,
+                row.irn,
+                row.registered_at,
+                row.expected_publication,
+                PackageContent.from_json(json.loads(row.data)),
+                files_in(conn, row.srn),
             )
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date, datetime
-from enum import Enum
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -52,6 +51,11 @@ class ServiceRequest:
     def etag(self) -> str:
         return f'"{self.srn}-v{self.version}"'
 
+    @cached_property
+    def content(self) -> PackageContent:
+        """What the package said (:class:`~hws.st96.package.PackageContent`), from ``data``."""
+        return PackageContent.from_json(self.data)
+
     def as_dict(self) -> dict[str, Any]:
         """A summary for operators (CLI ``--json`` and the operator API)."""
 
@@ -75,27 +79,6 @@ class ServiceRequest:
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def bibliographic_data(content: PackageContent) -> dict[str, Any]:
-    """What later stages need from the package, as JSON (the files themselves are blobs)."""
-    data = {f.name: getattr(content, f.name) for f in dataclasses.fields(content) if f.name != "files"}
-    data = {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in data.items()}
-    for key in ("designs", "priorities", "payments", "documents"):
-        data[key] = [dataclasses.asdict(item) for item in getattr(content, key)]
-    return _plain(data)  # type: ignore[no-any-return]
 
 
 def _record(row: Any) -> ServiceRequest:
@@ -142,7 +125,7 @@ def create(
             status=UNDEFINED,
             office_reference=content.office_reference,
             target_irn=content.irn,
-            data=json.dumps(bibliographic_data(content), sort_keys=True),
+            data=json.dumps(content.to_json(), sort_keys=True),
             version=1,
             created_at=now,
             updated_at=now,

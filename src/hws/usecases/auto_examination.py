@@ -91,7 +91,7 @@ def _decide(service: AutoExamining, examiner: Examiner, sr: ServiceRequest) -> S
                     reason="sandbox: every application is first found irregular; cure it with a "
                     "HagueGenericOfficeCommunication carrying the same office reference",
                 )
-            if not sr.data.get("payments"):
+            if not sr.content.payments:
                 return examiner.notify_irregularity(
                     sr.srn,
                     actor=ACTOR,

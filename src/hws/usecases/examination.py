@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from hws.domain import lifecycle
-from hws.domain.calendar_rules import deferment_expiry, expected_publication, regularization_deadline
+from hws.domain.calendar_rules import expected_publication, regularization_deadline
 from hws.domain.designations import SenderRefused, check_decision_sender
 from hws.domain.identifiers import format_irn
 from hws.domain.lifecycle import Status
@@ -34,33 +34,13 @@ class ExaminationError(ValueError):
     """The action cannot be carried out; the message says why (shown to the operator)."""
 
 
-def _date(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
-
-
-def filing_or_priority_date(data: dict[str, Any]) -> date | None:
-    """The earliest of the filing date and the priority dates of an application's data
-    (``data["priorities"]`` holds every priority claimed, the designs' ones included)."""
-    priorities = [_date(p.get("filing_date")) for p in data.get("priorities") or []]
-    return min([d for d in [*priorities, _date(data.get("filing_date"))] if d], default=None)
-
-
-def deferment_until(data: dict[str, Any], registration_date: date) -> date | None:
-    """When the deferment the application asks for ends (:func:`deferment_expiry`), or
-    ``None`` without one."""
-    deferment = data.get("deferment") or {}
-    if not deferment.get("requested"):
-        return None
-    period = deferment.get("period")
-    base = filing_or_priority_date(data) or registration_date
-    return deferment_expiry(base, period if isinstance(period, int) else None, deferment.get("unit"))
-
-
 def publication_inputs(sr: ServiceRequest, registration_date: date) -> dict[str, Any]:
-    """What Rule 16/17 needs from the application's data."""
+    """What Rule 16/17 needs from the application: immediate publication, or when its
+    deferment ends (the same rule the bulletin prints: ``PackageContent.deferment_until``)."""
+    content = sr.content
     return {
-        "immediate": bool(sr.data.get("immediate_publication")),
-        "deferment_until": deferment_until(sr.data, registration_date),
+        "immediate": bool(content.immediate_publication),
+        "deferment_until": content.deferment_until(registration_date),
     }
 
 

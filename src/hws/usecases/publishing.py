@@ -27,6 +27,8 @@ from typing import BinaryIO
 
 from hws.domain.weeks import Week, weeks_between
 from hws.st96 import publication as writer
+from hws.st96 import safexml
+from hws.st96.package import PackageContent, with_details
 from hws.store import audit
 from hws.store import imports as import_store
 from hws.store import publications as pub_store
@@ -90,18 +92,21 @@ class Publisher:
     def _window(self, week: Week) -> tuple[datetime, datetime]:
         return self.schedule.moment(week.previous()), self.schedule.moment(week)
 
-    def _source_xml(self, files: list[sr_store.StoredFile]) -> bytes | None:
+    def _complete(self, content: PackageContent, files: list[sr_store.StoredFile]) -> PackageContent:
+        """The record as import reads it today. Only one stored before
+        :data:`~hws.st96.package.RECORD_VERSION` lacks details: they are read from its XML."""
+        if content.details_read:
+            return content
         xml = next((f for f in files if f.kind == "ST96_XML"), None)
         if xml is None:
-            return None
+            return content
         with self.service.blobs.open(xml.sha256) as handle:
-            return handle.read()
+            return with_details(content, safexml.parse(handle.read()).getroot())
 
     def _registration(self, found: register.RegisteredApplication) -> writer.Registration:
-        return writer.registration_from_service_request(
-            found.data,
+        return writer.registration_from_content(
+            self._complete(found.content, found.files),
             found.files,
-            self._source_xml(found.files),
             irn=found.irn,
             srn=found.srn,
             registration_date=found.registered_at.date(),
@@ -111,8 +116,8 @@ class Publisher:
     def _decision(self, sr: sr_store.ServiceRequest) -> writer.Decision:
         files = sr_store.files(self.service.engine, sr.srn)
         assert sr.registered_at
-        return writer.decision_from_service_request(
-            sr.data, files, self._source_xml(files), srn=sr.srn, recorded_date=sr.registered_at.date(), irn=sr.target_irn
+        return writer.decision_from_content(
+            self._complete(sr.content, files), files, srn=sr.srn, recorded_date=sr.registered_at.date(), irn=sr.target_irn
         )
 
     def _registrations(self, criteria: register.RegistrationCriteria) -> writer.RegistrationStream:

@@ -2,8 +2,8 @@
 
 A pure writer: plain frozen dataclasses in, a ZIP out. No web framework, no database;
 the service selects what a week publishes, fills :class:`Registration` and
-:class:`Decision` (see :func:`registration_from_service_request` and
-:func:`decision_from_service_request`) and calls :func:`write_bulletin` once per ISO
+:class:`Decision` from each request's stored record (:func:`registration_from_content`,
+:func:`decision_from_content`) and calls :func:`write_bulletin` once per ISO
 week and :func:`write_confidential_copy` once per examining office. The output is
 deterministic: the same inputs give the same bytes.
 
@@ -19,7 +19,13 @@ deterministic: the same inputs give the same bytes.
 from hws.st96.publication.archive import manifest_line, manifest_sha256
 from hws.st96.publication.categories import DECISION_CATEGORIES, DecisionCategory, bulletin_category
 from hws.st96.publication.documents import write_bulletin, write_confidential_copy
-from hws.st96.publication.from_requests import decision_from_service_request, registration_from_service_request
+from hws.st96.publication.from_requests import (
+    decision_from_content,
+    decision_from_service_request,
+    registration_from_content,
+    registration_from_service_request,
+    stored_content,
+)
 from hws.st96.publication.layout import bulletin_entry_name, confidential_copy_entry_name, irn_folder
 from hws.st96.publication.model import (
     Decision,
@@ -56,11 +62,14 @@ __all__ = [
     "bulletin_category",
     "bulletin_entry_name",
     "confidential_copy_entry_name",
+    "decision_from_content",
     "decision_from_service_request",
     "irn_folder",
     "manifest_line",
     "manifest_sha256",
+    "registration_from_content",
     "registration_from_service_request",
+    "stored_content",
     "write_bulletin",
     "write_confidential_copy",
 ]

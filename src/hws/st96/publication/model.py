@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from hws.domain.identifiers import is_irn
+from hws.st96.reading import Designation, Grounds, Party
 from hws.st96.publication.categories import DecisionCategory, bulletin_category
 
 
@@ -32,26 +33,6 @@ def _tuple(value: Any) -> tuple[Any, ...]:
     if isinstance(value, (str, bytes)):
         return (value,)
     return tuple(value)
-
-
-@dataclass(frozen=True)
-class Party:
-    """A holder (the applicant at registration) or a representative."""
-
-    name: str
-    person: bool = False
-    legal_entity_name: str | None = None
-    nationality: str | None = None
-    entitlement_nationality: str | None = None
-    entitlement_domicile: str | None = None
-    contracting_party: str | None = None
-    address_lines: tuple[str, ...] = ()
-    city: str | None = None
-    postal_code: str | None = None
-    country: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "address_lines", _tuple(self.address_lines))
 
 
 @dataclass(frozen=True)
@@ -84,12 +65,6 @@ class Design:
         object.__setattr__(self, "locarno_classes", _tuple(self.locarno_classes))
         object.__setattr__(self, "views", _tuple(self.views))
         object.__setattr__(self, "priorities", _tuple(self.priorities))
-
-
-@dataclass(frozen=True)
-class Designation:
-    office: str
-    act: str | None = None  # Act1999, Act1960 or None
 
 
 @dataclass(frozen=True)
@@ -144,16 +119,6 @@ class DecisionDocument:
     sha256: str
     media_type: str  # application/pdf
     kind: str | None = None  # com:DocumentKindCategory, e.g. REFUSAL_DECISION
-
-
-@dataclass(frozen=True)
-class Grounds:
-    texts: tuple[str, ...]
-    categories: tuple[str, ...] = ()  # dgn:DecisionGroundsCategory values
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "texts", _tuple(self.texts))
-        object.__setattr__(self, "categories", _tuple(self.categories))
 
 
 @dataclass(frozen=True)
