@@ -16,7 +16,7 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
@@ -26,6 +26,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+if TYPE_CHECKING:
+    from hws.domain.weeks import Schedule
 
 API_PREFIX = "/webservices/api/v1"
 
@@ -239,7 +242,7 @@ class Settings(BaseSettings):
         return self.data_dir / "keys"
 
     @property
-    def schedule(self):  # type: ignore[no-untyped-def]
+    def schedule(self) -> Schedule:
         from datetime import time
 
         from hws.domain.weeks import Schedule

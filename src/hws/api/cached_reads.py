@@ -5,7 +5,7 @@ worker thread (and kept when it may be)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from starlette.concurrency import run_in_threadpool
 
@@ -22,5 +22,5 @@ async def read_through(service: Service, table: str, key: str, load: Callable[[]
         return await run_in_threadpool(load)
     value = cache.peek(table, key)
     if value is not MISSING:
-        return value  # type: ignore[no-any-return]
+        return cast(T, value)
     return await run_in_threadpool(cache.read, table, key, load)

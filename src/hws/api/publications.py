@@ -11,16 +11,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from hws.api.downloads import blob_response
-from hws.api.openapi_responses import AUTHENTICATED, problems, ref
+from hws.api.openapi_responses import AUTHENTICATED, Responses, problems, ref
 from hws.api.problems import Problem, wants_json
 from hws.api.security import Caller, requires, service_of
 from hws.domain.scopes import PUBLICATIONS
+from hws.service import Service
 from hws.domain.weeks import WEEK_ID_PATTERN, InvalidWeek, Week
 from hws.st96.api_documents import PublicationView, publication_list
 from hws.store import publications as pub_store
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
-ZIP_RESPONSES = {
+ZIP_RESPONSES: Responses = {
     200: {"description": "The ZIP (ETag = sha256, Repr-Digest)", "content": {"application/zip": _BINARY}},
     206: {"description": "Part of the ZIP (Range, If-Range)", "content": {"application/zip": _BINARY}},
     304: {"description": "Not modified (If-None-Match)"},
@@ -35,7 +36,7 @@ ZIP_RESPONSES = {
         },
     ),  # fmt: skip
 }
-LIST_RESPONSES = {
+LIST_RESPONSES: Responses = {
     200: {
         "description": "The publications, newest first: XML by default, JSON when Accept prefers it",
         "content": {"application/xml": {}, "application/json": {"schema": {"type": "array", "items": ref("Publication")}}},
@@ -76,7 +77,7 @@ def _not_published(request: Request, week: Week, kind: str) -> Problem:
     )
 
 
-def _audit_download(service, caller: Caller, target: str, request: Request) -> None:  # type: ignore[no-untyped-def]
+def _audit_download(service: Service, caller: Caller, target: str, request: Request) -> None:
     detail = {k: v for k, v in (("range", request.headers.get("range")), ("method", request.method)) if v}
     service.audit.log(
         caller.client.client_id, "publication.downloaded", office=caller.client.office, target=target, source=caller.source,
@@ -109,6 +110,7 @@ def _listing(request: Request, kind: str, office: str, path: str) -> Response:
             url=f"{service.settings.api_url}{path}/{p.week}",
         )
         for p in pub_store.listing(service.engine, kind, office)
+        if p.sha256 is not None  # the listing holds only weeks with a file
     ]
     if wants_json(request):
         return JSONResponse(

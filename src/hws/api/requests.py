@@ -25,6 +25,8 @@ from hws.st96.api_documents import ImportStatusView, PackageProblem, RequestStat
 from hws.store import imports as import_store
 from hws.store import service_requests as sr_store
 from hws.service import Service
+from hws.store.blobs import BlobWriter
+from hws.store.clients import Client
 from hws.store.imports import ImportRecord
 from hws.store.service_requests import ServiceRequest
 
@@ -112,7 +114,7 @@ def _read_request(service: Service, srn: str) -> tuple[ServiceRequest, bytes] | 
     return sr, request_status(view)
 
 
-def _store(service, client, writer, idempotency_key: str | None, source: str | None) -> Receipt:  # type: ignore[no-untyped-def]
+def _store(service: Service, client: Client, writer: BlobWriter, idempotency_key: str | None, source: str | None) -> Receipt:
     """Blob durable (fsync, rename), then its rows committed — the sweeper kept out between."""
     with service.blobs.referencing():
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
 
@@ -49,7 +49,8 @@ def _invalid(description: str) -> Problem:
 
 
 def service_of(request: Request) -> Service:
-    return request.app.state.service  # type: ignore[no-any-return]
+    service: Service = request.app.state.service
+    return service
 
 
 class VerifiedTokens:
@@ -166,7 +167,7 @@ async def authorized(request: Request, scope: str) -> Caller:
     return caller
 
 
-def requires(scope: str):  # type: ignore[no-untyped-def]
+def requires(scope: str) -> Callable[[Request], Awaitable[Caller]]:
     """A dependency: a valid token whose scope includes ``scope``."""
 
     async def dependency(request: Request) -> Caller:

@@ -205,13 +205,17 @@ class Spool:
         self._thread.join()  # it has signalled its end: only its return is left
 
 
-async def _spool(chunks: AsyncIterator[bytes], writer: BlobWriter, feed: Callable[[Spool, bytes], None] | None = None) -> None:
-    """Every chunk into ``writer`` through a :class:`Spool` (``feed`` parses each first)."""
+async def _spool(
+    chunks: AsyncIterator[bytes | None], writer: BlobWriter, feed: Callable[[Spool, bytes | None], None] | None = None
+) -> None:
+    """Every chunk into ``writer`` through a :class:`Spool` (``feed`` parses each first;
+    ``None`` is the end of the body, for a ``feed`` that checks it ended well)."""
     spool = Spool(writer)
     try:
         async for chunk in chunks:
             if feed is None:
-                spool.add(chunk)
+                if chunk is not None:
+                    spool.add(chunk)
             else:
                 feed(spool, chunk)
             if spool.full:
@@ -317,6 +321,6 @@ async def _receive_multipart(
             yield chunk
         yield None  # finalize: the closing boundary must have come
 
-    await _spool(chunks_then_end(), writer, parse)  # type: ignore[arg-type]
+    await _spool(chunks_then_end(), writer, parse)
     if state["files"] == 0:
         raise Problem("invalid-request", detail="the multipart body holds no file: send the package as a file part")

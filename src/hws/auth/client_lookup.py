@@ -90,6 +90,7 @@ class ClientLookup:
             if connection is None:
                 raw = self._engine.raw_connection()
                 raw.detach()
+                assert raw.dbapi_connection is not None  # just checked out
                 connection = self._thread.connection = raw.dbapi_connection
                 self._thread.pool = self._engine.pool
             try:

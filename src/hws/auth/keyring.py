@@ -12,6 +12,7 @@ import fcntl
 import os
 import threading
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hws.domain.clock import Clock
 from hws.keys.jose import JoseKey, jose_key
-from hws.keys.public_keys import public_jwk, thumbprint
+from hws.keys.public_keys import PrivateKey, public_jwk, thumbprint
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,10 @@ class SigningKey:
         return jose_key(self.private_key.public_key())
 
 
-def write_private_key(path: Path, key: ec.EllipticCurvePrivateKey | object, *, fmt: str = "pkcs8") -> None:
+def write_private_key(path: Path, key: PrivateKey, *, fmt: str = "pkcs8") -> None:
     """Write a private key PEM with mode 0600 from the first byte (atomic rename)."""
-    assert hasattr(key, "private_bytes")
     encoding = serialization.PrivateFormat.PKCS8 if fmt == "pkcs8" else serialization.PrivateFormat.TraditionalOpenSSL
-    pem = key.private_bytes(serialization.Encoding.PEM, encoding, serialization.NoEncryption())  # type: ignore[attr-defined]
+    pem = key.private_bytes(serialization.Encoding.PEM, encoding, serialization.NoEncryption())
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -91,7 +91,7 @@ class Keyring:
         self._reload(force=True)
         return key
 
-    def _exclusive(self):  # type: ignore[no-untyped-def]
+    def _exclusive(self) -> AbstractContextManager[None]:
         lock_path = self._folder / ".lock"
         handle = open(lock_path, "a+")  # noqa: SIM115 - closed by the context manager below
 

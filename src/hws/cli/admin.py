@@ -3,12 +3,13 @@ database and data folder through the same settings, so they work while it runs."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from hws.keys.certificates import CertificateError, read_certificate
+from hws.keys.certificates import CertificateError, CertificateInfo, read_certificate
 from hws.cli.audit import audit
 from hws.cli.console import emit_json, fail, out
 from hws.cli.examination import clock_app, sr_app
@@ -17,7 +18,7 @@ from hws.cli.publishing import publish
 from hws.domain import scopes as scope_rules
 from hws.service import Service
 from hws.store import migration
-from hws.store.clients import RegistryError
+from hws.store.clients import Client, ClientKey, RegistryError
 
 app = typer.Typer(help="Operator commands (the International Bureau's side).", no_args_is_help=True)
 clients_app = typer.Typer(help="Enrol and manage office clients.", no_args_is_help=True)
@@ -40,14 +41,14 @@ JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
 
-def _certificate(path: Path, as_json: bool):  # type: ignore[no-untyped-def]
+def _certificate(path: Path, as_json: bool) -> CertificateInfo:
     try:
         return read_certificate(path.read_bytes())
     except (OSError, CertificateError) as exc:
         fail(f"{path}: {exc}", as_json=as_json)
 
 
-def _show_client(client, keys, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _show_client(client: Client, keys: Sequence[ClientKey], as_json: bool) -> None:
     if as_json:
         emit_json({**client.as_dict(), "keys": [k.as_dict() for k in keys]})
         return

@@ -3,6 +3,8 @@ to the same bytes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from hws.cli.console import emit_json, fail, out
@@ -28,7 +30,7 @@ def publish(
         if not week:
             fail("--verify needs --week", as_json=as_json)
         target = weeks[0]
-        results = []
+        results: list[dict[str, Any]] = []
         for record in pub_store.for_week(service.engine, target.id):
             if record.kind == pub_store.BULLETIN:
                 ref, _ = publisher.build_bulletin(target)

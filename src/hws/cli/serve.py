@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shlex
 import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import typer
 import uvicorn
 from sqlalchemy.engine import make_url
+from uvicorn.config import Config
+# uvicorn's choice for "auto" when httptools is installed, as uvicorn[standard] does
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 from hws import logs
 from hws.embedded import embedded_app
@@ -19,10 +25,6 @@ from hws.config import Settings
 from hws.service import Service, build_service
 from hws.store import database
 
-try:  # uvicorn's own choice for "auto": httptools when installed, else h11
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _BaseProtocol
-except ImportError:  # pragma: no cover - uvicorn without the [standard] extra
-    from uvicorn.protocols.http.h11_impl import H11Protocol as _BaseProtocol  # type: ignore[assignment]
 
 
 def first_start_hints(service: Service) -> str:
@@ -43,7 +45,7 @@ No client is enrolled yet. To enrol a test office and call pingMe, in another te
 """
 
 
-class HeaderDeadlineProtocol(_BaseProtocol):  # type: ignore[misc, valid-type]
+class HeaderDeadlineProtocol(HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol with a deadline for a request's head.
 
     uvicorn bounds the wait *between* requests (``timeout_keep_alive``) but not the
@@ -61,26 +63,28 @@ class HeaderDeadlineProtocol(_BaseProtocol):  # type: ignore[misc, valid-type]
 
     header_timeout: float | None = None
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, config: Config, server_state: ServerState, app_state: dict[str, Any], _loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
         if HeaderDeadlineProtocol.header_timeout is None:
             HeaderDeadlineProtocol.header_timeout = Settings().header_read_timeout
-        self._head_timer: object | None = None
+        self._head_timer: asyncio.TimerHandle | None = None
 
     def _head_pending(self) -> bool:
         return self.cycle is None or self.cycle.response_complete
 
     def _arm(self) -> None:
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.header_timeout, self._head_expired)  # type: ignore[arg-type]
+        if self._head_timer is None and self.header_timeout is not None:
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_expired)
 
     def _disarm(self) -> None:
         if self._head_timer is not None:
-            self._head_timer.cancel()  # type: ignore[attr-defined]
+            self._head_timer.cancel()
             self._head_timer = None
 
-    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def, override]
-        super().connection_made(transport)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(cast(asyncio.Transport, transport))  # a stream transport (TCP)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
@@ -172,11 +176,11 @@ def serve(
     # by hws alone (hws.api.security.source_address), from the socket unless the peer is
     # one of HWS_TRUSTED_PROXIES.
     HeaderDeadlineProtocol.header_timeout = settings.header_read_timeout
-    edge: dict[str, object] = {"proxy_headers": False, "http": HeaderDeadlineProtocol}
     if workers == 1:
         uvicorn.run(
-            embedded_app(service), host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30, **edge
-        )  # type: ignore[arg-type]
+            embedded_app(service), host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30,
+            proxy_headers=False, http=HeaderDeadlineProtocol,
+        )  # fmt: skip
         return
     service.close()
     os.environ.setdefault("HWS_AUTO_MIGRATE", "false")
@@ -194,5 +198,6 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=30,
-        **edge,  # type: ignore[arg-type]
+        proxy_headers=False,
+        http=HeaderDeadlineProtocol,
     )

@@ -125,14 +125,18 @@ class UnsafeArchive(HWSError):
 
 def publication_error(error: APIError, response: httpx.Response, kind: str, week: str) -> APIError:
     """The richer error for the 404s of the publication endpoints."""
-    fields_ = {"status": error.status, "code": error.code, "title": error.title, "detail": error.detail, "errors": error.errors}
-    if error.code == "not-yet-published":
-        return NotYetPublished(**fields_, week=week, kind=kind, retry_after=parse_retry_after(response.headers.get("retry-after")))
-    if error.code == "nothing-published":
-        return NothingPublished(**fields_, week=week)
-    if error.status == 416:
+    status, code, title, detail, errors = error.status, error.code, error.title, error.detail, error.errors
+    if code == "not-yet-published":
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return NotYetPublished(
+            status=status, code=code, title=title, detail=detail, errors=errors, week=week, kind=kind, retry_after=retry_after
+        )
+    if code == "nothing-published":
+        return NothingPublished(status=status, code=code, title=title, detail=detail, errors=errors, week=week)
+    if status == 416:
         match = re.match(r"^bytes \*/(\d+)$", response.headers.get("content-range", ""))
-        return RangeNotSatisfiable(**fields_, size=int(match.group(1)) if match else None)
+        size = int(match.group(1)) if match else None
+        return RangeNotSatisfiable(status=status, code=code, title=title, detail=detail, errors=errors, size=size)
     return error
 
 

@@ -29,7 +29,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -249,7 +249,7 @@ class _Base:
 
     def _accept_token(self, response: httpx.Response) -> dict[str, Any]:
         try:
-            body = response.json()
+            body: dict[str, Any] = response.json()
         except ValueError:
             body = {}
         if response.status_code != 200 or "access_token" not in body:
@@ -293,7 +293,7 @@ class _Base:
             result = cached[1]
             if isinstance(result, ImportStatus):
                 result = replace(result, retry_after=parse_retry_after(response.headers.get("retry-after")))
-            return result  # type: ignore[no-any-return]
+            return cast(_T, result)
         if response.status_code != 200:
             raise UnexpectedResponse(f"GET {path} answered {response.status_code}")
         result = parse(response)
@@ -360,9 +360,9 @@ class HagueClient(_Base):
         response = self._http.get(self.discovery_url)
         if response.status_code != 200:
             raise HWSError(f"discovery failed: {self.discovery_url} answered {response.status_code}")
-        document = response.json()
+        document: dict[str, Any] = response.json()
         self._use_discovery(document)
-        return document  # type: ignore[no-any-return]
+        return document
 
     def token_response(self, *, force: bool = False) -> dict[str, Any]:
         """The whole token response (cached until shortly before it expires)."""
@@ -628,9 +628,9 @@ class AsyncHagueClient(_Base):
         response = await self._http.get(self.discovery_url)
         if response.status_code != 200:
             raise HWSError(f"discovery failed: {self.discovery_url} answered {response.status_code}")
-        document = response.json()
+        document: dict[str, Any] = response.json()
         self._use_discovery(document)
-        return document  # type: ignore[no-any-return]
+        return document
 
     async def token_response(self, *, force: bool = False) -> dict[str, Any]:
         async with self._alock:

@@ -4,11 +4,12 @@ RFC 9457 problem details in XML, plus the XSDs that describe them."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from importlib import resources
+from typing import cast
 
 from lxml import etree
 
@@ -17,6 +18,8 @@ from hws.st96.namespaces import COM, HWS, PROBLEM
 _H = f"{{{HWS}}}"
 _C = f"{{{COM}}}"
 _P = f"{{{PROBLEM}}}"
+#: the problem namespace as the default one (lxml-stubs type nsmap keys as str; lxml takes None)
+_DEFAULT_PROBLEM_NAMESPACE = cast(Mapping[str, str], {None: PROBLEM})
 
 
 def _serialize(root: etree._Element) -> bytes:
@@ -154,7 +157,7 @@ def problem_document(
     instance: str | None = None,
     errors: Sequence[ProblemItem] = (),
 ) -> bytes:
-    root = etree.Element(f"{_P}problem", nsmap={None: PROBLEM})
+    root = etree.Element(f"{_P}problem", nsmap=_DEFAULT_PROBLEM_NAMESPACE)
     _child(root, f"{_P}type", type_uri)
     _child(root, f"{_P}title", title)
     _child(root, f"{_P}status", str(status))

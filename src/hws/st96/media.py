@@ -18,11 +18,14 @@ import re
 import struct
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, UnidentifiedImageError
 
 from hws.st96.problems import Location, Problem
+
+if TYPE_CHECKING:  # imported where used: pypdf is loaded only for a PDF
+    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
 #: the most pixels a reproduction may have: 40 megapixels, ten times WIPO's largest
 #: target (3780 × 3780 px, 16 cm at 600 dpi); a decompression bomb is refused before
@@ -218,7 +221,9 @@ def _check_pdf(name: str, data: bytes, where: Location) -> list[Problem]:
     return []
 
 
-def _active_content(trailer: Any, dictionary: type, array: type, indirect: type) -> str | None:
+def _active_content(
+    trailer: Any, dictionary: type[DictionaryObject], array: type[ArrayObject], indirect: type[IndirectObject]
+) -> str | None:
     """The first JavaScript, launch action or embedded file reachable from the trailer."""
     seen: set[tuple[int, int]] = set()
     stack: list[Any] = [trailer]

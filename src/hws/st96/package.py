@@ -524,6 +524,10 @@ def _date(text: str | None) -> date | None:
         return None
 
 
+def _attribute(el: etree._Element | None, name: str) -> str | None:
+    return None if el is None else el.get(name)
+
+
 def _bool(text: str | None) -> bool | None:
     if text is None:
         return None
@@ -552,7 +556,7 @@ def _name_text(el: etree._Element) -> str | None:
     for tag in (c("PersonFullName"), c("OrganizationStandardName"), c("EntityName"), c("LastName")):
         found = el.find(f".//{tag}")
         if found is not None:
-            text = "".join(found.itertext()).strip()
+            text = "".join(t for t in found.itertext() if isinstance(t, str)).strip()
             if text:
                 return text
     return None
@@ -580,7 +584,7 @@ class _Rules:
     def where(self, el: etree._Element | None) -> Location:
         if el is None:
             return Location(entry=self.entry)
-        return Location(entry=self.entry, path=self.tree.getpath(el), line=el.sourceline)
+        return Location(entry=self.entry, path=self.tree.getpath(el), line=el.sourceline if isinstance(el.sourceline, int) else None)
 
     def add(self, code: str, message: str, el: etree._Element | None = None) -> None:
         self.problems.append(Problem(code, message, self.where(el)))
@@ -915,7 +919,7 @@ class _Rules:
             Payment(
                 mode=_text(p.find(c("PaymentModeCategory"))) or _text(p.find(f"{c('PaymentMethod')}/{c('OtherPaymentMethod')}")),
                 amount=_text(p.find(c("FeePayableTotalAmount"))),
-                currency=(p.find(c("FeePayableTotalAmount")).get(c("currencyCode")) if p.find(c("FeePayableTotalAmount")) is not None else None),
+                currency=_attribute(p.find(c("FeePayableTotalAmount")), c("currencyCode")),
                 reference=_text(p.find(c("PaymentReference"))),
                 identifier=_text(p.find(c("PaymentIdentifier"))),
                 account=_text(p.find(f"{c('PaymentMethod')}/{c('CurrentAccount')}/{c('AccountNumber')}")),

@@ -131,7 +131,7 @@ def party(el: etree._Element) -> Party | None:
             if person_name is not None:
                 person = True
                 name = findtext(person_name, "com:PersonFullName") or " ".join(
-                    t.strip() for t in person_name.itertext() if t.strip()
+                    t.strip() for t in person_name.itertext() if isinstance(t, str) and t.strip()
                 ) or None
         if name is None:
             name = findtext(name_el, "com:EntityName")

@@ -8,6 +8,7 @@ refused outright, whatever it contains: ST.96 never needs one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 
@@ -50,6 +51,7 @@ def parse(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._ElementT
         raise XMLRejected("xml-not-well-formed", str(exc.msg), exc.lineno) from None
     except ValueError as exc:  # e.g. unicode strings with encoding declarations
         raise XMLRejected("xml-not-well-formed", str(exc)) from None
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None or tree.docinfo.externalDTD is not None:
+    docinfo: Any = tree.docinfo  # lxml-stubs lack DocInfo.doctype
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise XMLRejected("xml-doctype-forbidden", "XML must not declare a DOCTYPE (DTDs and entities are refused)")
     return tree

@@ -16,7 +16,8 @@ import shutil
 import tempfile
 import threading
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
@@ -51,7 +52,7 @@ class _InsideOnly(etree.Resolver):
         super().__init__()
         self.root = root.resolve()
 
-    def resolve(self, system_url: str | None, public_id: str | None, context: object) -> None:
+    def resolve(self, system_url: str | None, public_id: str | None, context: object = None) -> None:
         if not system_url:
             raise SchemaError("a schema import without a location")
         parsed = urlparse(system_url)
@@ -73,7 +74,7 @@ class _Compiled:
         with self.lock:
             if self.schema.validate(tree):
                 return []
-            return list(self.schema.error_log)[:limit]
+            return list(cast(Iterable[etree._LogEntry], self.schema.error_log))[:limit]
 
 
 _cache: dict[str, _Compiled] = {}
@@ -217,7 +218,8 @@ def _check_locations(files: dict[str, bytes]) -> None:
             root = etree.fromstring(data, parser)
         except etree.XMLSyntaxError as exc:
             raise SchemaError(f"{name} is not well-formed XML: {exc}") from None
-        if root.getroottree().docinfo.doctype:
+        docinfo: Any = root.getroottree().docinfo  # lxml-stubs lack DocInfo.doctype
+        if docinfo.doctype:
             raise SchemaError(f"{name} declares a DOCTYPE; refused")
         for el in root.iter(f"{{{_XSD_NS}}}include", f"{{{_XSD_NS}}}import", f"{{{_XSD_NS}}}redefine"):
             loc = el.get("schemaLocation")

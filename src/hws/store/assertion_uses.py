@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert
+from sqlalchemy import Connection, Dialect, Engine, bindparam, delete, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql.dml import Insert
@@ -44,8 +44,10 @@ from sqlalchemy.sql.dml import Insert
 from hws.store.tables import assertion_uses, audit_events
 
 
-def _first_use_statement(dialect: object) -> Insert:
-    stmt = dialect.insert(assertion_uses).values(  # type: ignore[attr-defined]
+def _first_use_statement(postgres: bool) -> Insert:
+    """Insert the use, or take over an expired row of the same key (ON CONFLICT, in
+    PostgreSQL's and SQLite's own insert constructs)."""
+    stmt = (postgresql.insert if postgres else sqlite.insert)(assertion_uses).values(
         key=bindparam("key"), expires_at=bindparam("expires_at")
     )
     return stmt.on_conflict_do_update(
@@ -55,10 +57,10 @@ def _first_use_statement(dialect: object) -> Insert:
     ).returning(assertion_uses.c.key)
 
 
-def _driver_sql(stmt: Insert, dialect: object) -> tuple[str, tuple[str, ...] | None]:
+def _driver_sql(stmt: Insert, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
     """``stmt`` as the driver's SQL text, and the order of its parameters when positional."""
-    compiled = stmt.compile(dialect=dialect)  # type: ignore[arg-type]
-    return str(compiled), tuple(compiled.positiontup) if compiled.positional else None  # type: ignore[arg-type]
+    compiled = stmt.compile(dialect=dialect)
+    return str(compiled), tuple(compiled.positiontup or ()) if compiled.positional else None
 
 
 # Compiled once per dialect (with the engine's own dialect, so its driver's paramstyle):
@@ -66,11 +68,11 @@ def _driver_sql(stmt: Insert, dialect: object) -> tuple[str, tuple[str, ...] | N
 _FIRST_USE: dict[str, tuple[str, tuple[str, ...] | None]] = {}
 
 
-def _first_use_sql(dialect: Any) -> tuple[str, tuple[str, ...] | None]:
+def _first_use_sql(dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
     key = f"{dialect.name}+{dialect.driver}"
     found = _FIRST_USE.get(key)
     if found is None:
-        found = _FIRST_USE[key] = _driver_sql(_first_use_statement(postgresql if dialect.name == "postgresql" else sqlite), dialect)
+        found = _FIRST_USE[key] = _driver_sql(_first_use_statement(dialect.name == "postgresql"), dialect)
     return found
 
 

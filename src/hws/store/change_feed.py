@@ -18,7 +18,9 @@ import secrets
 import threading
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from hws.store.database import POSTGRES_LIBPQ_DEFAULTS
 from hws.store.read_cache import ReadCache
@@ -104,12 +106,12 @@ class ChangeFeed:
         cache = self.cache
 
         @event.listens_for(self.engine, "before_cursor_execute")
-        def _mark(conn, _cursor, statement, _parameters, _context, _executemany) -> None:  # type: ignore[no-untyped-def]
+        def _mark(conn: Connection, _cursor: Any, statement: str, _parameters: Any, _context: Any, _executemany: bool) -> None:
             if _writes_cached_rows(statement):
                 conn.info[_DIRTY] = True
 
         @event.listens_for(self.engine, "commit")
-        def _committing(conn) -> None:  # type: ignore[no-untyped-def]
+        def _committing(conn: Connection) -> None:
             if not conn.info.get(_DIRTY) or not cache.live:
                 return
             previous = conn.info.pop(_SYNC, None)  # an earlier transaction on this connection: the new marker covers it
@@ -118,14 +120,16 @@ class ChangeFeed:
             marker = secrets.token_hex(8)
             heard = self._expected[marker] = threading.Event()
             try:  # same transaction, on the driver connection: delivered after the rows' own notifications
-                conn.connection.dbapi_connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{_MARKER}:{marker}"))
+                driver = conn.connection.dbapi_connection
+                assert driver is not None  # inside a transaction the connection is checked out
+                driver.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{_MARKER}:{marker}"))
             except Exception:  # noqa: BLE001 - the commit will fail too; the check-in empties the cache
                 self._expected.pop(marker, None)
                 return
             conn.info[_SYNC] = (marker, heard)
 
         @event.listens_for(self.engine, "rollback")
-        def _rolled_back(conn) -> None:  # type: ignore[no-untyped-def]
+        def _rolled_back(conn: Connection) -> None:
             if conn.invalidated:
                 return  # the connection is gone (outage): the check-in empties the cache without waiting
             pending = conn.info.pop(_SYNC, None)  # a marker sent in a transaction that did not commit never comes
@@ -133,7 +137,7 @@ class ChangeFeed:
                 self._expected.pop(pending[0], None)
 
         @event.listens_for(self.engine.pool, "checkin")
-        def _returned(dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+        def _returned(dbapi_connection: DBAPIConnection | None, record: ConnectionPoolEntry | None) -> None:
             if record is None or not record.info.pop(_DIRTY, False):
                 return
             pending = record.info.pop(_SYNC, None)

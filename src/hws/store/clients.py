@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import json
 import secrets
@@ -345,7 +346,7 @@ class ClientRegistry:
             raise RegistryError(str(exc)) from None
 
     @staticmethod
-    def _scopes(values: Iterable[str]) -> list[str]:
+    def _scopes(values: Iterable[str]) -> builtins.list[str]:
         try:
             return scope_rules.check_known(dict.fromkeys(values))
         except ValueError as exc:

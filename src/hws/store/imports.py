@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hws.store.tables import blobs, idempotency_keys, imports
@@ -55,7 +56,7 @@ def _record(row: Any) -> ImportRecord:
     )
 
 
-def _insert(conn: Connection):  # type: ignore[no-untyped-def]
+def _insert(conn: Connection) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
 
 

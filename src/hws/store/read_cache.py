@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -84,7 +84,7 @@ class ReadCache:
         ``None`` (no such row) is not kept."""
         value = self._entries.get((table, key), MISSING)
         if value is not MISSING:
-            return value  # type: ignore[no-any-return]
+            return cast(T, value)
         generation = self._generation
         value = load()
         if value is not None:

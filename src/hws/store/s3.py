@@ -51,7 +51,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
 from botocore.config import Config
@@ -392,9 +392,10 @@ class S3BlobStore:
             raise
         return head
 
-    def open(self, sha256: str) -> S3BlobReader:
+    def open(self, sha256: str) -> BinaryIO:
         size = int(self._head(sha256)["ContentLength"])
-        return S3BlobReader(self.client, self.bucket, self.key_for(sha256), size)
+        # a buffered binary reader: the file interface BlobStore.open promises
+        return cast(BinaryIO, S3BlobReader(self.client, self.bucket, self.key_for(sha256), size))
 
     def local_path(self, sha256: str) -> None:
         _check_hex(sha256)
@@ -499,5 +500,5 @@ class S3BlobStore:
         """An anonymous local file (the system's temporary folder): gone when closed, and
         with the process after a crash; nothing of the bucket's is used for it."""
         with tempfile.TemporaryFile(suffix=".part") as handle:
-            yield handle  # type: ignore[misc]
+            yield cast(BinaryIO, handle)
 

@@ -113,6 +113,11 @@ class Publisher:
             expected_publication_date=found.expected_publication,
         )
 
+    def _request(self, srn: str) -> sr_store.ServiceRequest:
+        found = sr_store.get(self.service.engine, srn)
+        assert found is not None  # recorded requests are never deleted
+        return found
+
     def _decision(self, sr: sr_store.ServiceRequest) -> writer.Decision:
         files = sr_store.files(self.service.engine, sr.srn)
         assert sr.registered_at
@@ -134,11 +139,10 @@ class Publisher:
 
     def inputs(self, week: Week) -> WeekInputs:
         start, end = self._window(week)
-        get = lambda srn: sr_store.get(self.service.engine, srn)  # noqa: E731
         published = self._registrations(
             register.RegistrationCriteria(recorded_until=end, publication_from=week.monday, publication_to=week.sunday)
         )
-        decisions = [self._decision(get(s)) for s in register.decisions_recorded(self.service.engine, start, end)]
+        decisions = [self._decision(self._request(s)) for s in register.decisions_recorded(self.service.engine, start, end)]
 
         def recorded(office: str) -> writer.RegistrationStream:
             return self._registrations(register.RegistrationCriteria(recorded_until=end, recorded_after=start, designating=office))

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 
-
+from hws.service import Service
 from hws.store import assertion_uses
 from hws.store import imports as import_store
 
 log = logging.getLogger("hws.worker.maintenance")
 
 
-def sweep_orphans(service, grace: float | None = None) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def sweep_orphans(service: Service, grace: float | None = None) -> dict[str, int]:
     """Delete temporary uploads and blob files no row references, once older than ``grace``.
 
     A blob is written and fsynced before the transaction that references it; a crash
@@ -40,7 +40,7 @@ def sweep_orphans(service, grace: float | None = None) -> dict[str, int]:  # typ
     return {"blobs": removed, "temporary": removed_tmp}
 
 
-def purge_expired(service) -> None:  # type: ignore[no-untyped-def]
+def purge_expired(service: Service) -> None:
     now = int(service.clock.timestamp())
     import_store.purge_idempotency_keys(service.engine, now)
     assertion_uses.purge_expired(service.engine, now)

@@ -11,6 +11,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from hws.service import Service
 from hws.store.database import unavailable
 from hws.store.jobs import Job, JobKind, LeaseLost, worker_identity
 from hws.worker import maintenance
@@ -27,7 +28,7 @@ OUTAGE_BACKOFF_MAX = 5.0
 
 
 class Worker:
-    def __init__(self, service, *, name: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, service: Service, *, name: str | None = None) -> None:
         self.service = service
         self.owner = name or worker_identity()
         self.processed = 0
@@ -125,7 +126,7 @@ class Worker:
 class WorkerPool:
     """Worker threads for one process; :meth:`stop` lets running jobs finish."""
 
-    def __init__(self, service, count: int) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, service: Service, count: int) -> None:
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=Worker(service).run_until, args=(self._stop,), name=f"hws-worker-{i}", daemon=True)

@@ -27,14 +27,12 @@ from hws.st96.publication.from_requests import (
     stored_content,
 )
 from hws.st96.publication.layout import bulletin_entry_name, confidential_copy_entry_name, irn_folder
+from hws.st96.reading import Designation, Grounds, Party
 from hws.st96.publication.model import (
     Decision,
     DecisionDocument,
     Design,
-    Designation,
-    Grounds,
     NothingToPublish,
-    Party,
     Priority,
     PublicationError,
     PublicationSummary,

@@ -20,7 +20,8 @@ from hws.domain.calendar_rules import add_months
 from hws.st96.namespaces import COM, DGN, XSI
 from hws.st96.publication.categories import DecisionCategory
 from hws.st96.publication.layout import _Blob
-from hws.st96.publication.model import Decision, Design, Party, PublicationError, Registration, _office
+from hws.st96.publication.model import Decision, Design, PublicationError, Registration, _office
+from hws.st96.reading import Party
 
 ST96_VERSION = "V6_0"
 SCHEMA_LOCATION = (

@@ -18,14 +18,12 @@ from hws.st96.publication.model import (
     Decision,
     DecisionDocument,
     Design,
-    Designation,
-    Party,
     Priority,
     PublicationError,
     Registration,
     View,
 )
-from hws.st96.reading import DecisionDetails
+from hws.st96.reading import DecisionDetails, Designation, Party
 
 
 def _get(record: Any, key: str) -> Any:
