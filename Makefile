@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install tools clean
+.PHONY: run test lint install tools clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/hws serve
 
-## Set up and run the whole suite.
-test: $(STAMP) tools
+## Lint: ruff (rules and formatting) and mypy, configured in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+## Set up, lint, and run the whole suite.
+test: $(STAMP) tools lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 ## System tools the suite uses: Debian's faketime (year-end tests move the wall clock).

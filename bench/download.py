@@ -70,7 +70,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import free_port, hws_bin, nginx_bin, nginx_version, proc_cpu_seconds, run, stop, wait_port  # noqa: E402
+
+from harness import free_port, hws_bin, nginx_bin, nginx_version, proc_cpu_seconds, run, stop, wait_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -88,7 +89,7 @@ TIMEOUT = 600
 # Small helpers ------------------------------------------------------------------------
 
 
-  # utime + stime
+# utime + stime
 
 
 def size_label(n: int) -> str:
@@ -257,7 +258,9 @@ class NginxServer:
         if check.returncode != 0:
             raise SystemExit(f"nginx rejects its configuration {conf}:\n{check.stderr}")
         log = self.prefix / "stderr.log"
-        self.proc = subprocess.Popen([*base, "-g", "daemon off;"], stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [*base, "-g", "daemon off;"], stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+        )
         wait_port(port, self.proc, "nginx", log)
         pid = self.proc.pid
         return [
@@ -361,7 +364,9 @@ def verify(target: Target, bulletin: Bulletin) -> dict[str, str]:
             digest.update(chunk)
             size += len(chunk)
     if proc.returncode != 0 or size != bulletin.size or digest.hexdigest() != bulletin.sha256:
-        raise SystemExit(f"{target.name}: the downloaded bytes differ from the bulletin ({size} bytes, sha-256 {digest.hexdigest()})")
+        raise SystemExit(
+            f"{target.name}: the downloaded bytes differ from the bulletin ({size} bytes, sha-256 {digest.hexdigest()})"
+        )
     head = httpx.head(target.url, headers=dict(h.split(": ", 1) for h in target.headers), timeout=10)
     return dict(head.headers)
 
@@ -379,7 +384,7 @@ def measure(targets: list[Target], bulletin: Bulletin, reps: int, clients: list[
     middle = bulletin.size // 2
     results: Results = {c: {"full": {t.name: [] for t in targets}, "resumed": {t.name: [] for t in targets}} for c in clients}
     for rep in range(reps):
-        order = targets[rep % len(targets):] + targets[: rep % len(targets)]
+        order = targets[rep % len(targets) :] + targets[: rep % len(targets)]
         for client in clients:
             get = CLIENTS[client]
             for target in order:
@@ -415,7 +420,9 @@ def report(results: Results, bulletin: Bulletin, meta: dict[str, Any]) -> None:
         print(f"== client {client}: {size_label(bulletin.size)} bulletin, MiB/s (median of {meta['reps']}; min-max) ==")
         print(f"{'server':<20}{'full (200)':>22}{'resumed (206, 2nd half)':>26}{'server CPU s/GiB':>18}{'client CPU s/GiB':>18}")
         for name in full:
-            print(f"{name:<20}{_cell(full[name]):>22}{_cell(resumed[name]):>26}{cpu_per_gib(full[name]):>18.2f}{cpu_per_gib(full[name], True):>18.2f}")
+            print(
+                f"{name:<20}{_cell(full[name]):>22}{_cell(resumed[name]):>26}{cpu_per_gib(full[name]):>18.2f}{cpu_per_gib(full[name], True):>18.2f}"
+            )
         if "hws" not in full or len(full) == 1:
             continue
         hws = median_rate(full["hws"])
@@ -490,8 +497,19 @@ def main() -> int:
     parser.add_argument("--reps", type=int, help="rounds: each server once per round (default 5; --quick 3)")
     parser.add_argument("--clients", default="curl,socket", help="download clients, comma-separated: curl, socket (default both)")
     parser.add_argument("--hws-chunk-kib", type=int, help="experiment: serve with hws.api.downloads.CHUNK set to this many KiB")
-    parser.add_argument("--hws-patch", type=Path, metavar="FILE", help="experiment: exec FILE (with `downloads` = hws.api.downloads) in the server before it starts")
-    parser.add_argument("--profile", type=float, default=0, metavar="SECONDS", help="after the runs, py-spy the hws server for SECONDS of socket-client downloads and print its hottest frames")
+    parser.add_argument(
+        "--hws-patch",
+        type=Path,
+        metavar="FILE",
+        help="experiment: exec FILE (with `downloads` = hws.api.downloads) in the server before it starts",
+    )
+    parser.add_argument(
+        "--profile",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="after the runs, py-spy the hws server for SECONDS of socket-client downloads and print its hottest frames",
+    )
     parser.add_argument("--skip-nginx", action="store_true", help="only hws (no ratio)")
     parser.add_argument("--keep", action="store_true", help="keep bench/.work/download")
     args = parser.parse_args()
@@ -519,7 +537,10 @@ def main() -> int:
     (work / "logs").mkdir(parents=True)
     free = shutil.disk_usage(work).free
     if free < size + 512 * MiB:
-        print(f"not enough disk space in {work}: {free / MiB:.0f} MiB free, {(size + 512 * MiB) / MiB:.0f} MiB needed", file=sys.stderr)
+        print(
+            f"not enough disk space in {work}: {free / MiB:.0f} MiB free, {(size + 512 * MiB) / MiB:.0f} MiB needed",
+            file=sys.stderr,
+        )
         return 2
     hws = nginx_server = None
     try:
@@ -532,7 +553,12 @@ def main() -> int:
             "curl": subprocess.run(["curl", "--version"], text=True, capture_output=True).stdout.split()[1],
             "reps": reps,
         }
-        hws = HwsServer(work, data, args.hws_chunk_kib * 1024 if args.hws_chunk_kib else None, args.hws_patch.resolve() if args.hws_patch else None)
+        hws = HwsServer(
+            work,
+            data,
+            args.hws_chunk_kib * 1024 if args.hws_chunk_kib else None,
+            args.hws_patch.resolve() if args.hws_patch else None,
+        )
         if args.hws_patch:
             meta["hws_patch"] = str(args.hws_patch)
         if args.hws_chunk_kib:
@@ -551,7 +577,10 @@ def main() -> int:
                 wrong = {k: headers.get(k) for k, v in expect.items() if headers.get(k) != v}
                 if wrong:
                     raise SystemExit(f"hws's headers are not as expected: {wrong}")
-        print(f"downloading: {reps} rounds x {len(targets)} servers x clients {', '.join(clients)}, full + resumed from the middle ...", flush=True)
+        print(
+            f"downloading: {reps} rounds x {len(targets)} servers x clients {', '.join(clients)}, full + resumed from the middle ...",
+            flush=True,
+        )
         results = measure(targets, bulletin, reps, clients)
         meta["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(

@@ -210,7 +210,11 @@ def child(n: int, data_dir: Path, images: list[str], xsd: Path | None) -> dict[s
         from hws.st96 import safexml
         from hws.st96.schemaset import SchemaSet
 
-        errors = SchemaSet(xsd).compiled("V6_0", document="HagueIBToOfficeTransaction").errors(safexml.parse(xml, max_bytes=1 << 31), 10)
+        errors = (
+            SchemaSet(xsd)
+            .compiled("V6_0", document="HagueIBToOfficeTransaction")
+            .errors(safexml.parse(xml, max_bytes=1 << 31), 10)
+        )
         if errors:
             raise SystemExit(f"{n}: the bulletin XML is not valid against HagueIBToOfficeTransaction_V6_0.xsd: {errors}")
         result["xsd_valid"] = True
@@ -224,7 +228,16 @@ def child(n: int, data_dir: Path, images: list[str], xsd: Path | None) -> dict[s
 
 
 def run_child(n: int, data_dir: Path, images: list[str], xsd: Path | None) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(n), "--data", str(data_dir), "--images", ",".join(images)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        str(n),
+        "--data",
+        str(data_dir),
+        "--images",
+        ",".join(images),
+    ]
     if xsd is not None:
         cmd += ["--xsd", str(xsd)]
     result = subprocess.run(cmd, text=True, capture_output=True, cwd=ROOT, timeout=1800)
@@ -257,7 +270,9 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     print("columns: seconds are wall time; us/reg = build_bulletin µs per registration; RSS before = resident size before")
     print("the first build (input stream created, no registration made yet); peak RSS = VmHWM after both builds;")
     print("writer Δ = peak RSS - RSS before;")
-    print(f"t/linear = build time / ({'N'}/{base['registrations']:,} x the {base['registrations']:,} build time); RSS/1st = peak RSS / the first row's.")
+    print(
+        f"t/linear = build time / ({'N'}/{base['registrations']:,} x the {base['registrations']:,} build time); RSS/1st = peak RSS / the first row's."
+    )
     print()
     t_lin = last["build_s"] / (scale * base["build_s"])
     w_lin = last["write_s"] / (scale * base["write_s"])
@@ -310,12 +325,17 @@ def main() -> int:
             print(f"note: WIPO's V6_0 schema set is not at {schemas}: the XML is not checked against the official XSD")
         rows = []
         for i, n in enumerate(sizes):
-            print(f"building the bulletin of {n:,} registrations ({n * IMAGES_PER_REGISTRATION:,} images) in a fresh process ...", flush=True)
+            print(
+                f"building the bulletin of {n:,} registrations ({n * IMAGES_PER_REGISTRATION:,} images) in a fresh process ...",
+                flush=True,
+            )
             rows.append(run_child(n, data, images, xsd if i == 0 else None))  # the XSD check (after timing) on the first size
         if xsd is not None:
             print(f"the {sizes[0]:,}-registration bulletin XML is valid against the official HagueIBToOfficeTransaction_V6_0.xsd")
         meta["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(f"\nmachine: {meta['machine']}; python {meta['python']}; load average before {meta['load_before']}, after {meta['load_after']}")
+        print(
+            f"\nmachine: {meta['machine']}; python {meta['python']}; load average before {meta['load_before']}, after {meta['load_after']}"
+        )
         report(rows, meta)
     finally:
         if args.keep:

@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import hashlib
 import json
 import os
@@ -222,15 +221,15 @@ class Connection:
             status, headers, body = await asyncio.wait_for(self._request(raw), REQUEST_TIMEOUT)
             self.last_used = time.perf_counter()
             return status, headers, body, None
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
             self.close()
             return 0, {}, b"", f"{type(exc).__name__}: {exc}"
 
 
 def get(path: str, token: str, extra: str = "") -> bytes:
-    return (
-        f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {token}\r\nAccept: */*\r\n{extra}\r\n"
-    ).encode("latin-1")
+    return (f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {token}\r\nAccept: */*\r\n{extra}\r\n").encode(
+        "latin-1"
+    )
 
 
 def post(path: str, body: bytes, content_type: str, token: str | None = None) -> bytes:
@@ -263,7 +262,9 @@ class Bulletin:
 class Load:
     """The mixed load (or a part of it) against one server until ``stop_at``."""
 
-    def __init__(self, port: int, offices: list[Office], bulletin: Bulletin | None, issuer: str, args: argparse.Namespace) -> None:
+    def __init__(
+        self, port: int, offices: list[Office], bulletin: Bulletin | None, issuer: str, args: argparse.Namespace
+    ) -> None:
         self.port, self.offices, self.bulletin, self.issuer, self.args = port, offices, bulletin, issuer, args
         self.token_path = "/oauth2/access_token"
         polls = f"closed, {args.poll_conns} conns"
@@ -275,7 +276,9 @@ class Load:
             "sr": Endpoint("GET /request/{srn}", frozenset({200}), polls),
             "sr-inm": Endpoint("GET /request/{srn} If-None-Match", frozenset({200, 304}), polls),
             "follow": Endpoint("GET import/SR status (following a submission)", frozenset({200}), "0.5 s per submission"),
-            "full": Endpoint("GET /publication/bulletin/{week} (whole)", frozenset({200}), f"closed, {args.download_conns} conns"),
+            "full": Endpoint(
+                "GET /publication/bulletin/{week} (whole)", frozenset({200}), f"closed, {args.download_conns} conns"
+            ),
             "range": Endpoint("GET /publication/bulletin/{week} Range", frozenset({206}), f"closed, {args.download_conns} conns"),
             "bare": Endpoint("GET /constant (bare FastAPI)", frozenset({200}), polls),
         }
@@ -371,9 +374,12 @@ class Load:
                     last = min(size - 1, first + rnd.randrange(1, 65536))
                     extra = f"Range: bytes={first}-{last}\r\nIf-Range: {etag}\r\n"
                     status, headers, body, problem, ms = await self._timed(conn, get(path, office.token, extra))
-                    if problem is None and status == 206:
-                        if len(body) != last - first + 1 or headers.get("content-range") != f"bytes {first}-{last}/{size}":
-                            problem = f"Range {first}-{last}: {len(body)} bytes, Content-Range {headers.get('content-range')}"
+                    if (
+                        problem is None
+                        and status == 206
+                        and (len(body) != last - first + 1 or headers.get("content-range") != f"bytes {first}-{last}/{size}")
+                    ):
+                        problem = f"Range {first}-{last}: {len(body)} bytes, Content-Range {headers.get('content-range')}"
                     self.stats["range"].record(status, ms, problem)
         finally:
             conn.close()
@@ -409,7 +415,9 @@ class Load:
         conn = self._acquire()
         self.in_flight += 1
         try:
-            status, _, body, problem, ms = await self._timed(conn, post(self.token_path, form, "application/x-www-form-urlencoded"))
+            status, _, body, problem, ms = await self._timed(
+                conn, post(self.token_path, form, "application/x-www-form-urlencoded")
+            )
         finally:
             self.in_flight -= 1
             self._release(conn)
@@ -432,7 +440,9 @@ class Load:
         self.in_flight += 1
         try:
             sent = time.perf_counter()
-            status, headers, body, problem, ms = await self._timed(conn, post(f"{API}/request", package, "application/zip", office.token))
+            status, headers, body, problem, ms = await self._timed(
+                conn, post(f"{API}/request", package, "application/zip", office.token)
+            )
         finally:
             self.in_flight -= 1
             self._release(conn)
@@ -482,7 +492,9 @@ class Load:
             if state not in ("Undefined", "Processing"):
                 self.pipeline_errors.append(f"{reference}: service request {srn} {state}")
                 return
-        self.pipeline_errors.append(f"{reference}: import {import_id} not Registered within {self.args.follow_timeout:.0f} s (SRN {srn})")
+        self.pipeline_errors.append(
+            f"{reference}: import {import_id} not Registered within {self.args.follow_timeout:.0f} s (SRN {srn})"
+        )
 
     async def run(self, seconds: float, *, polls: bool = True, downloads: bool = False, tokens: bool = False,
                   submissions: bool = False, bare: bool = False, monitor: Any = None) -> float:  # fmt: skip
@@ -552,7 +564,9 @@ class Proc:
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> None:
         self.name, self.log = name, log
         log.parent.mkdir(parents=True, exist_ok=True)
-        self.popen = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.popen = subprocess.Popen(
+            cmd, env=env, cwd=cwd, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     @property
     def pid(self) -> int:
@@ -707,7 +721,7 @@ def rss_growth(samples: list[tuple[float, int]]) -> tuple[float, float, float]:
 
 
 def pg_connect(url: str):  # type: ignore[no-untyped-def]
-    import psycopg  # noqa: PLC0415
+    import psycopg
 
     return psycopg.connect(url, autocommit=True, connect_timeout=5)
 
@@ -717,7 +731,7 @@ def create_database() -> tuple[str, str]:
     try:
         with pg_connect(PG_ADMIN) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise SystemExit(f"PostgreSQL is needed at {PG_ADMIN} (set HWS_SOAK_PG): {type(exc).__name__}: {exc}") from None
     base = PG_ADMIN.rsplit("/", 1)[0]
     return name, f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
@@ -733,7 +747,7 @@ def database_state(db_name: str) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     with pg_connect(url) as conn:
         for table in ("imports", "service_requests", "jobs"):
-            rows = conn.execute(f"SELECT status, count(*) FROM {table} GROUP BY status ORDER BY status").fetchall()  # noqa: S608
+            rows = conn.execute(f"SELECT status, count(*) FROM {table} GROUP BY status ORDER BY status").fetchall()
             out[table] = {str(status): int(n) for status, n in rows}
     return out
 
@@ -742,14 +756,21 @@ def token_for(issuer: str, office: Office) -> str:
     assertion = sign_client_assertion(office.key, client_id=office.client_id, audience=issuer, lifetime=120)
     response = httpx.post(
         f"{issuer}/access_token",
-        data={"grant_type": "client_credentials", "scope": SCOPE, "client_assertion_type": JWT_BEARER, "client_assertion": assertion},
+        data={
+            "grant_type": "client_credentials",
+            "scope": SCOPE,
+            "client_assertion_type": JWT_BEARER,
+            "client_assertion": assertion,
+        },
         timeout=30,
     )
     response.raise_for_status()
     return str(response.json()["access_token"])
 
 
-def seed_and_publish(base: str, issuer: str, offices: list[Office], per_office: int, hws: list[str], env: dict[str, str]) -> Bulletin:
+def seed_and_publish(
+    base: str, issuer: str, offices: list[Office], per_office: int, hws: list[str], env: dict[str, str]
+) -> Bulletin:
     """Register ``per_office`` applications per office, move the sandbox clock past their
     publication moment and wait for the bulletin."""
     pending: list[tuple[Office, str, str]] = []
@@ -758,7 +779,11 @@ def seed_and_publish(base: str, issuer: str, offices: list[Office], per_office: 
             for n in range(per_office):
                 package = example_package("application", office=office.code, office_reference=f"{office.code}-SEED-{n}",
                                           deferment=None, immediate_publication=True)  # fmt: skip
-                answer = http.post("/request", content=package, headers={"Authorization": f"Bearer {office.token}", "Content-Type": "application/zip"})
+                answer = http.post(
+                    "/request",
+                    content=package,
+                    headers={"Authorization": f"Bearer {office.token}", "Content-Type": "application/zip"},
+                )
                 if answer.status_code != 202:
                     raise SystemExit(f"seeding: POST /request answered {answer.status_code}: {answer.text[:500]}")
                 pending.append((office, answer.headers["location"].rsplit("/", 1)[-1], f"{office.code}-SEED-{n}"))
@@ -839,7 +864,9 @@ def seconds_summary(values: list[float]) -> str:
 # Main ----------------------------------------------------------------------------------
 
 
-async def monitor_loop(load: Load, memory: Memory, every: float, sample_every: float, watched: list[Watched], procs: list[Proc]) -> None:
+async def monitor_loop(
+    load: Load, memory: Memory, every: float, sample_every: float, watched: list[Watched], procs: list[Proc]
+) -> None:
     """RSS samples and a progress line every ``every`` seconds while the soak runs."""
     started = time.perf_counter()
     next_sample, next_line = started + sample_every, started + every
@@ -888,7 +915,7 @@ def reexec_on_snapshot() -> int:
     return 2  # not reached
 
 
-def main() -> int:  # noqa: PLR0915
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="60 s of load, shorter anchor phases and warm-up")
     parser.add_argument("--duration", type=float, help="seconds of mixed load (default 600; --quick 60)")
@@ -904,7 +931,9 @@ def main() -> int:  # noqa: PLR0915
     parser.add_argument("--sample-every", type=float, default=5.0, help="seconds between RSS samples, default 5")
     parser.add_argument("--report-every", type=float, help="seconds between progress lines (default 60; --quick 10)")
     parser.add_argument("--follow-timeout", type=float, default=120.0, help="seconds a submission may take to Registered")
-    parser.add_argument("--schemas", type=Path, default=ROOT.parent / "shared" / "st96" / "V6_0", help="ST.96 schema set to install")
+    parser.add_argument(
+        "--schemas", type=Path, default=ROOT.parent / "shared" / "st96" / "V6_0", help="ST.96 schema set to install"
+    )
     parser.add_argument("--keep", action="store_true", help="keep bench/.work/soak (data, logs) and the database")
     parser.add_argument(
         "--snapshot", action="store_true",
@@ -923,7 +952,7 @@ def main() -> int:  # noqa: PLR0915
         print("this bench reads /proc (Linux only)", file=sys.stderr)
         return 2
     try:
-        import uvloop  # noqa: PLC0415
+        import uvloop
 
         uvloop.install()
         loop_name = "uvloop"
@@ -937,14 +966,23 @@ def main() -> int:  # noqa: PLR0915
     hws = [venv_bin("hws")]
     load_before = os.getloadavg()
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], text=True, capture_output=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], text=True, capture_output=True).stdout.split("\n")
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], text=True, capture_output=True
+    ).stdout.split("\n")
     dirty = [line[3:] for line in dirty if line.strip()]
-    import hws as hws_package  # noqa: PLC0415
+    import hws as hws_package
 
     if os.environ.get("HWS_SOAK_SNAPSHOT"):
-        print(f"code: snapshot of HEAD {os.environ['HWS_SOAK_SNAPSHOT']} (git archive), hws from {Path(hws_package.__file__).parent}", flush=True)
+        print(
+            f"code: snapshot of HEAD {os.environ['HWS_SOAK_SNAPSHOT']} (git archive), hws from {Path(hws_package.__file__).parent}",
+            flush=True,
+        )
     else:
-        print(f"code: working tree at {head or '?'}" + (f" + uncommitted changes in {', '.join(dirty)}" if dirty else " (src clean)"), flush=True)
+        print(
+            f"code: working tree at {head or '?'}"
+            + (f" + uncommitted changes in {', '.join(dirty)}" if dirty else " (src clean)"),
+            flush=True,
+        )
     print(
         f"soak: {args.duration:g} s of mixed load after {args.warmup:g} s of warm-up; {os.cpu_count()} CPUs, "
         f"{platform.platform()}, Python {platform.python_version()} ({loop_name} load generator); "
@@ -962,7 +1000,7 @@ def main() -> int:  # noqa: PLR0915
         moto = Proc("moto", [venv_bin("moto_server"), "-H", HOST, "-p", str(moto_port)], {**os.environ, **AWS}, logs / "moto.log")
         procs.append(moto)
         wait_port(moto_port, moto)
-        import boto3  # noqa: PLC0415
+        import boto3
 
         bucket = f"hws-soak-{secrets.token_hex(4)}"
         boto3.client("s3", endpoint_url=f"http://{HOST}:{moto_port}", region_name="us-east-1",
@@ -995,9 +1033,16 @@ def main() -> int:  # noqa: PLR0915
             offices.append(Office(code, created["client_id"], load_private_key(folder / "private_key.pem"), ""))
 
         # hws: API processes and workers ------------------------------------------------
-        api = Proc("hws serve", [*hws, "serve", "--host", HOST, "--port", str(port), "--workers", str(args.api_workers)], env, logs / "serve.log")
+        api = Proc(
+            "hws serve",
+            [*hws, "serve", "--host", HOST, "--port", str(port), "--workers", str(args.api_workers)],
+            env,
+            logs / "serve.log",
+        )
         procs.append(api)
-        workers = [Proc(f"hws worker {i + 1}", [*hws, "worker"], env, logs / f"worker-{i + 1}.log") for i in range(args.job_workers)]
+        workers = [
+            Proc(f"hws worker {i + 1}", [*hws, "worker"], env, logs / f"worker-{i + 1}.log") for i in range(args.job_workers)
+        ]
         procs += workers
         wait_http(f"{base}/readyz", api)
         issuer = f"{base}/oauth2"
@@ -1042,8 +1087,13 @@ def main() -> int:  # noqa: PLR0915
         def anchor_phase(kind: str, when: str) -> None:
             result, elapsed = isolated(kind)
             anchors[kind].append(result.count / elapsed)
-            anchor_rows.append((f"{when}: " + ("bare FastAPI GET /constant" if kind == "bare" else "hws status polls only"), result, elapsed))
-            print(f"  {anchor_rows[-1][0]:<44} {result.count / elapsed:8.1f} req/s  p99 {fmt(result.percentile(99), 2)} ms  errors {result.errors}", flush=True)
+            anchor_rows.append(
+                (f"{when}: " + ("bare FastAPI GET /constant" if kind == "bare" else "hws status polls only"), result, elapsed)
+            )
+            print(
+                f"  {anchor_rows[-1][0]:<44} {result.count / elapsed:8.1f} req/s  p99 {fmt(result.percentile(99), 2)} ms  errors {result.errors}",
+                flush=True,
+            )
 
         print(f"anchor phases before the soak ({args.anchor_seconds:g} s each, {args.poll_conns} connections):", flush=True)
         anchor_phase("bare", "before")
@@ -1081,7 +1131,7 @@ def main() -> int:  # noqa: PLR0915
         async def soak() -> tuple[float, int]:
             elapsed = await load.run(
                 args.duration, **mix,
-                monitor=lambda l: monitor_loop(l, memory, args.report_every, args.sample_every, watched, [p for p in procs if p is not bare]),
+                monitor=lambda loop: monitor_loop(loop, memory, args.report_every, args.sample_every, watched, [p for p in procs if p is not bare]),
             )  # fmt: skip
             return elapsed, await load.drain(args.follow_timeout)
 
@@ -1114,7 +1164,7 @@ def main() -> int:  # noqa: PLR0915
         )
         print(f"  202 -> Imported:   {seconds_summary(load.to_imported)}")
         print(f"  202 -> Registered: {seconds_summary(load.to_registered)}  (polled every 0.5 s)")
-        print(f"  database at the end: " + "; ".join(f"{t} {d}" for t, d in state.items()))
+        print("  database at the end: " + "; ".join(f"{t} {d}" for t, d in state.items()))
         backlog = state["jobs"].get("queued", 0) + state["jobs"].get("running", 0) + state["jobs"].get("dead", 0)
         backlog += state["imports"].get("Pending", 0)
 
@@ -1158,7 +1208,9 @@ def main() -> int:  # noqa: PLR0915
               f"{args.anchor_seconds:g} s each, uvicorn --workers {args.api_workers}) ==")  # fmt: skip
         print(f"{'phase':<44} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}")
         for name, result, secs in anchor_rows:
-            print(f"{name:<44} {result.count / secs:>8.1f} {fmt(result.percentile(50), 2):>7} {fmt(result.percentile(99), 2):>7} {result.errors:>6}")
+            print(
+                f"{name:<44} {result.count / secs:>8.1f} {fmt(result.percentile(50), 2):>7} {fmt(result.percentile(99), 2):>7} {result.errors:>6}"
+            )
         bare_rps = statistics.fmean(anchors["bare"])
         polls_rps = statistics.fmean(anchors["polls"])
         ratio = polls_rps / bare_rps

@@ -63,11 +63,11 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
+from harness import hws_bin, run
 from hws.auth import jws_checks as jws
 from hws.client.assertion import sign_client_assertion
 from hws.client.enrolment import load_private_key
 from hws.keys.public_keys import key_from_jwk, public_jwk, thumbprint
-from harness import hws_bin, run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -225,7 +225,7 @@ async def drive(
                 start = clock()
                 try:
                     answer = await asyncio.wait_for(conn.request(raw), REQUEST_TIMEOUT)
-                except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError) as exc:
+                except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                     conn.close()
                     answer = (0, f"{type(exc).__name__}: {exc}".encode())
                 latencies.append((clock() - start) * 1000.0)
@@ -243,7 +243,9 @@ async def drive(
     return latencies, answers, clock() - started
 
 
-def run_load(port: int, requests: list[bytes], concurrency: int, duration: float) -> tuple[list[float], list[tuple[int, bytes]], float]:
+def run_load(
+    port: int, requests: list[bytes], concurrency: int, duration: float
+) -> tuple[list[float], list[tuple[int, bytes]], float]:
     gc.collect()
     gc.disable()
     try:
@@ -414,26 +416,24 @@ class Server:
 
 def ceiling_app() -> Any:
     """The ceiling server's ASGI app (a factory for uvicorn; configured by environment)."""
-    from urllib.parse import parse_qs  # noqa: PLC0415
+    from urllib.parse import parse_qs
 
-    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-    from hws.keys.public_keys import b64url_decode, b64url_encode  # noqa: PLC0415
+    from hws.keys.public_keys import b64url_decode, b64url_encode
 
     issuer = os.environ["CEILING_ISSUER"]
     client_key = key_from_jwk(json.loads(Path(os.environ["CEILING_CLIENT_JWK"]).read_text()))
-    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization
 
     signing_key = serialization.load_pem_private_key(Path(os.environ["CEILING_SIGNING_KEY"]).read_bytes(), None)
     assert isinstance(signing_key, ec.EllipticCurvePrivateKey)  # one key for every worker process
     jwk = public_jwk(signing_key.public_key())
     kid = thumbprint(jwk)
     token_path = f"{urlsplit(issuer).path}/token"
-    discovery = json.dumps(
-        {"issuer": issuer, "token_endpoint": f"{issuer}/token", "jwks_uri": f"{issuer}/jwks"}
-    ).encode()
+    discovery = json.dumps({"issuer": issuer, "token_endpoint": f"{issuer}/token", "jwks_uri": f"{issuer}/jwks"}).encode()
     jwks = json.dumps({"keys": [{**jwk, "kid": kid, "use": "sig", "alg": "ES256"}]}).encode()
     header_b64 = b64url_encode(json.dumps({"alg": "ES256", "typ": "at+jwt", "kid": kid}).encode())
     ecdsa = ec.ECDSA(hashes.SHA256())
@@ -469,7 +469,7 @@ def ceiling_app() -> Any:
             der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
             client_key.verify(der, f"{h}.{p}".encode("ascii"), ecdsa)  # type: ignore[call-arg, union-attr]
             claims = json.loads(b64url_decode(p))
-        except Exception:  # noqa: BLE001 - any failure: refused
+        except Exception:
             await answer(send, 401, b'{"error":"invalid_client"}')
             return
         now = int(time.time())
@@ -540,15 +540,30 @@ def hws_server(key: str, label: str, work: Path, cert: Path, workers: int) -> Se
     # The bench measures issuance, not the per-address token rate limit: turn it off.
     env = {**os.environ, "HWS_DATA_DIR": str(data), "HWS_PUBLIC_URL": public_url, "HWS_TOKEN_RATE_PER_MINUTE": "0"}
     run(
-        [str(hws_bin()), "admin", "clients", "add", "--cert", str(cert), "--office", "KR", "--ip", f"{HOST}/32",
-         "--client-id", CLIENT_ID, "--json"],
+        [
+            str(hws_bin()),
+            "admin",
+            "clients",
+            "add",
+            "--cert",
+            str(cert),
+            "--office",
+            "KR",
+            "--ip",
+            f"{HOST}/32",
+            "--client-id",
+            CLIENT_ID,
+            "--json",
+        ],
         env=env,
     )
     command = [str(hws_bin()), "serve", "--host", HOST, "--port", str(port)]
     if workers > 1:
         command += ["--workers", str(workers)]
     issuer = f"{public_url}/oauth2"
-    return Server(key, label, command, env, ROOT, port, issuer, issuer, "hws/requests hws/publications", work / "logs" / f"{key}.log")
+    return Server(
+        key, label, command, env, ROOT, port, issuer, issuer, "hws/requests hws/publications", work / "logs" / f"{key}.log"
+    )
 
 
 def anchor_server(work: Path, folder: Path, version: str, jwk_file: Path) -> Server:
@@ -556,7 +571,18 @@ def anchor_server(work: Path, folder: Path, version: str, jwk_file: Path) -> Ser
     issuer = f"http://{HOST}:{port}"
     env = {**os.environ, "NODE_ENV": "production"}
     command = ["node", "server.mjs", "--host", HOST, "--port", str(port), "--client-id", CLIENT_ID, "--client-jwk", str(jwk_file)]
-    return Server("oidc-provider", f"oidc-provider {version}", command, env, folder, port, issuer, issuer, "api", work / "logs" / "oidc-provider.log")
+    return Server(
+        "oidc-provider",
+        f"oidc-provider {version}",
+        command,
+        env,
+        folder,
+        port,
+        issuer,
+        issuer,
+        "api",
+        work / "logs" / "oidc-provider.log",
+    )
 
 
 # Measuring ----------------------------------------------------------------------------
@@ -689,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
 
     try:
-        import uvloop  # noqa: PLC0415
+        import uvloop
 
         uvloop.install()
         loop_name = "uvloop"
@@ -741,15 +767,22 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
 
-    print(f"load average {os.getloadavg()[0]:.2f} after (this machine has {os.cpu_count()} CPUs; anything else running skews the numbers)")
+    print(
+        f"load average {os.getloadavg()[0]:.2f} after (this machine has {os.cpu_count()} CPUs; anything else running skews the numbers)"
+    )
     print()
     for line in report(phases, labels, levels):
         print(line)
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"labels": labels, "levels": levels, "duration": args.duration, "max_requests": args.max_requests,
-                 "phases": [p.as_dict() for p in phases]},
+                {
+                    "labels": labels,
+                    "levels": levels,
+                    "duration": args.duration,
+                    "max_requests": args.max_requests,
+                    "phases": [p.as_dict() for p in phases],
+                },
                 indent=2,
             )
         )

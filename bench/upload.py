@@ -56,7 +56,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -67,7 +66,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import free_port, hws_bin, nginx_bin, nginx_version, proc_cpu_seconds, run, stop, wait_port  # noqa: E402
+
+from harness import free_port, hws_bin, nginx_bin, nginx_version, proc_cpu_seconds, run, stop, wait_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -104,7 +104,7 @@ def proc_status_kib(pid: int, field_name: str) -> int:
     raise KeyError(field_name)
 
 
-  # utime + stime
+# utime + stime
 
 
 def reset_peak_rss(pid: int) -> bool:
@@ -379,7 +379,9 @@ class NginxServer:
         port, upstream = free_port(), free_port()
         conf = self.prefix / "nginx.conf"
         conf.write_text(
-            NGINX_CONF.format(prefix=self.prefix, body_dir=self.body_dir, buffer=self.buffer, host=HOST, port=port, upstream=upstream)
+            NGINX_CONF.format(
+                prefix=self.prefix, body_dir=self.body_dir, buffer=self.buffer, host=HOST, port=port, upstream=upstream
+            )
         )
         base = [self.binary, "-p", str(self.prefix), "-e", str(self.prefix / "error.log"), "-c", str(conf)]
         check = subprocess.run([*base, "-t"], text=True, capture_output=True)
@@ -479,9 +481,13 @@ def measure(
 def report(bodies: list[Body], memory: list[Memory], series: dict[str, dict[int, Series]], meta: dict[str, Any]) -> bool:
     print()
     print("== Server memory while uploading (hws serve, one process) ==")
-    print(f"{'package':>10} {'RSS before':>11} {'peak RSS (VmHWM)':>17} {'max sampled VmRSS':>18}   limit {RSS_LIMIT_MIB:.0f} MiB")
+    print(
+        f"{'package':>10} {'RSS before':>11} {'peak RSS (VmHWM)':>17} {'max sampled VmRSS':>18}   limit {RSS_LIMIT_MIB:.0f} MiB"
+    )
     for m in memory:
-        print(f"{mib(m.size):>10} {m.baseline_kib / 1024:>7.1f} MiB {m.peak_kib / 1024:>13.1f} MiB {m.sampled_kib / 1024:>14.1f} MiB")
+        print(
+            f"{mib(m.size):>10} {m.baseline_kib / 1024:>7.1f} MiB {m.peak_kib / 1024:>13.1f} MiB {m.sampled_kib / 1024:>14.1f} MiB"
+        )
     peaks = [m.peak_kib / 1024 for m in memory]
     growth = peaks[-1] - peaks[0]
     under = all(p < RSS_LIMIT_MIB for p in peaks)
@@ -493,7 +499,9 @@ def report(bodies: list[Body], memory: list[Memory], series: dict[str, dict[int,
         f"{' / '.join(mib(m.size) for m in memory)}: growth {growth:+.1f} MiB for "
         f"{(memory[-1].size - memory[0].size) / MiB:.0f} MiB more body"
     )
-    print(f"  under {RSS_LIMIT_MIB:.0f} MiB: {'PASS' if under else 'FAIL'};  independent of size (growth < {RSS_GROWTH_LIMIT_MIB:.0f} MiB): {'PASS' if flat else 'FAIL'}")
+    print(
+        f"  under {RSS_LIMIT_MIB:.0f} MiB: {'PASS' if under else 'FAIL'};  independent of size (growth < {RSS_GROWTH_LIMIT_MIB:.0f} MiB): {'PASS' if flat else 'FAIL'}"
+    )
 
     print()
     print(f"== Throughput, MiB/s (median of {meta['reps']} uploads; min-max) ==")

@@ -58,11 +58,50 @@ XSD_NAME = "HagueOfficeToIBTransaction_V6_0.xsd"
 TARGET_RATIO = 1.5
 MAX_FILES = 900  # distinct image files; ZipLimits.max_entries is 1000
 
-_WORDS = (
-    "chair table lamp sofa bench stool shelf cabinet desk bed frame leg arm back seat cushion"
-    " wooden metal curved straight round square oval slim wide tall low handle door panel"
-    " glass steel oak walnut matt glossy folding stacking swivel rocking modular corner"
-).split()
+_WORDS = [
+    "chair",
+    "table",
+    "lamp",
+    "sofa",
+    "bench",
+    "stool",
+    "shelf",
+    "cabinet",
+    "desk",
+    "bed",
+    "frame",
+    "leg",
+    "arm",
+    "back",
+    "seat",
+    "cushion",
+    "wooden",
+    "metal",
+    "curved",
+    "straight",
+    "round",
+    "square",
+    "oval",
+    "slim",
+    "wide",
+    "tall",
+    "low",
+    "handle",
+    "door",
+    "panel",
+    "glass",
+    "steel",
+    "oak",
+    "walnut",
+    "matt",
+    "glossy",
+    "folding",
+    "stacking",
+    "swivel",
+    "rocking",
+    "modular",
+    "corner",
+]
 _VIEW_TYPES = ("Perspective", "Front", "Back", "Top", "Bottom", "Left", "Right")
 
 
@@ -226,9 +265,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--views", type=int, default=12, help="views per design (default 12)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds: one xmllint run + one fresh hws process each (default 5)")
     parser.add_argument("--warm", type=int, default=3, help="warm validate_package calls per hws process (default 3)")
-    parser.add_argument("--schemas", type=Path, default=DEFAULT_SCHEMAS, help=f"WIPO's V6_0 folder or ZIP (default {DEFAULT_SCHEMAS})")
+    parser.add_argument(
+        "--schemas", type=Path, default=DEFAULT_SCHEMAS, help=f"WIPO's V6_0 folder or ZIP (default {DEFAULT_SCHEMAS})"
+    )
     parser.add_argument("--xmllint", default="xmllint", help="the xmllint program (default: xmllint on PATH)")
-    parser.add_argument("--work", type=Path, default=HERE / ".work" / "validate", help="work folder (default bench/.work/validate)")
+    parser.add_argument(
+        "--work", type=Path, default=HERE / ".work" / "validate", help="work folder (default bench/.work/validate)"
+    )
     parser.add_argument("--profile", action="store_true", help="also cProfile one warm validate_package and print the hot spots")
     args = parser.parse_args(argv)
 
@@ -265,15 +308,22 @@ def main(argv: list[str] | None = None) -> int:
         schema_root = default_schema_root(Path(data_dir))
         xsd = next(installed.path.rglob(XSD_NAME))  # the same XSD files for both tools
 
-        print(f"hws validate bench — {platform.python_implementation()} {platform.python_version()}, "
-              f"lxml {'.'.join(map(str, etree.LXML_VERSION))} (libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))}), "
-              f"xmllint {xmllint_version(xmllint)}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
-        print(f"package {zip_path.relative_to(REPO) if zip_path.is_relative_to(REPO) else zip_path}: "
-              f"{zip_size / 1e6:.2f} MB ZIP; XML {xml_size / 1e6:.2f} MB, {designs} designs × {args.views} views "
-              f"= {designs * args.views} views, {min(designs * args.views, MAX_FILES)} image files (built in {built:.1f} s)")
+        print(
+            f"hws validate bench — {platform.python_implementation()} {platform.python_version()}, "
+            f"lxml {'.'.join(map(str, etree.LXML_VERSION))} (libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))}), "
+            f"xmllint {xmllint_version(xmllint)}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+        )
+        print(
+            f"package {zip_path.relative_to(REPO) if zip_path.is_relative_to(REPO) else zip_path}: "
+            f"{zip_size / 1e6:.2f} MB ZIP; XML {xml_size / 1e6:.2f} MB, {designs} designs × {args.views} views "
+            f"= {designs * args.views} views, {min(designs * args.views, MAX_FILES)} image files (built in {built:.1f} s)"
+        )
         print(f"schema  {XSD_NAME} (V6_0, {installed.files} XSD files) installed into a temporary data folder")
-        print(f"rounds  {args.rounds} (each: xmllint on the XML, xmllint on a one-design XML, "
-              f"a fresh hws process with 1 cold + {args.warm} warm calls)", flush=True)
+        print(
+            f"rounds  {args.rounds} (each: xmllint on the XML, xmllint on a one-design XML, "
+            f"a fresh hws process with 1 cold + {args.warm} warm calls)",
+            flush=True,
+        )
 
         lint, lint_small, cold, warm, parse, xsd_only = [], [], [], [], [], []
         for r in range(args.rounds):
@@ -281,8 +331,11 @@ def main(argv: list[str] | None = None) -> int:
             lint_small.append(run_xmllint(xmllint, xsd, small_path))
             res = run_child(zip_path, xml_path, schema_root, args.warm)
             if not (res["ok"] and res["schema_checked"]):
-                print(f"\nvalidate_package did not accept the package (schema checked: {res['schema_checked']}); "
-                      f"problem codes: {', '.join(res['codes']) or '-'}", file=sys.stderr)
+                print(
+                    f"\nvalidate_package did not accept the package (schema checked: {res['schema_checked']}); "
+                    f"problem codes: {', '.join(res['codes']) or '-'}",
+                    file=sys.stderr,
+                )
                 for line in res["errors"]:
                     print(f"  {line}", file=sys.stderr)
                 return 1
@@ -290,8 +343,11 @@ def main(argv: list[str] | None = None) -> int:
             warm += res["warm"]
             parse += res["parse"]
             xsd_only += res["xsd"]
-            print(f"  round {r + 1}: xmllint {fmt(lint[-1]).strip()}, hws cold {fmt(cold[-1]).strip()}, "
-                  f"warm {fmt(statistics.median(res['warm'])).strip()}", flush=True)
+            print(
+                f"  round {r + 1}: xmllint {fmt(lint[-1]).strip()}, hws cold {fmt(cold[-1]).strip()}, "
+                f"warm {fmt(statistics.median(res['warm'])).strip()}",
+                flush=True,
+            )
         print(f"  report: accepted, official XSD applied, problem codes: {', '.join(res['codes']) or 'none'}")
 
         med = statistics.median
@@ -315,8 +371,10 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
             print(f"ratio hws {label} / xmllint = {ratio:.2f}×  ({verdict} the target ≤ {TARGET_RATIO}×)")
         compile_share = med(lint_small)
-        print(f"xmllint minus its one-design run (≈ its parse + validation alone): {fmt(anchor - compile_share).strip()}; "
-              f"hws warm minus XSD-only: {fmt(med(warm) - med(xsd_only)).strip()} (ZIP, parse, rules, references)")
+        print(
+            f"xmllint minus its one-design run (≈ its parse + validation alone): {fmt(anchor - compile_share).strip()}; "
+            f"hws warm minus XSD-only: {fmt(med(warm) - med(xsd_only)).strip()} (ZIP, parse, rules, references)"
+        )
         print(f"load average {os.getloadavg()[0]:.2f} after (anything else running on the machine skews the numbers)")
 
         if args.profile:

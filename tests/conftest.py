@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from hws.keys.certificates import read_certificate
 from hws.config import Settings
 from hws.domain.clock import SystemClock
+from hws.keys.certificates import read_certificate
 from hws.service import Service, build_service
 from tests.support.certificates import self_signed
 from tests.support.databases import fresh_postgres_database
@@ -81,7 +81,9 @@ class Office:
     kid: str
 
 
-def enrol(service: Service, *, office: str = "KR", networks: tuple[str, ...] = ("127.0.0.1/32",), key: Any = None, **kwargs: Any) -> Office:
+def enrol(
+    service: Service, *, office: str = "KR", networks: tuple[str, ...] = ("127.0.0.1/32",), key: Any = None, **kwargs: Any
+) -> Office:
     key = key or new_ec_key()
     cert = self_signed(key)
     info = read_certificate(cert)

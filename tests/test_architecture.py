@@ -134,13 +134,31 @@ def test_the_cycle_check_sees_a_cycle(tmp_path: Path) -> None:
     assert cycles(import_graph(package)) == [["hws.a", "hws.c", "hws.sub.b"]]
 
 
-USE_CASES_MUST_NOT_IMPORT = ("fastapi", "starlette", "httpx", "uvicorn", "typer", "hws.api", "hws.cli", "hws.worker", "hws.embedded")
-KEYS_MUST_NOT_IMPORT = ("hws.auth", "hws.store", "hws.client", "hws.api", "hws.cli", "hws.worker", "hws.usecases", "sqlalchemy", "httpx")
-
-
-@pytest.mark.parametrize(
-    ("layer", "forbidden"), [("usecases", USE_CASES_MUST_NOT_IMPORT), ("keys", KEYS_MUST_NOT_IMPORT)]
+USE_CASES_MUST_NOT_IMPORT = (
+    "fastapi",
+    "starlette",
+    "httpx",
+    "uvicorn",
+    "typer",
+    "hws.api",
+    "hws.cli",
+    "hws.worker",
+    "hws.embedded",
 )
+KEYS_MUST_NOT_IMPORT = (
+    "hws.auth",
+    "hws.store",
+    "hws.client",
+    "hws.api",
+    "hws.cli",
+    "hws.worker",
+    "hws.usecases",
+    "sqlalchemy",
+    "httpx",
+)
+
+
+@pytest.mark.parametrize(("layer", "forbidden"), [("usecases", USE_CASES_MUST_NOT_IMPORT), ("keys", KEYS_MUST_NOT_IMPORT)])
 def test_use_cases_and_keys_point_down(layer: str, forbidden: tuple[str, ...]) -> None:
     offenders = [
         f"{path.relative_to(SRC)} imports {name}"

@@ -133,7 +133,9 @@ class Settings(BaseSettings):
     # Protection ---------------------------------------------------------------------
     rate_limit_per_minute: int = Field(600, ge=0, description="API calls per client per minute and API process (0: off).")
     rate_limit_burst: int = Field(120, ge=1, description="Calls a client may make at once before the rate applies.")
-    max_concurrent_per_client: int = Field(8, ge=0, description="Requests of one client in progress at once per process (0: off).")
+    max_concurrent_per_client: int = Field(
+        8, ge=0, description="Requests of one client in progress at once per process (0: off)."
+    )
     token_rate_per_minute: int = Field(60, ge=0, description="Token requests per source address per minute and process (0: off).")
     upload_idle_timeout: float = Field(15.0, gt=0, description="Seconds an upload may send nothing before it is cut (408).")
     header_read_timeout: float = Field(
@@ -174,7 +176,7 @@ class Settings(BaseSettings):
         return value.rstrip("/") if value else value
 
     @model_validator(mode="after")
-    def _consistent_limits(self) -> "Settings":
+    def _consistent_limits(self) -> Settings:
         """A body the import must refuse is refused before it is stored."""
         if self.max_package_bytes > self.zip_max_total_bytes:
             raise ValueError(
@@ -190,7 +192,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _defaults(self) -> "Settings":
+    def _defaults(self) -> Settings:
         if self.issuer_url is None:
             self.issuer_url = f"{self.public_url}/oauth2"
         if self.database_url is None:

@@ -23,11 +23,11 @@ from hws.st96.zipsafe import ZipLimits
 from hws.store import migration
 from hws.store.audit import AuditLog
 from hws.store.blobs import BlobStore, FilesystemBlobStore
-from hws.store.clients import ClientRegistry
 from hws.store.change_feed import ChangeFeed
+from hws.store.clients import ClientRegistry
 from hws.store.database import create_db_engine, read_only
-from hws.store.read_cache import ReadCache
 from hws.store.jobs import JobQueue
+from hws.store.read_cache import ReadCache
 from hws.store.sandbox_clock import SandboxClock
 
 

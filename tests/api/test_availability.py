@@ -27,9 +27,9 @@ from hws.api import requests as requests_api
 from hws.api.app import create_app
 from hws.api.availability import RETRY_AFTER_SECONDS, is_outage
 from hws.domain.scopes import ALL_SCOPES
-from hws.store.jobs import JobKind
 from hws.st96.examples import example_package
 from hws.store import imports as import_store
+from hws.store.jobs import JobKind
 from hws.store.tables import blobs, imports, jobs
 from hws.worker import maintenance, runner
 from hws.worker.runner import Worker
@@ -109,7 +109,14 @@ def test_every_route_answers_503_while_the_database_is_down_then_recovers(setup)
         body = {"json": {"reason": "x"}} if method == "POST" and path != f"{API}/request" else {}
         if path == f"{API}/request":
             body = {"content": example_package("application", office="KR")}
-        return client.request(method, path, headers={**bearer, "Accept": accept, "Content-Type": "application/zip"} if "content" in body else {**bearer, "Accept": accept}, **body)
+        return client.request(
+            method,
+            path,
+            headers={**bearer, "Accept": accept, "Content-Type": "application/zip"}
+            if "content" in body
+            else {**bearer, "Accept": accept},
+            **body,
+        )
 
     with database_down(service.engine):
         answered: dict[int, int] = {}
@@ -140,7 +147,11 @@ def test_every_route_answers_503_while_the_database_is_down_then_recovers(setup)
     assert client.get("/readyz").status_code == 200
     assert client.get(f"{API}/pingMe", headers=bearer).status_code == 200
     assert token_for(client, office)
-    response = client.post(f"{API}/request", content=example_package("application", office="KR"), headers={**bearer, "Content-Type": "application/zip"})
+    response = client.post(
+        f"{API}/request",
+        content=example_package("application", office="KR"),
+        headers={**bearer, "Content-Type": "application/zip"},
+    )
     assert response.status_code == 202
     with service.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(imports)).scalar_one() == 1
@@ -302,7 +313,9 @@ def test_outage_while_processing_does_not_fail_the_job_and_its_lease_brings_it_b
 ) -> None:  # type: ignore[no-untyped-def]
     service, client = setup
     bearer = {"Authorization": f"Bearer {token_for(client, enrol(service))}", "Content-Type": "application/zip"}
-    location = client.post(f"{API}/request", content=example_package("application", office="KR"), headers=bearer).headers["location"]
+    location = client.post(f"{API}/request", content=example_package("application", office="KR"), headers=bearer).headers[
+        "location"
+    ]
     import_id = location.rsplit("/", 1)[1]
     real = runner.HANDLERS[JobKind.IMPORT]
     outage = database_down(service.engine)
@@ -341,7 +354,9 @@ def test_worker_loop_waits_out_an_outage_and_resumes(setup, caplog: pytest.LogCa
         events = [getattr(r, "event", None) for r in caplog.records]
         assert events.count("worker.unavailable") == 1  # logged once per outage, not per retry
         assert "worker.error" not in events
-    location = client.post(f"{API}/request", content=example_package("application", office="KR"), headers=bearer).headers["location"]
+    location = client.post(f"{API}/request", content=example_package("application", office="KR"), headers=bearer).headers[
+        "location"
+    ]
     try:
         deadline = time.monotonic() + 10
         while import_store.get(service.engine, location.rsplit("/", 1)[1]).status == "Pending":

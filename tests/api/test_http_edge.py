@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from hws import logs
-from hws import embedded
+from hws import embedded, logs
 from hws.api import upload
 from hws.api.app import create_app
 from hws.api.downloads import _range
@@ -169,9 +168,7 @@ def test_edge_timeouts_have_safe_defaults(monkeypatch: pytest.MonkeyPatch) -> No
     assert Settings().header_read_timeout == 0.5 and Settings().upload_idle_timeout == 0.5
 
 
-def test_the_service_and_the_office_kit_do_not_share_an_audience_setting(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_the_service_and_the_office_kit_do_not_share_an_audience_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """One shell, both sides: the service's strict mode does not break the office kit, and
     the office kit's choice of aud does not break the service's settings."""
     monkeypatch.setenv("HWS_CONFIG_HOME", str(tmp_path))

@@ -126,11 +126,20 @@ def test_decisions_are_imported_with_their_target(setup, kind: str) -> None:  # 
 def test_multipart_with_one_file(setup) -> None:  # type: ignore[no-untyped-def]
     service, client = setup
     headers = bearer(client, enrol(service))
-    response = client.post(f"{API}/request", files={"file": ("pkg.zip", example_package("application", office="KR"), "application/zip")}, headers=headers)
+    response = client.post(
+        f"{API}/request",
+        files={"file": ("pkg.zip", example_package("application", office="KR"), "application/zip")},
+        headers=headers,
+    )
     assert response.status_code == 202, response.text
     two = client.post(f"{API}/request", files=[("a", ("a.zip", b"x")), ("b", ("b.zip", b"y"))], headers=headers)
     assert two.status_code == 400 and b"exactly one file" in two.content
-    none = client.post(f"{API}/request", data={"field": "value"}, files={}, headers={**headers, "Content-Type": "multipart/form-data; boundary=xyz"})
+    none = client.post(
+        f"{API}/request",
+        data={"field": "value"},
+        files={},
+        headers={**headers, "Content-Type": "multipart/form-data; boundary=xyz"},
+    )
     assert none.status_code == 400
 
 
@@ -269,7 +278,7 @@ def test_sweeper_never_deletes_a_blob_being_referenced(setup) -> None:  # type: 
 
     from hws.worker.maintenance import sweep_orphans
 
-    service, client = setup
+    service, _client = setup
     package = example_package("application", office="KR")
     leftover = service.blobs.put_bytes(package)  # a crash between fsync and commit
     path = service.blobs.path_for(leftover.sha256)

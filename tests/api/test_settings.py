@@ -66,11 +66,19 @@ def test_default_limits_fit_the_largest_application_and_agree(monkeypatch: pytes
     [
         ({"HWS_MAX_PACKAGE_BYTES": str(600 << 20)}, "HWS_MAX_PACKAGE_BYTES"),
         ({"HWS_ZIP_MAX_TOTAL_BYTES": str(100 << 20)}, "HWS_MAX_PACKAGE_BYTES"),
-        ({"HWS_ZIP_MAX_ENTRY_BYTES": str(1 << 30), "HWS_ZIP_MAX_TOTAL_BYTES": str(600 << 20),
-          "HWS_MAX_PACKAGE_BYTES": str(100 << 20)}, "HWS_ZIP_MAX_ENTRY_BYTES"),
+        (
+            {
+                "HWS_ZIP_MAX_ENTRY_BYTES": str(1 << 30),
+                "HWS_ZIP_MAX_TOTAL_BYTES": str(600 << 20),
+                "HWS_MAX_PACKAGE_BYTES": str(100 << 20),
+            },
+            "HWS_ZIP_MAX_ENTRY_BYTES",
+        ),
     ],
 )
-def test_inconsistent_limits_are_refused_naming_the_settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: str) -> None:
+def test_inconsistent_limits_are_refused_naming_the_settings(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: str
+) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=named):

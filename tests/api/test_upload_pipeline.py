@@ -208,9 +208,13 @@ def multipart(files: list[bytes], boundary: str = "b0undary") -> bytes:
     out = b""
     for i, content in enumerate(files):
         out += (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file{i}\"; filename=\"p{i}.zip\"\r\n"
-            "Content-Type: application/zip\r\n\r\n"
-        ).encode() + content + b"\r\n"
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file{i}"; filename="p{i}.zip"\r\n'
+                "Content-Type: application/zip\r\n\r\n"
+            ).encode()
+            + content
+            + b"\r\n"
+        )
     return out + f"--{boundary}--\r\n".encode()
 
 

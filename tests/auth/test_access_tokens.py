@@ -7,8 +7,8 @@ import time
 import pytest
 
 from hws.auth.access_tokens import AccessTokenAuthority
-from hws.st96.api_documents import schema
 from hws.st96 import safexml
+from hws.st96.api_documents import schema
 from tests.auth.conftest import API, ISSUER, post_token
 from tests.support.jose import claims_for, craft, form, new_ec_key
 
@@ -154,8 +154,8 @@ def test_tokens_survive_key_rotation(http, auth_service, office, rotate: bool) -
 
 def test_authority_rejects_its_own_token_after_expiry() -> None:
     """Unit check of the expiry comparison with leeway."""
-    from pathlib import Path
     import tempfile
+    from pathlib import Path
 
     from hws.auth.errors import InvalidToken
     from hws.auth.keyring import Keyring

@@ -24,12 +24,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from hws.auth import jws_checks as jws
-from hws.keys.jose import sign
 from hws.auth import assertion as rules
+from hws.auth import jws_checks as jws
 from hws.auth.assertion import LATEST_NUMERIC_DATE
 from hws.auth.errors import OAuthError
 from hws.client.assertion import sign_client_assertion
+from hws.keys.jose import sign
 from hws.keys.public_keys import b64url_decode
 from hws.store import assertion_uses
 from tests.auth.conftest import ISSUER, TOKEN_ENDPOINT, post_token
@@ -196,7 +196,12 @@ def test_rule17_numeric_literals_beyond_float_are_refused(http, office, claim: s
 def test_rule17_check_times_refuses_what_the_parser_would_let_through(claim: str, value: Any) -> None:
     """The claim check alone (as if the parser took NaN): never a valid time."""
     policy = rules.AssertionPolicy(
-        issuer=ISSUER, token_endpoint=TOKEN_ENDPOINT, audience=None, leeway=30, max_lifetime=300, max_bytes=8192  # type: ignore[arg-type]
+        issuer=ISSUER,
+        token_endpoint=TOKEN_ENDPOINT,
+        audience=None,
+        leeway=30,
+        max_lifetime=300,
+        max_bytes=8192,  # type: ignore[arg-type]
     )
     now = time.time()
     claims = {"iat": int(now), "exp": int(now) + 60, claim: value}

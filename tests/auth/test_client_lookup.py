@@ -3,9 +3,8 @@ any change to the client or its keys, by this process or another, counts at once
 
 from __future__ import annotations
 
-
-from hws.keys.certificates import read_certificate
 from hws.cli.main import app as cli
+from hws.keys.certificates import read_certificate
 from hws.service import Service
 from tests.auth.conftest import TOKEN_ENDPOINT, post_token
 from tests.conftest import Office
@@ -39,7 +38,9 @@ def test_changes_count_on_the_next_request(http, auth_service: Service, office: 
     assert _token(http, office, new_key, info.kid).status_code == 200
 
 
-def test_a_client_disabled_by_another_process_is_refused_at_once(http, auth_service: Service, office: Office, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_client_disabled_by_another_process_is_refused_at_once(
+    http, auth_service: Service, office: Office, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
     assert _token(http, office).status_code == 200

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from hws.keys.certificates import read_certificate
 from hws.config import AudiencePolicy
+from hws.keys.certificates import read_certificate
 from tests.auth.conftest import ISSUER, TOKEN_ENDPOINT, post_token
 from tests.conftest import enrol, make_service
 from tests.support.certificates import self_signed
@@ -95,9 +95,7 @@ def test_rule1_password_grant(http, office) -> None:
 
 def test_rule1_repeated_parameter(http, office) -> None:
     body = "&".join(f"{k}={v}" for k, v in form(es256(office)).items()) + "&grant_type=client_credentials"
-    response = http.post(
-        "/oauth2/access_token", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
-    )
+    response = http.post("/oauth2/access_token", content=body, headers={"content-type": "application/x-www-form-urlencoded"})
     assert_oauth_error(response, 400, "invalid_request")
 
 
@@ -162,9 +160,7 @@ def test_rule3_alg_none(http, office) -> None:
 
 
 def test_rule3_hs256_keyed_with_public_key(http, office) -> None:
-    public_pem = office.key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    public_pem = office.key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     token = craft({"alg": "HS256"}, claims_for(office.client_id, ISSUER), public_pem)
     assert_oauth_error(post_token(http, form(token)), 401, "invalid_client")
 
@@ -336,7 +332,9 @@ def test_rule7_issuer_or_token_endpoint_accepted_in_compat_mode(http, office, au
 
 @pytest.fixture
 def strict(tmp_path: Path, make_client):  # type: ignore[no-untyped-def]
-    service = make_service(tmp_path / "strict", f"sqlite:///{tmp_path / 'strict.sqlite3'}", assertion_audience=AudiencePolicy.STRICT)
+    service = make_service(
+        tmp_path / "strict", f"sqlite:///{tmp_path / 'strict.sqlite3'}", assertion_audience=AudiencePolicy.STRICT
+    )
     yield service, make_client(service), enrol(service)
     service.close()
 
@@ -353,9 +351,7 @@ def test_rule7_strict_mode_accepts_only_the_issuer(strict) -> None:  # type: ign
 
 def test_rule8_expired_five_minutes_ago(http, office) -> None:
     now = int(time.time())
-    body = assert_oauth_error(
-        post_token(http, form(es256(office, iat=now - 360, exp=now - 300))), 401, "invalid_client"
-    )
+    body = assert_oauth_error(post_token(http, form(es256(office, iat=now - 360, exp=now - 300))), 401, "invalid_client")
     assert "expired" in body["error_description"]
 
 

@@ -74,7 +74,9 @@ def test_add_refuses_bad_input(tmp_path: Path, args: list[str], message: str) ->
 
 def test_add_refuses_a_file_that_is_not_a_certificate(tmp_path: Path) -> None:
     files = generate("KR", tmp_path / "k")
-    result = runner.invoke(app, ["admin", "clients", "add", "--cert", str(files.public_key), "--office", "KR", "--ip", "127.0.0.1"])
+    result = runner.invoke(
+        app, ["admin", "clients", "add", "--cert", str(files.public_key), "--office", "KR", "--ip", "127.0.0.1"]
+    )
     assert result.exit_code == 1 and "not an x509 certificate" in result.output
 
 
@@ -124,13 +126,15 @@ def test_jobs_list_and_retry(tmp_path: Path) -> None:
 
 def test_examination_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from hws.config import Settings
-    from hws.usecases.intake import record_receipt
     from hws.service import build_service
     from hws.st96.examples import example_package
+    from hws.usecases.intake import record_receipt
     from hws.worker.runner import Worker
 
     files = generate("KR", tmp_path / "k")
-    client_id = run("admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1")["client_id"]
+    client_id = run("admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1")[
+        "client_id"
+    ]
     service = build_service(Settings())
     blob = service.blobs.put_bytes(example_package("application", office="KR"))
     record_receipt(service, service.registry.get(client_id), blob, None)
@@ -157,6 +161,8 @@ def test_a_kid_beginning_with_a_dash_goes_after_double_dash(tmp_path: Path) -> N
     """RFC 7638 thumbprints are base64url: one in 64 begins with "-", which a shell
     command line would take for an option unless it comes after "--"."""
     files = generate("KR", tmp_path / "k")
-    client_id = run("admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1")["client_id"]
+    client_id = run("admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1")[
+        "client_id"
+    ]
     refused = runner.invoke(app, ["admin", "clients", "remove-key", "--", client_id, "-" + files.kid[1:]])
     assert refused.exit_code == 1, refused.output  # read as a kid (not found), not as an option (2)

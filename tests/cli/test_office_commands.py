@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hws.keys.certificates import read_certificate
 from hws.cli.main import app
+from hws.keys.certificates import read_certificate
 
 runner = CliRunner()
 
@@ -88,7 +88,9 @@ def test_access_request_prompts_for_what_is_missing(tmp_path: Path) -> None:
     out = tmp_path / "keys"
     runner.invoke(app, ["keygen", "--name", "DAS", "--out", str(out)])
     answers = "App\nDesc\nOwner\no@example.org\nTech\nt@example.org\n192.0.2.0/24\n"
-    result = runner.invoke(app, ["access-request", "--cert", str(out / "cert.pem"), "--out", str(tmp_path / "f.md")], input=answers)
+    result = runner.invoke(
+        app, ["access-request", "--cert", str(out / "cert.pem"), "--out", str(tmp_path / "f.md")], input=answers
+    )
     assert result.exit_code == 0, result.output
     assert "192.0.2.0/24" in (tmp_path / "f.md").read_text()
 

@@ -38,7 +38,9 @@ class Twin:
             if self.kind == "sync":
                 with HagueClient(http=httpx.Client(transport=self.fake), sleep=self.clock.sleep, **options) as client:
                     return await scenario(client)
-            async with AsyncHagueClient(http=httpx.AsyncClient(transport=self.fake), sleep=self.clock.asleep, **options) as client:
+            async with AsyncHagueClient(
+                http=httpx.AsyncClient(transport=self.fake), sleep=self.clock.asleep, **options
+            ) as client:
                 return await scenario(client)
 
         return asyncio.run(main())

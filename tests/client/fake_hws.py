@@ -95,13 +95,15 @@ class FakeHWS(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self.log.append(request)
         url = str(request.url)
         if url == f"{ISSUER}/.well-known/openid-configuration":
-            return httpx.Response(200, json={"issuer": ISSUER, "token_endpoint": f"{ISSUER}/access_token", "hws_api_base_url": API})
+            return httpx.Response(
+                200, json={"issuer": ISSUER, "token_endpoint": f"{ISSUER}/access_token", "hws_api_base_url": API}
+            )
         if url == f"{ISSUER}/access_token":
             self.tokens += 1
             return httpx.Response(200, json={"access_token": f"token-{self.tokens}", "token_type": "Bearer", "expires_in": 3600})
         if not url.startswith(API):
             return httpx.Response(404)
-        path = url[len(API):]
+        path = url[len(API) :]
         if request.method == "POST" and path == "/request":
             self.uploads.append(Upload(request.headers, b"".join(chunks), len(chunks), type(request.stream).__name__))
         token = request.headers.get("authorization", "").removeprefix("Bearer ")

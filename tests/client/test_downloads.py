@@ -107,7 +107,7 @@ class FakePublications(FakeHWS):
         url = str(request.url)
         if url.startswith(STORAGE):
             return self._storage(request)
-        path = url[len(API):] if url.startswith(API) else ""
+        path = url[len(API) :] if url.startswith(API) else ""
         if path != "/pingMe" and not path.startswith("/publication"):
             return super()._answer(request, chunks)
         self.log.append(request)
@@ -168,7 +168,7 @@ class FakePublications(FakeHWS):
         sha = request.url.path.rsplit("/", 1)[1]
         data = next(f.data for f in self.files.values() if hashlib.sha256(f.data).hexdigest() == sha)
         start = int(request.headers["range"].removeprefix("bytes=").removesuffix("-")) if "range" in request.headers else 0
-        headers = {"ETag": f'"{hashlib.md5(data).hexdigest()}"', "Content-Length": str(len(data) - start)}  # noqa: S324
+        headers = {"ETag": f'"{hashlib.md5(data).hexdigest()}"', "Content-Length": str(len(data) - start)}
         if start:
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         body = data[start:] if not self.storage_corrupt else data[start:-1] + bytes([data[-1] ^ 1])
@@ -205,7 +205,11 @@ class FakePublications(FakeHWS):
         return httpx.Response(200, content=document, headers={"Content-Type": "application/xml"})
 
     def downloads(self) -> list[tuple[int, dict[str, str]]]:
-        return [(status, headers) for path, status, headers in self.answers if path.startswith("/publication/") and path.count("/") >= 3]
+        return [
+            (status, headers)
+            for path, status, headers in self.answers
+            if path.startswith("/publication/") and path.count("/") >= 3
+        ]
 
 
 def run(kind: str, fake: FakePublications, scenario: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -238,7 +242,7 @@ class World:
     def attempt(self, **kwargs: Any) -> BaseException:
         try:
             self.download(**kwargs)
-        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+        except BaseException as exc:
             return exc
         raise AssertionError("the download did not fail")
 
@@ -469,7 +473,9 @@ def test_not_yet_published_carries_retry_after(world: World) -> None:
     failure = world.attempt()
     assert isinstance(failure, NotYetPublished) and isinstance(failure, APIError)
     assert failure.retry_after == 3600 and failure.week == WEEK and failure.scheduled_for == "2026-11-20T12:00:00+01:00"
-    assert str(failure) == "week 202647 is not published yet (bulletin); scheduled for 2026-11-20T12:00:00+01:00, retry after 3600 s"
+    assert (
+        str(failure) == "week 202647 is not published yet (bulletin); scheduled for 2026-11-20T12:00:00+01:00, retry after 3600 s"
+    )
     assert not world.dest.exists() or world.leftovers() == []
 
 
@@ -577,7 +583,9 @@ def test_extraction_writes_the_files(tmp_path: Path) -> None:
         ({"Same.xml": b"x", "same.xml": b"y"}, None, "zip-entry-duplicate"),
     ],
 )
-def test_extraction_refuses_unsafe_entries_and_writes_nothing(tmp_path: Path, entries: dict[str, bytes], links: Any, code: str) -> None:
+def test_extraction_refuses_unsafe_entries_and_writes_nothing(
+    tmp_path: Path, entries: dict[str, bytes], links: Any, code: str
+) -> None:
     archive = make_zip(tmp_path / "bad.zip", entries, links)
     out = tmp_path / "sandbox" / "out"
     with pytest.raises(UnsafeArchive) as info:
@@ -604,7 +612,7 @@ def test_extraction_stops_a_zip_bomb(tmp_path: Path) -> None:
     archive = tmp_path / "bomb.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("a.xml", b"\0" * (4 << 20))
-    with pytest.raises(UnsafeArchive, match="zip-ratio-exceeded|zip-entry-too-large"):
+    with pytest.raises(UnsafeArchive, match=r"zip-ratio-exceeded|zip-entry-too-large"):
         extract_zip(archive, tmp_path / "out", limits=ZipLimits(max_ratio=50.0))
     assert list((tmp_path / "out").iterdir()) == []
     with pytest.raises(UnsafeArchive, match="zip-not-a-zip"):
@@ -630,8 +638,6 @@ def test_bounded_memory_chunks(world: World) -> None:
 
     world.download(progress=watch)
     assert max(sizes) <= 256 * 1024 and sum(sizes) == len(data)
-
-
 
 
 # --------------------------------------------------------------------------- presigned redirects

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -36,7 +36,7 @@ def test_nonsense_is_refused(args: tuple[float, float, float, float]) -> None:
 
 
 def test_retry_after_forms() -> None:
-    now = datetime(2025, 3, 7, 12, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2025, 3, 7, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("120") == 120.0
     assert parse_retry_after(" 0 ") == 0.0
     assert parse_retry_after("Fri, 07 Mar 2025 12:00:30 GMT", now=now) == 30.0

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hws.client.statuses import ImportState, UnexpectedResponse, parse_import_status, parse_request_status
 from hws.st96.api_documents import ImportStatusView, RequestStatusView, import_status, request_status
 
-WHEN = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+WHEN = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 H = 'xmlns="urn:hws:xml:api:v1" xmlns:com="http://www.wipo.int/standards/XMLSchema/ST96/Common"'
 
 
@@ -30,7 +30,9 @@ def test_offsets_are_kept() -> None:
 
 
 def test_request_status_minimal() -> None:
-    status = parse_request_status(request_status(RequestStatusView("i", "970000001", "Undefined", "HagueApplication", "KR", WHEN)))
+    status = parse_request_status(
+        request_status(RequestStatusView("i", "970000001", "Undefined", "HagueApplication", "KR", WHEN))
+    )
     assert status.irn is None and status.expected_publication is None and status.regularization_deadline is None
 
 

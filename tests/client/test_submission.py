@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -96,7 +96,13 @@ def test_submit_detects_a_file_changed_while_sending(twin: Twin, package: Path) 
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [(413, "payload-too-large"), (415, "unsupported-media-type"), (400, "digest-mismatch"), (422, "idempotency-key-reused"), (403, "insufficient-scope")],
+    [
+        (413, "payload-too-large"),
+        (415, "unsupported-media-type"),
+        (400, "digest-mismatch"),
+        (422, "idempotency-key-reused"),
+        (403, "insufficient-scope"),
+    ],
 )
 def test_submit_reports_problems(twin: Twin, package: Path, status: int, code: str) -> None:
     twin.fake.submit_answers.append(problem(status, code, "the server's words"))
@@ -127,7 +133,7 @@ def test_rejected_import_lists_every_problem(twin: Twin) -> None:
     twin.fake.gets["/request/import/imp-9"] = [Answer(view)]
     status = twin.run(lambda client: call(client.import_status("imp-9")))
     assert status.status is ImportState.REJECTED and status.rejected and status.finished and status.srn is None
-    assert status.processed_at == datetime(2025, 3, 7, 9, 30, 4, tzinfo=timezone.utc)
+    assert status.processed_at == datetime(2025, 3, 7, 9, 30, 4, tzinfo=UTC)
     assert status.problems == (
         PackageProblem("xml-missing", "error", "the package holds no XML file"),
         PackageProblem("xsd-invalid", "error", "Element 'x': not expected.", "app.xml", "/dgn:A/dgn:B[2]", 17),
@@ -141,7 +147,7 @@ def test_imported_and_request_status(twin: Twin) -> None:
     twin.fake.gets["/request/import/imp-1"] = [Answer(imported(pending(), office_reference="KR-REF-1"))]
     view = RequestStatusView(
         "imp-1", "970000001", "Pending Regularization", "HagueApplication", "KR",
-        datetime(2025, 3, 8, 12, 0, tzinfo=timezone.utc), "KR-REF-1", "DM/123456", date(2026, 3, 20), date(2025, 6, 8),
+        datetime(2025, 3, 8, 12, 0, tzinfo=UTC), "KR-REF-1", "DM/123456", date(2026, 3, 20), date(2025, 6, 8),
     )  # fmt: skip
     twin.fake.gets["/request/970000001"] = [Answer(view)]
 
@@ -154,7 +160,7 @@ def test_imported_and_request_status(twin: Twin) -> None:
     assert request.status is RequestState.PENDING_REGULARIZATION
     assert (request.import_id, request.srn, request.office, request.irn) == ("imp-1", "970000001", "KR", "DM/123456")
     assert request.expected_publication == date(2026, 3, 20) and request.regularization_deadline == date(2025, 6, 8)
-    assert request.last_change == datetime(2025, 3, 8, 12, 0, tzinfo=timezone.utc)
+    assert request.last_change == datetime(2025, 3, 8, 12, 0, tzinfo=UTC)
     assert request.to_dict()["status"] == "Pending Regularization"
 
 

@@ -111,7 +111,9 @@ def test_deferment_end_counts_from_the_earliest_of_filing_and_priorities() -> No
     filing = date(2026, 6, 1)
     assert deferment_end(filing=filing, priority_dates=[], period=15, unit="In day") == date(2026, 6, 16)
     earlier = date(2026, 1, 10)  # a priority before the filing is the base
-    assert deferment_end(filing=filing, priority_dates=[date(2026, 3, 1), earlier], period=18, unit="In month") == date(2027, 7, 10)
+    assert deferment_end(filing=filing, priority_dates=[date(2026, 3, 1), earlier], period=18, unit="In month") == date(
+        2027, 7, 10
+    )
     assert deferment_end(filing=filing, priority_dates=[date(2026, 7, 1)], period=2, unit="In year") == date(2028, 6, 1)
     assert deferment_end(filing=filing, priority_dates=[earlier], period=None, unit=None) == date(2028, 7, 10)  # 30 months
     assert deferment_end(filing=filing, priority_dates=[earlier], period=5, unit="In year") == date(2028, 7, 10)  # capped

@@ -33,9 +33,10 @@ def test_the_filing_office_may_not_send_a_decision(kind: str) -> None:
 
 
 def test_the_filing_office_may_send_a_generic_communication() -> None:
-    assert check_decision_sender(
-        "HagueGenericOfficeCommunication", "KR", irn="DM/200001", designated=["US"], filing_office="KR"
-    ) is None
+    assert (
+        check_decision_sender("HagueGenericOfficeCommunication", "KR", irn="DM/200001", designated=["US"], filing_office="KR")
+        is None
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)

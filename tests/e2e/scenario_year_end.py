@@ -72,7 +72,9 @@ def test_immediate_publication_across_the_year_end(tmp_path) -> None:  # type: i
             now = datetime.fromisoformat(json.loads(server.hws("admin", "clock", "show", "--json").stdout)["now"])
             server.hws("admin", "clock", "advance", f"{int((Schedule().moment(week) - now).total_seconds()) + 60}s")
             bulletin = until(
-                lambda: (r := httpx.get(bulletin_url, headers={"Authorization": f"Bearer {kr.token()}"})).status_code == 200 and r,
+                lambda: (
+                    (r := httpx.get(bulletin_url, headers={"Authorization": f"Bearer {kr.token()}"})).status_code == 200 and r
+                ),
                 timeout=120,
                 what=f"bulletin {week.id}",
             )

@@ -33,8 +33,8 @@ from sqlalchemy.engine import make_url
 from hws.auth.assertion import JWT_BEARER
 from hws.client.assertion import sign_client_assertion
 from hws.client.enrolment import generate, load_private_key
-from hws.store.jobs import JobKind
 from hws.store.database import create_db_engine
+from hws.store.jobs import JobKind
 from hws.store.tables import jobs
 from tests.support.databases import fresh_postgres_database
 from tests.support.load import IMPORTED, PENDING, REJECTED, Audit, Package, PackageFactory, audit, wait_for
@@ -129,7 +129,10 @@ class Load:
                 while True:  # the same package until it is acknowledged
                     content: Any = trickle(package.body) if slow else package.body
                     response = self._call(
-                        "upload", lambda: http.post(f"{self.server.api_url}/request", content=content, headers=headers)
+                        "upload",
+                        lambda content=content, headers=headers: http.post(
+                            f"{self.server.api_url}/request", content=content, headers=headers
+                        ),
                     )
                     if response is not None and response.status_code == 202:
                         with self._lock:
@@ -145,7 +148,10 @@ class Load:
                 with self._lock:
                     ids = list(self.acknowledged)
                 path = f"/request/import/{ids[-1]}" if ids else "/pingMe"
-                self._call("poll", lambda: http.get(f"{self.server.api_url}{path}", headers={"Authorization": f"Bearer {self.token}"}))
+                self._call(
+                    "poll",
+                    lambda path=path: http.get(f"{self.server.api_url}{path}", headers={"Authorization": f"Bearer {self.token}"}),
+                )
 
     def _tokens(self, _: Any) -> None:
         with httpx.Client(timeout=30) as http:
@@ -155,7 +161,7 @@ class Load:
                     "client_assertion_type": JWT_BEARER,
                     "client_assertion": sign_client_assertion(self.key, client_id=self.client_id, audience=self.server.issuer),
                 }
-                self._call("token", lambda: http.post(self.server.token_endpoint, data=form))
+                self._call("token", lambda form=form: http.post(self.server.token_endpoint, data=form))
 
     def _ready(self, _: Any) -> None:
         with httpx.Client(timeout=30) as http:
@@ -256,7 +262,9 @@ def test_postgresql_outage_under_load_503s_then_recovers_losing_nothing(tmp_path
     # Every 202 ends as it should, exactly once; nothing half-written anywhere.
     acknowledged = load.acknowledged
     assert acknowledged and set(acknowledged) <= set(state.imports)
-    assert any(p.expected == REJECTED for p in acknowledged.values()) and any(p.expected == IMPORTED for p in acknowledged.values())
+    assert any(p.expected == REJECTED for p in acknowledged.values()) and any(
+        p.expected == IMPORTED for p in acknowledged.values()
+    )
     for import_id, package in acknowledged.items():
         assert state.imports[import_id]["status"] == package.expected, (import_id, package.name, state.imports[import_id])
     by_ref = state.jobs_by_ref(JobKind.IMPORT)

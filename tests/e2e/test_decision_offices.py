@@ -8,7 +8,6 @@ designates, while the same grant from US, a designated office, is registered.
 
 from __future__ import annotations
 
-
 import pytest
 
 from hws.client import HagueClient
@@ -16,7 +15,6 @@ from hws.st96.examples import example_package
 from tests.support.servers import SANDBOX, start_server, until
 
 pytestmark = pytest.mark.e2e
-
 
 
 @pytest.fixture

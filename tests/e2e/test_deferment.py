@@ -72,7 +72,9 @@ def check(server, schedule: Schedule, kr: HagueClient, us: HagueClient, tmp_path
     }
     registered = {}
     for reference, deferment in CASES.items():
-        spec = example_spec("application", office="KR", office_reference=reference, deferment=deferment, immediate_publication=False)
+        spec = example_spec(
+            "application", office="KR", office_reference=reference, deferment=deferment, immediate_publication=False
+        )
         spec["filing_date"] = filed.isoformat()
         for design in spec["designs"]:
             design.pop("priority", None)  # the filing date is the base
@@ -80,7 +82,9 @@ def check(server, schedule: Schedule, kr: HagueClient, us: HagueClient, tmp_path
         path.write_bytes(build_package(spec, fill_missing=True))
         done = kr.wait_for_import(kr.submit(path).import_id, timeout=60)
         assert done.imported, (reference, [p.code for p in done.problems])
-        registered[reference] = until(lambda srn=done.srn: (s := kr.request_status(srn)).irn and s, what=f"{reference} registered")
+        registered[reference] = until(
+            lambda srn=done.srn: (s := kr.request_status(srn)).irn and s, what=f"{reference} registered"
+        )
 
     # the status: the issue of the week the deferment ends
     for reference, status in registered.items():
@@ -90,7 +94,10 @@ def check(server, schedule: Schedule, kr: HagueClient, us: HagueClient, tmp_path
     week = Week.of(now.date()) if schedule.moment(Week.of(now.date())) > now else Week.of(now.date()).next()
     server.hws("admin", "clock", "advance", f"{int((schedule.moment(week) - now).total_seconds()) + 60}s")
     copy_url = f"{server.api_url}/publication/copy/confidential/{week.id}"
-    copy = until(lambda: (r := httpx.get(copy_url, headers={"Authorization": f"Bearer {us.token()}"})).status_code == 200 and r, what="copy")
+    copy = until(
+        lambda: (r := httpx.get(copy_url, headers={"Authorization": f"Bearer {us.token()}"})).status_code == 200 and r,
+        what="copy",
+    )
     copy_xml = xml_of(copy.content)
     for reference, status in registered.items():
         assert expiry_of(copy_xml, status.irn) == expected_expiry[reference].isoformat(), reference

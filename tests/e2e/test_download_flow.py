@@ -9,7 +9,6 @@ import asyncio
 import hashlib
 import json
 import random
-import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -27,8 +26,6 @@ from tests.support.servers import RunningServer, start_server, until
 pytestmark = pytest.mark.e2e
 
 SANDBOX = {"HWS_SANDBOX": "1", "HWS_SCHEDULER_INTERVAL": "0.3", "HWS_WORKER_POLL_INTERVAL": "0.1"}
-
-
 
 
 class CutOnce(httpx.HTTPTransport):
@@ -76,7 +73,19 @@ def sandbox(tmp_path: Path) -> Iterator[RunningServer]:
 def enrol(server: RunningServer, tmp_path: Path, office: str, *args: str) -> dict[str, object]:
     files = generate(office, tmp_path / f"keys-{office}")
     created = json.loads(
-        server.hws("admin", "clients", "add", "--cert", str(files.certificate), "--office", office, "--ip", "127.0.0.1/32", *args, "--json").stdout
+        server.hws(
+            "admin",
+            "clients",
+            "add",
+            "--cert",
+            str(files.certificate),
+            "--office",
+            office,
+            "--ip",
+            "127.0.0.1/32",
+            *args,
+            "--json",
+        ).stdout
     )
     return {"issuer": server.issuer, "client_id": created["client_id"], "private_key": files.private_key}
 
@@ -87,7 +96,9 @@ def now_of(server: RunningServer) -> datetime:
 
 def register(server: RunningServer, kr: HagueClient, tmp_path: Path, reference: str) -> dict[str, str]:
     package = tmp_path / f"{reference}.zip"
-    package.write_bytes(example_package("application", office="KR", office_reference=reference, deferment=None, immediate_publication=True))
+    package.write_bytes(
+        example_package("application", office="KR", office_reference=reference, deferment=None, immediate_publication=True)
+    )
     srn = kr.wait_for_import(kr.submit(package).import_id, timeout=60).srn
     assert srn
     server.hws("admin", "sr", "take-up", srn)
@@ -116,7 +127,9 @@ def test_publish_download_cut_resume_verify_extract(sandbox: RunningServer, tmp_
         assert f"week {target.id} is not published yet" in str(early.value) and "retry after" in str(early.value)
 
         # The sandbox clock passes the publication moment; the scheduler publishes.
-        moved = server.hws("admin", "clock", "advance", f"{int((schedule.moment(target) - now_of(server)).total_seconds()) + 60}s", check=False)
+        moved = server.hws(
+            "admin", "clock", "advance", f"{int((schedule.moment(target) - now_of(server)).total_seconds()) + 60}s", check=False
+        )
         assert moved.returncode == 0, moved.stdout + moved.stderr
         listed = until(lambda: [p for p in client.list_bulletins() if p.week == target.id], what="publication")[0]
         assert listed.registrations == 2 and listed.url == f"{server.api_url}/publication/bulletin/{target.id}"
@@ -183,8 +196,12 @@ def test_publish_download_cut_resume_verify_extract(sandbox: RunningServer, tmp_
     asyncio.run(confidential())
 
     # The CLI: download + extract, JSON; a future week is a readable failure.
-    server.hws("configure", "--issuer", server.issuer, "--client-id", str(us["client_id"]), "--private-key", str(us["private_key"]))
-    done = json.loads(server.hws("bulletin", target.id, "--out", str(tmp_path / "cli"), "--extract", str(tmp_path / "cli-x"), "--json").stdout)
+    server.hws(
+        "configure", "--issuer", server.issuer, "--client-id", str(us["client_id"]), "--private-key", str(us["private_key"])
+    )
+    done = json.loads(
+        server.hws("bulletin", target.id, "--out", str(tmp_path / "cli"), "--extract", str(tmp_path / "cli-x"), "--json").stdout
+    )
     assert done["sha256"] == listed.sha256 and done["outcome"] == "downloaded" and done["extracted"]["files"] >= 2
     human = server.hws("confidential", "--since", target.previous().id, "--out", str(tmp_path / "cli"))
     assert f"confidential-US-{target.id}.zip" in human.stdout and "verified" in human.stdout

@@ -29,8 +29,8 @@ from lxml import etree
 
 from hws.client import HagueClient
 from hws.client.enrolment import generate
-from hws.store.jobs import JobKind
 from hws.st96.namespaces import COM, HWS
+from hws.store.jobs import JobKind
 from tests.support.databases import fresh_postgres_database
 from tests.support.load import (
     IMPORTED,
@@ -84,9 +84,7 @@ def token_for(server: RunningServer, client_id: str, private_key: Path) -> str:
         return hws.token()
 
 
-def import_status(
-    http: httpx.Client, server: RunningServer, token: str, import_id: str
-) -> tuple[int, str | None, str | None]:
+def import_status(http: httpx.Client, server: RunningServer, token: str, import_id: str) -> tuple[int, str | None, str | None]:
     """(HTTP status, import status, SRN) from GET /request/import/{id}."""
     response = http.get(f"{server.api_url}/request/import/{import_id}", headers={"Authorization": f"Bearer {token}"})
     if response.status_code != 200:
@@ -127,11 +125,16 @@ def load_until_kill(
         acknowledged = load.acknowledged()
         backlog = sum(1 for a in acknowledged if a.import_id not in finished)
         progress = load.in_progress()
-        if len(acknowledged) >= ACKNOWLEDGED_BEFORE_KILL and backlog >= 2 and progress["slow"] >= 1 and probe.running():
-            # A slow upload counts only once the server holds its body in a temporary file:
-            # the client may still be sending headers, or the server not yet have opened it.
-            if any(temporary.iterdir()) if temporary.is_dir() else False:
-                return len(acknowledged), backlog, dict(progress)
+        # A slow upload counts only once the server holds its body in a temporary file:
+        # the client may still be sending headers, or the server not yet have opened it.
+        if (
+            len(acknowledged) >= ACKNOWLEDGED_BEFORE_KILL
+            and backlog >= 2
+            and progress["slow"] >= 1
+            and probe.running()
+            and (any(temporary.iterdir()) if temporary.is_dir() else False)
+        ):
+            return len(acknowledged), backlog, dict(progress)
         return None
 
     try:

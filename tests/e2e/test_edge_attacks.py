@@ -122,7 +122,9 @@ def test_forwarded_for_from_a_configured_trusted_proxy_is_honoured(proxied_serve
 
 # 2. Multipart without its closing boundary --------------------------------------------------
 
-_PART_HEAD = b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="package.zip"\r\nContent-Type: application/zip\r\n\r\n'
+_PART_HEAD = (
+    b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="package.zip"\r\nContent-Type: application/zip\r\n\r\n'
+)
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,9 @@ def test_hostile_packages_are_rejected_and_the_service_keeps_serving(server, tmp
     }  # fmt: skip
     files = generate("KR", tmp_path / "keys")
     client_id = json.loads(
-        server.hws("admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1/32", "--json").stdout
+        server.hws(
+            "admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1/32", "--json"
+        ).stdout
     )["client_id"]
     with HagueClient(issuer=server.issuer, client_id=client_id, private_key=files.private_key) as hws:
         headers = {"Authorization": f"Bearer {hws.token()}", "Content-Type": "application/zip"}

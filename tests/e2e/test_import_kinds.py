@@ -29,7 +29,9 @@ def test_every_kind_is_imported_through_the_real_server(server, tmp_path, st96_d
 
     files = generate("KR", tmp_path / "keys")
     client_id = json.loads(
-        server.hws("admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1/32", "--json").stdout
+        server.hws(
+            "admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1/32", "--json"
+        ).stdout
     )["client_id"]
     submitted: dict[str, str] = {}
     with HagueClient(issuer=server.issuer, client_id=client_id, private_key=files.private_key) as hws:

@@ -26,8 +26,6 @@ pytestmark = pytest.mark.e2e
 SANDBOX = {**servers.SANDBOX, "HWS_AUTO_IRREGULARITY": "always"}  # the first examination finds one
 
 
-
-
 def xml_of(blob: bytes) -> bytes:
     with zipfile.ZipFile(io.BytesIO(blob)) as archive:
         name = next(n for n in archive.namelist() if n.endswith(".xml"))
@@ -59,7 +57,9 @@ def test_sandbox_life_cycle(sandbox, tmp_path, st96_dir) -> None:
     srns = []
     for reference in ("KR-APP-1", "KR-APP-2"):
         package = tmp_path / f"{reference}.zip"
-        package.write_bytes(example_package("application", office="KR", office_reference=reference, deferment=None, immediate_publication=False))
+        package.write_bytes(
+            example_package("application", office="KR", office_reference=reference, deferment=None, immediate_publication=False)
+        )
         receipt = kr.submit(package)
         srns.append(kr.wait_for_import(receipt.import_id, timeout=60).srn)
     first, second = srns
@@ -74,7 +74,9 @@ def test_sandbox_life_cycle(sandbox, tmp_path, st96_dir) -> None:
     until(lambda: state(first) == "Registered", what="registration")
     registered = status(first)
     irn = re.search(rb"<com:InternationalRegistrationNumber>(DM/\d{6})<", registered).group(1).decode()
-    publication_date = datetime.strptime(re.search(rb"<com:PublicationDate>([^<]+)<", registered).group(1).decode(), "%Y-%m-%d").date()
+    publication_date = datetime.strptime(
+        re.search(rb"<com:PublicationDate>([^<]+)<", registered).group(1).decode(), "%Y-%m-%d"
+    ).date()
 
     # Every forbidden transition is refused (operator API), and nothing moved.
     forbidden = ((second, "registration"), (second, "take-up"), (second, "irregularity"), (first, "take-up"),
@@ -92,7 +94,10 @@ def test_sandbox_life_cycle(sandbox, tmp_path, st96_dir) -> None:
     week = Week.of(now.date()) if schedule.moment(Week.of(now.date())) > now else Week.of(now.date()).next()
     server.hws("admin", "clock", "advance", f"{int((schedule.moment(week) - now).total_seconds()) + 60}s")
     copy_url = f"{server.api_url}/publication/copy/confidential/{week.id}"
-    copy = until(lambda: (r := httpx.get(copy_url, headers={"Authorization": f"Bearer {us.token()}"})).status_code == 200 and r, what="copy")
+    copy = until(
+        lambda: (r := httpx.get(copy_url, headers={"Authorization": f"Bearer {us.token()}"})).status_code == 200 and r,
+        what="copy",
+    )
     assert irn.encode() in xml_of(copy.content)
     assert httpx.get(copy_url, headers={"Authorization": f"Bearer {jp.token()}"}).status_code == 403
 
@@ -105,7 +110,9 @@ def test_sandbox_life_cycle(sandbox, tmp_path, st96_dir) -> None:
     bulletins = []
     for office in (us, jp):
         response = until(
-            lambda office=office: (r := httpx.get(bulletin_url, headers={"Authorization": f"Bearer {office.token()}"})).status_code == 200 and r,
+            lambda office=office: (
+                (r := httpx.get(bulletin_url, headers={"Authorization": f"Bearer {office.token()}"})).status_code == 200 and r
+            ),
             timeout=120,
             what="bulletin",
         )

@@ -63,17 +63,21 @@ def test_client_refreshes_once_on_401(server, tmp_path) -> None:
 def test_client_reports_token_refusal(server, tmp_path) -> None:
     client_id, files = enrol_cli(server, tmp_path)
     server.hws("admin", "clients", "disable", client_id)
-    with HagueClient(issuer=server.issuer, client_id=client_id, private_key=files.private_key) as hws:
-        with pytest.raises(TokenError) as info:
-            hws.ping()
+    with (
+        HagueClient(issuer=server.issuer, client_id=client_id, private_key=files.private_key) as hws,
+        pytest.raises(TokenError) as info,
+    ):
+        hws.ping()
     assert info.value.status == 401 and info.value.error == "invalid_client"
 
 
 def test_client_reports_api_problem(server, tmp_path) -> None:
     client_id, files = enrol_cli(server, tmp_path)
-    with HagueClient(issuer=server.issuer, client_id=client_id, private_key=files.private_key) as hws:
-        with pytest.raises(APIError) as info:
-            hws.request("GET", "/admin/clients")
+    with (
+        HagueClient(issuer=server.issuer, client_id=client_id, private_key=files.private_key) as hws,
+        pytest.raises(APIError) as info,
+    ):
+        hws.request("GET", "/admin/clients")
     assert info.value.status == 403 and info.value.code == "insufficient-scope"
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -20,13 +19,11 @@ from hws.client.enrolment import generate
 from hws.domain.weeks import Schedule, Week
 from hws.st96.examples import example_package
 from tests.support.s3 import moto_endpoint, new_bucket, s3_client, server_env
-from tests.support.servers import RunningServer, start_server, until
+from tests.support.servers import start_server, until
 
 pytestmark = pytest.mark.e2e
 
 SANDBOX = {"HWS_SANDBOX": "1", "HWS_SCHEDULER_INTERVAL": "0.3", "HWS_WORKER_POLL_INTERVAL": "0.1"}
-
-
 
 
 def digest_of(response: httpx.Response) -> str:
@@ -43,13 +40,17 @@ def test_s3_blobs_import_publish_range_and_presigned_download(tmp_path: Path) ->
     try:
         files = generate("KR", tmp_path / "keys-KR")
         created = json.loads(
-            server.hws("admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1/32", "--json").stdout
+            server.hws(
+                "admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1/32", "--json"
+            ).stdout
         )
         office = HagueClient(issuer=server.issuer, client_id=created["client_id"], private_key=files.private_key)
 
         # A package goes into the bucket, not the data folder, and is imported from there.
         package = tmp_path / "KR-S3-1.zip"
-        package.write_bytes(example_package("application", office="KR", office_reference="KR-S3-1", deferment=None, immediate_publication=True))
+        package.write_bytes(
+            example_package("application", office="KR", office_reference="KR-S3-1", deferment=None, immediate_publication=True)
+        )
         sha = hashlib.sha256(package.read_bytes()).hexdigest()
         done = office.wait_for_import(office.submit(package).import_id, timeout=60)
         assert done.imported and done.srn and done.package_sha256 == sha

@@ -34,9 +34,9 @@ import pytest
 from sqlalchemy import select
 
 from hws.domain.weeks import Schedule, Week
-from hws.store.jobs import JobKind
 from hws.st96.examples import example_package
 from hws.store.database import create_db_engine
+from hws.store.jobs import JobKind
 from hws.store.tables import audit_events, idempotency_keys, imports, jobs, publications, service_requests, sr_events
 from tests.support.cluster import Ack, Cluster, MotoProcess, Node, OfficeClient, process_cpu, text_of
 from tests.support.databases import fresh_postgres_database
@@ -87,7 +87,9 @@ def make_package(run: str) -> Any:
             k = n - first_decision
             irn = registered_irn(client, client.acks[k])
             if k % 2:
-                return "refusal", example_package("refusal", office=office, office_reference=reference, irn=irn, affected_designs=["1"])
+                return "refusal", example_package(
+                    "refusal", office=office, office_reference=reference, irn=irn, affected_designs=["1"]
+                )
             return "grant", example_package("grant", office=office, office_reference=reference, irn=irn)
         return "application", example_package("application", office=office, office_reference=reference, **APPLICATION)
 
@@ -141,8 +143,7 @@ def test_two_api_and_three_worker_processes_lose_nothing_and_do_nothing_twice(tm
             endpoints = [api.url for api in apis if api.url]
             run = secrets.token_hex(3)
             clients = [
-                OfficeClient(office, endpoints, make_package(run), count=PER_CLIENT, first=i)
-                for i, office in enumerate(offices)
+                OfficeClient(office, endpoints, make_package(run), count=PER_CLIENT, first=i) for i, office in enumerate(offices)
             ]
             upload_began = time.monotonic()
             for client in clients:
@@ -182,11 +183,7 @@ def test_two_api_and_three_worker_processes_lose_nothing_and_do_nothing_twice(tm
                 statuses = Counter(r.status for r in rows(engine, select(imports.c.status)))
                 job_statuses = Counter(r.status for r in rows(engine, select(jobs.c.status)))
                 srs = Counter(r.status for r in rows(engine, select(service_requests.c.status)))
-                return (
-                    statuses == {"Imported": TOTAL}
-                    and job_statuses == {"done": 2 * TOTAL}
-                    and srs == {"Registered": TOTAL}
-                )
+                return statuses == {"Imported": TOTAL} and job_statuses == {"done": 2 * TOTAL} and srs == {"Registered": TOTAL}
 
             wait_for(settled, 120, interval=0.5, what="every import processed and examined")
             timings["processed"] = time.monotonic() - upload_began
@@ -215,11 +212,15 @@ def test_two_api_and_three_worker_processes_lose_nothing_and_do_nothing_twice(tm
             # A package cut off by the kill after its import was committed, sent again
             # with its key to the other process: the import from before the kill.
             replayed_across_kill = [
-                a for a in acks if a.attempts > 1 and a.answered_by != dead_api.url and import_rows[a.import_id].received_at < killed_at
+                a
+                for a in acks
+                if a.attempts > 1 and a.answered_by != dead_api.url and import_rows[a.import_id].received_at < killed_at
             ]
             bound = {(r.client_id, r.key): r.import_id for r in rows(engine, select(idempotency_keys))}
             assert bound == {(a.client, a.key): a.import_id for a in acks}
-            audit = rows(engine, select(audit_events.c.action, audit_events.c.target, audit_events.c.detail, audit_events.c.office))
+            audit = rows(
+                engine, select(audit_events.c.action, audit_events.c.target, audit_events.c.detail, audit_events.c.office)
+            )
             submitted = [e for e in audit if e.action == "request.submitted"]
             assert Counter(e.target for e in submitted) == Counter(by_id.keys())  # one per import, none for retries
             assert sorted(json.loads(e.detail)["idempotency_key"] for e in submitted) == sorted(a.key for a in acks)
@@ -242,7 +243,9 @@ def test_two_api_and_three_worker_processes_lose_nothing_and_do_nothing_twice(tm
             assert all(sr_rows[r.srn].import_id == r.import_id for r in import_rows.values())
             examine_jobs = Counter(j.ref for j in job_rows if j.kind == JobKind.EXAMINE)
             assert examine_jobs == Counter(sr_rows.keys())
-            registered = Counter(e.srn for e in rows(engine, select(sr_events.c.srn).where(sr_events.c.to_status == "Registered")))
+            registered = Counter(
+                e.srn for e in rows(engine, select(sr_events.c.srn).where(sr_events.c.to_status == "Registered"))
+            )
             assert registered == Counter(sr_rows.keys())  # each registered once, by one examination
 
             applications = [r for r in sr_rows.values() if r.transaction == "HagueApplication"]
@@ -279,14 +282,18 @@ def test_two_api_and_three_worker_processes_lose_nothing_and_do_nothing_twice(tm
             assert last.id in weeks_after
             audit = rows(engine, select(audit_events.c.action, audit_events.c.target, audit_events.c.office))
             events = Counter(
-                (e.target.split("/")[0], e.target.split("/")[1], e.office or "") for e in audit if e.action == "publication.published"
+                (e.target.split("/")[0], e.target.split("/")[1], e.office or "")
+                for e in audit
+                if e.action == "publication.published"
             )
             assert events == Counter(keys), events  # one audit event per file, and per file one event
             logged = Counter(
                 (e["kind"], e["week"], e["office"]) for node in cluster.nodes for e in node.events("publication.published")
             )
             assert logged == Counter(keys), logged  # built once, by one process, in all the logs
-            publishers = sorted({node.name for node in cluster.nodes if any(e["week"] == last.id for e in node.events("publication.published"))})
+            publishers = sorted(
+                {node.name for node in cluster.nodes if any(e["week"] == last.id for e in node.events("publication.published"))}
+            )
             assert len(publishers) == 1 and publishers[0] != victim.name
 
             bulletins = [p for p in pubs if p.kind == "bulletin"]

@@ -8,7 +8,6 @@ imported, registered and published in the V6_0 bulletin.
 
 from __future__ import annotations
 
-
 import httpx
 import pytest
 

@@ -106,7 +106,9 @@ def test_other_offices_imports_are_not_found(server, tmp_path, office) -> None: 
 
 
 def test_async_client_submits_and_waits(server, tmp_path, office) -> None:  # type: ignore[no-untyped-def]
-    packages = [write(tmp_path, f"app{i}.zip", example_package("application", office="KR", office_reference=f"KR-{i}")) for i in range(3)]
+    packages = [
+        write(tmp_path, f"app{i}.zip", example_package("application", office="KR", office_reference=f"KR-{i}")) for i in range(3)
+    ]
 
     async def run() -> None:
         async with AsyncHagueClient(**office) as hws:
@@ -125,7 +127,9 @@ def test_async_client_submits_and_waits(server, tmp_path, office) -> None:  # ty
 
 @pytest.fixture
 def configured(server, office):  # type: ignore[no-untyped-def]
-    server.hws("configure", "--issuer", server.issuer, "--client-id", office["client_id"], "--private-key", str(office["private_key"]))
+    server.hws(
+        "configure", "--issuer", server.issuer, "--client-id", office["client_id"], "--private-key", str(office["private_key"])
+    )
     return server
 
 

@@ -32,7 +32,9 @@ def enrol(server: RunningServer, tmp_path, office: str):  # type: ignore[no-unty
     from cryptography.hazmat.primitives import serialization
 
     files = generate(office, tmp_path / f"keys-{office}")
-    done = server.hws("admin", "clients", "add", "--cert", str(files.certificate), "--office", office, "--ip", "127.0.0.1/32", "--json")
+    done = server.hws(
+        "admin", "clients", "add", "--cert", str(files.certificate), "--office", office, "--ip", "127.0.0.1/32", "--json"
+    )
     key = serialization.load_pem_private_key(files.private_key.read_bytes(), None)
     return json.loads(done.stdout)["client_id"], key
 
@@ -70,12 +72,16 @@ def test_poisoned_numeric_dates_are_refused_and_do_not_touch_another_office(serv
 
     def clean(_: int) -> httpx.Response:
         with httpx.Client(timeout=30) as http:
-            return http.post(server.token_endpoint, data=form(craft({"alg": "ES256"}, claims_for(clean_id, server.issuer), clean_key)))
+            return http.post(
+                server.token_endpoint, data=form(craft({"alg": "ES256"}, claims_for(clean_id, server.issuer), clean_key))
+            )
 
     def poison(case: tuple[str, str]) -> httpx.Response:
         claim, label = case
         with httpx.Client(timeout=30) as http:
-            return http.post(server.token_endpoint, data=form(poisoned_assertion(bad_id, bad_key, server.issuer, claim, POISON[label])))
+            return http.post(
+                server.token_endpoint, data=form(poisoned_assertion(bad_id, bad_key, server.issuer, claim, POISON[label]))
+            )
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         # interleaved submissions, so poisoned and clean requests meet in the same commits

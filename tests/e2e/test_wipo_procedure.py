@@ -87,7 +87,11 @@ def shell_tools() -> None:
 
 
 def _script_env(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HWS_") and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("HWS_") and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")
+    }
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     env["LC_ALL"] = "C"
     env.update(values)
@@ -97,7 +101,12 @@ def _script_env(**values: str) -> dict[str, str]:
 def run_appendix_a(folder: Path, client_name: str = "DAS") -> subprocess.CompletedProcess[str]:
     folder.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        ["bash", str(APPENDIX_A)], cwd=folder, env=_script_env(CLIENT_NAME=client_name), capture_output=True, text=True, timeout=30
+        ["bash", str(APPENDIX_A)],
+        cwd=folder,
+        env=_script_env(CLIENT_NAME=client_name),
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.returncode == 0, f"Appendix A failed:\n{done.stderr}"
     return done
@@ -116,7 +125,9 @@ class SnippetRun:
         return b64url_decode(self.assertion.split(".")[2])
 
 
-def run_appendix_c(server: RunningServer, private_key: Path, workdir: Path, *, client_id: str = CLIENT_ID, scope: str = SCOPE) -> SnippetRun:
+def run_appendix_c(
+    server: RunningServer, private_key: Path, workdir: Path, *, client_id: str = CLIENT_ID, scope: str = SCOPE
+) -> SnippetRun:
     workdir.mkdir(parents=True, exist_ok=True)
     env = _script_env(PRIVATE_KEY_ES256=str(private_key), CLIENT_ID=client_id, SCOPE=scope, ISSUER=server.issuer)
     done = subprocess.run(["bash", "-x", str(APPENDIX_C)], cwd=workdir, env=env, capture_output=True, text=True, timeout=30)
@@ -159,7 +170,9 @@ def token_by_snippet(server: RunningServer, private_key: Path, workdir: Path) ->
             assert run.response.get("error") == "invalid_client", f"a high-S signature must be refused: {run.response}"
             assert "low-S" in run.response.get("error_description", ""), run.response
             continue
-        assert "access_token" in run.response, f"a well-formed assertion of the snippet was refused: {run.response}\n{server.log()[-3000:]}"
+        assert "access_token" in run.response, (
+            f"a well-formed assertion of the snippet was refused: {run.response}\n{server.log()[-3000:]}"
+        )
         return run, attempts
     pytest.fail(
         f"no token after {ATTEMPTS} runs of the snippet ({len(attempts.malformed)} malformed, "
@@ -171,7 +184,20 @@ def token_by_snippet(server: RunningServer, private_key: Path, workdir: Path) ->
 
 
 def enrol(server: RunningServer, cert: Path, client_id: str = CLIENT_ID) -> dict[str, Any]:
-    done = server.hws("admin", "clients", "add", "--cert", str(cert), "--office", "KR", "--ip", "127.0.0.1/32", "--client-id", client_id, "--json")
+    done = server.hws(
+        "admin",
+        "clients",
+        "add",
+        "--cert",
+        str(cert),
+        "--office",
+        "KR",
+        "--ip",
+        "127.0.0.1/32",
+        "--client-id",
+        client_id,
+        "--json",
+    )
     client: dict[str, Any] = json.loads(done.stdout)
     assert client["client_id"] == client_id
     assert SCOPE in client["scopes"]
@@ -302,11 +328,17 @@ def test_snippet_malformed_signature_is_refused(server: RunningServer, tmp_path:
 
 def _snippet_conversion(der: bytes, workdir: Path) -> bytes:
     """Run the snippet's own DER -> raw lines (taken from the script file) on ``der``."""
-    lines = [line for line in APPENDIX_C.read_text().splitlines() if line.startswith(("JSON_SIGNATURE_HEX=", "JSON_SIGNATURE_B64="))]
+    lines = [
+        line for line in APPENDIX_C.read_text().splitlines() if line.startswith(("JSON_SIGNATURE_HEX=", "JSON_SIGNATURE_B64="))
+    ]
     assert len(lines) == 2
     (workdir / "sig.der").write_bytes(der)
     program = "\n".join(
-        ["JSON_SIGNATURE_ASN1_B64=$(openssl asn1parse -inform DER -in sig.der | base64 -w0)", *lines, 'printf "%s" "$JSON_SIGNATURE_B64"']
+        [
+            "JSON_SIGNATURE_ASN1_B64=$(openssl asn1parse -inform DER -in sig.der | base64 -w0)",
+            *lines,
+            'printf "%s" "$JSON_SIGNATURE_B64"',
+        ]
     )
     done = subprocess.run(["bash", "-c", program], cwd=workdir, env=_script_env(), capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
@@ -367,7 +399,6 @@ def test_hws_keygen_files_work_with_openssl_and_the_snippet(shell_tools: None, s
     run, attempts = token_by_snippet(server, private_key, tmp_path / "snippet")
     print(f"Appendix C with the hws key: {len(attempts.runs)} run(s), {len(attempts.malformed)} malformed signature(s)")
     assert_token_opens_ping(server, run.response)
-
 
 
 def test_accepting_high_s_still_refuses_the_malleated_twin(tmp_path: Path) -> None:

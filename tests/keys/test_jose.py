@@ -51,7 +51,8 @@ def test_a_converted_key_signs_and_verifies_like_the_raw_one() -> None:
 
 
 @pytest.mark.parametrize(
-    ("alg", "key"), [("ES256", RSA_KEY), ("PS256", EC_KEY), ("RS256", RSA_KEY), ("HS256", EC_KEY), ("none", EC_KEY), (None, EC_KEY)]
+    ("alg", "key"),
+    [("ES256", RSA_KEY), ("PS256", EC_KEY), ("RS256", RSA_KEY), ("HS256", EC_KEY), ("none", EC_KEY), (None, EC_KEY)],
 )
 def test_sign_refuses_other_algorithms_and_mismatched_keys(alg: str | None, key: PrivateKey) -> None:
     with pytest.raises(ValueError, match="cannot sign"):

@@ -21,7 +21,7 @@ from tests.st96.repack import entries, xml_entry
 
 @pytest.mark.parametrize("kind", list(K))
 def test_every_kind_validates_against_the_official_xsd(kind: K, schemas) -> None:
-    xml, refs = build_xml(example_spec(kind))
+    xml, _refs = build_xml(example_spec(kind))
     compiled = schemas.compiled("V6_0")
     tree = etree.fromstring(xml).getroottree()
     assert compiled.errors(tree, 20) == []
@@ -99,7 +99,7 @@ def test_files_from_a_mapping_and_from_a_folder(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_a_build_error() -> None:
-    with pytest.raises(BuildError, match="refusal.pdf"):
+    with pytest.raises(BuildError, match=r"refusal\.pdf"):
         build_package(example_spec(K.REFUSAL), {})
 
 
@@ -132,9 +132,15 @@ def test_yaml_and_toml_descriptions(tmp_path: Path) -> None:
     (tmp_path / "d.yaml").write_text(yaml.safe_dump(spec))
     toml = "\n".join(
         [
-            'transaction = "division"', 'office = "KR"', 'irn = "DM/200000"', 'request_date = 2024-05-02',
-            "[[division]]", 'design = "1"',
-            "[[documents]]", 'file = "division.pdf"', 'kind = "DIVISION"',
+            'transaction = "division"',
+            'office = "KR"',
+            'irn = "DM/200000"',
+            "request_date = 2024-05-02",
+            "[[division]]",
+            'design = "1"',
+            "[[documents]]",
+            'file = "division.pdf"',
+            'kind = "DIVISION"',
         ]
     )
     (tmp_path / "d.toml").write_text(toml)

@@ -117,7 +117,12 @@ def test_a_decompression_bomb_is_refused_before_decoding() -> None:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", body)
+        + chunk(b"IEND", b"")
+    )
     assert len(bomb) < 2_000_000
     assert codes("bomb.png", bomb, "image/png") == ["file-too-many-pixels"]
 
@@ -199,7 +204,11 @@ def test_arbitrary_bytes_give_problems_never_exceptions(prefix: bytes, body: byt
 @settings(max_examples=150, deadline=None)
 @given(cut=st.integers(min_value=1, max_value=400), flip=st.integers(min_value=0, max_value=10_000))
 def test_damaged_real_files_give_problems_never_exceptions(cut: int, flip: int) -> None:
-    for data, media_type in ((pillow_jpeg(progressive=True), "image/jpeg"), (pillow_png(), "image/png"), (specimens.pdf(), "application/pdf")):
+    for data, media_type in (
+        (pillow_jpeg(progressive=True), "image/jpeg"),
+        (pillow_png(), "image/png"),
+        (specimens.pdf(), "application/pdf"),
+    ):
         damaged = bytearray(data[: max(1, len(data) - cut)])
         damaged[flip % len(damaged)] ^= 0x55
         media.check("y", bytes(damaged), media_type)
@@ -217,7 +226,5 @@ def test_an_unreferenced_object_with_javascript_is_refused() -> None:
     document = specimens.pdf("orphan")
     orphan = b"9 0 obj\n<< /S /JavaScript /JS (app.alert(1)) >>\nendobj\n"
     at = document.index(b"xref")
-    moved = (document[:at] + orphan + document[at:]).replace(
-        b"startxref\n%d\n" % at, b"startxref\n%d\n" % (at + len(orphan))
-    )
+    moved = (document[:at] + orphan + document[at:]).replace(b"startxref\n%d\n" % at, b"startxref\n%d\n" % (at + len(orphan)))
     assert codes("orphan.pdf", moved, "application/pdf") == ["file-active-content"]

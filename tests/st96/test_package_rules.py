@@ -6,8 +6,8 @@ import pytest
 from lxml import etree
 
 from hws.st96 import specimens
-from hws.st96.examples import example_package, example_spec
 from hws.st96.builder import build_package
+from hws.st96.examples import example_package, example_spec
 from hws.st96.package import validate_package
 from hws.st96.transactions import TransactionKind as K
 from tests.st96.repack import NS, entries, find, remove, repack, with_tree, with_xml, xml_entry
@@ -107,7 +107,9 @@ def test_view_must_be_an_image() -> None:
 
 
 def test_pdf_without_document_kind() -> None:
-    data = with_tree(example_package(), lambda r: remove(r, "//com:DocumentIncluded[com:FileName='docs/poa.pdf']/com:DocumentKindCategory"))
+    data = with_tree(
+        example_package(), lambda r: remove(r, "//com:DocumentIncluded[com:FileName='docs/poa.pdf']/com:DocumentKindCategory")
+    )
     found = reject(data, "document-kind-missing")
     assert "docs/poa.pdf" in found.message and "POWER_OF_ATTORNEY" in found.message
 
@@ -248,7 +250,10 @@ def test_unknown_transaction_element() -> None:
 
 
 def test_header_count_mismatch() -> None:
-    data = with_tree(example_package(), lambda r: setattr(find(r, "dgn:HagueOfficeTransactionHeader/com:TransactionTotalQuantity"), "text", "3"))
+    data = with_tree(
+        example_package(),
+        lambda r: setattr(find(r, "dgn:HagueOfficeTransactionHeader/com:TransactionTotalQuantity"), "text", "3"),
+    )
     reject(data, "header-count-mismatch")
 
 

@@ -82,7 +82,7 @@ def test_compiled_once_and_cached(tmp_path: Path) -> None:
 def test_a_folder_without_a_hague_schema_is_refused(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "Other.xsd").write_text(f'<xsd:schema xmlns:xsd="{XSD}"/>')
-    with pytest.raises(SchemaError, match="HagueOfficeToIBTransaction_<version>.xsd"):
+    with pytest.raises(SchemaError, match=r"HagueOfficeToIBTransaction_<version>\.xsd"):
         install_schema_set(tmp_path / "src", tmp_path / "data")
 
 

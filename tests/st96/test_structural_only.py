@@ -39,5 +39,7 @@ def test_an_allowed_version_is_checked_structurally_with_a_warning(st96_dir) -> 
 
 
 def test_an_installed_version_is_checked_against_its_schema_whatever_the_rule(st96_dir) -> None:  # type: ignore[no-untyped-def]
-    report = validate_package(example_package("application", office="KR"), schemas=SchemaSet(st96_dir), structural_only=StructuralOnly())
+    report = validate_package(
+        example_package("application", office="KR"), schemas=SchemaSet(st96_dir), structural_only=StructuralOnly()
+    )
     assert report.ok and report.schema_checked and report.problems == []

@@ -60,9 +60,7 @@ def test_xxe_to_a_local_file_reads_nothing(tmp_path: Path) -> None:
 
 
 def test_billion_laughs_is_not_expanded() -> None:
-    lol = [b'<!ENTITY lol0 "lol">'] + [
-        f'<!ENTITY lol{i} "{"&lol%d;" % (i - 1) * 10}">'.encode() for i in range(1, 10)
-    ]
+    lol = [b'<!ENTITY lol0 "lol">'] + [f'<!ENTITY lol{i} "{"&lol%d;" % (i - 1) * 10}">'.encode() for i in range(1, 10)]
     doctype = b"<!DOCTYPE r [" + b"".join(lol) + b"]>"
     _, xml = xml_entry(example_package())
     xml = xml.replace(b"<com:OfficeReferenceIdentifier>KR-2024-0001", b"<com:OfficeReferenceIdentifier>&lol9;")
@@ -110,9 +108,7 @@ def test_invalid_utf8_as_declared() -> None:
 def test_other_declared_encoding() -> None:
     data = with_xml(
         example_package(),
-        lambda x: x.replace(b"encoding='UTF-8'", b"encoding='ISO-8859-1'").replace(
-            b'encoding="UTF-8"', b'encoding="ISO-8859-1"'
-        ),
+        lambda x: x.replace(b"encoding='UTF-8'", b"encoding='ISO-8859-1'").replace(b'encoding="UTF-8"', b'encoding="ISO-8859-1"'),
     )
     found = _only(validate_package(data), "xml-encoding-not-utf8")
     assert "ISO-8859-1" in found.message

@@ -47,7 +47,9 @@ def write_empty_entries(path: Path, count: int, *, declare: int | None = None) -
         out.write(directory)
         if entries > 0xFFFE:
             record_at = out.tell()
-            out.write(ZIP64_EOCD.pack(b"PK\x06\x06", ZIP64_EOCD.size - 12, 45, 45, 0, 0, entries, entries, len(directory), cd_offset))
+            out.write(
+                ZIP64_EOCD.pack(b"PK\x06\x06", ZIP64_EOCD.size - 12, 45, 45, 0, 0, entries, entries, len(directory), cd_offset)
+            )
             out.write(ZIP64_LOCATOR.pack(b"PK\x06\x07", 0, record_at, 1))
             out.write(EOCD.pack(b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0))
         else:

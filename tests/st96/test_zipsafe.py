@@ -256,7 +256,7 @@ def test_directories_only() -> None:
 
 def test_refused_entry_is_not_also_reported_missing() -> None:
     pkg = example_package()
-    name, data = entries(pkg)[1]
+    name, _data = entries(pkg)[1]
     broken = set_flag_bits(pkg, name, 0x1)
     report = validate_package(broken)
     assert "zip-entry-encrypted" in report.codes

@@ -37,7 +37,9 @@ def test_async_and_threaded_callers_share_one_winner(tmp_path: Path, database_ur
         # distinct keys all win, each exactly once
         async def distinct() -> list[bool]:
             return list(
-                await asyncio.gather(*(assertion_uses.record_first_use_async(service.engine, f"{i:064d}", 2000, 1000) for i in range(40)))
+                await asyncio.gather(
+                    *(assertion_uses.record_first_use_async(service.engine, f"{i:064d}", 2000, 1000) for i in range(40))
+                )
             )
 
         assert asyncio.run(distinct()) == [True] * 40
@@ -50,7 +52,10 @@ def test_a_cancelled_async_caller_does_not_stall_the_others(tmp_path: Path, sqli
     try:
 
         async def scenario() -> list[bool]:
-            tasks = [asyncio.create_task(assertion_uses.record_first_use_async(service.engine, f"{i:064d}", 2000, 1000)) for i in range(30)]
+            tasks = [
+                asyncio.create_task(assertion_uses.record_first_use_async(service.engine, f"{i:064d}", 2000, 1000))
+                for i in range(30)
+            ]
             await asyncio.sleep(0)
             for task in tasks[5:15]:
                 task.cancel()
@@ -83,7 +88,14 @@ def test_the_issuance_audit_row_reads_back_as_written(tmp_path: Path, database_u
             rows = conn.execute(select(audit_events).where(audit_events.c.actor == "kr-1")).all()
         assert len(rows) == 1
         row = rows[0]
-        assert (row.at, row.office, row.action, row.target, row.outcome, row.source) == (at, "KR", "auth.token", None, "issued", "127.0.0.1")
+        assert (row.at, row.office, row.action, row.target, row.outcome, row.source) == (
+            at,
+            "KR",
+            "auth.token",
+            None,
+            "issued",
+            "127.0.0.1",
+        )
         assert row.detail == event.row()["detail"]
     finally:
         service.close()

@@ -38,8 +38,17 @@ def test_every_kind_of_event_is_recorded(tmp_path: Path, sqlite_url: str, monkey
     client = TestClient(create_app(service), base_url="http://hws.test", client=("127.0.0.1", 50000))
     office = enrol(service, office="KR")
     headers = bearer(client, office)
-    client.post("/oauth2/access_token", data={"grant_type": "client_credentials", "client_assertion_type": "x", "client_assertion": "y"})
-    client.post("/oauth2/access_token", data={"grant_type": "client_credentials", "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion": "garbage"})
+    client.post(
+        "/oauth2/access_token", data={"grant_type": "client_credentials", "client_assertion_type": "x", "client_assertion": "y"}
+    )
+    client.post(
+        "/oauth2/access_token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": "garbage",
+        },
+    )
     submit(client, headers, example_package("application", office="KR"))
     drain(service)
     from hws.usecases.examination import Examiner
@@ -55,7 +64,11 @@ def test_every_kind_of_event_is_recorded(tmp_path: Path, sqlite_url: str, monkey
     refused = next(e for e in events if e["outcome"] == "refused")
     assert refused["source"] == "127.0.0.1" and refused["detail"]["error"] == "invalid_client"
     transition = next(e for e in events if e["action"] == "sr.transition")
-    assert transition["actor"] == "op:anna" and transition["detail"] == {"from": "Undefined", "to": "Processing", "reason": "looked at it"}
+    assert transition["actor"] == "op:anna" and transition["detail"] == {
+        "from": "Undefined",
+        "to": "Processing",
+        "reason": "looked at it",
+    }
     assert all("eyJ" not in json.dumps(e) for e in events)  # no tokens or assertions in the log
     client.close()
     service.close()

@@ -127,7 +127,8 @@ def test_lost_connection_turns_the_cache_off_until_it_listens_again(two_processe
               timeout=5, what="the client to be kept")  # fmt: skip
         with other.engine.connect() as conn:
             killed = conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"), {"name": APPLICATION_NAME}
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": APPLICATION_NAME},
             ).all()
         assert killed
         until(lambda: cache.transitions[-2:] == [False, True], timeout=15, what="the feed to go down and come back")

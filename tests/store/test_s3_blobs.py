@@ -208,9 +208,8 @@ def test_sweep_temporary_takes_only_stale_uploads_and_objects(store: S3BlobStore
 
 
 def test_sweeper_coordination_is_the_grace_period(store: S3BlobStore) -> None:
-    with store.referencing():
-        with store.sweeping() as exclusive:
-            assert exclusive is True
+    with store.referencing(), store.sweeping() as exclusive:
+        assert exclusive is True
 
 
 def test_presigned_url_serves_the_bytes(store: S3BlobStore) -> None:
@@ -230,9 +229,7 @@ def test_settings_choose_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     for name, value in CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     bucket = new_bucket()
-    settings = Settings(
-        data_dir=tmp_path, blob_store="s3", s3_bucket=bucket, s3_prefix="deploy", s3_endpoint_url=moto_endpoint()
-    )
+    settings = Settings(data_dir=tmp_path, blob_store="s3", s3_bucket=bucket, s3_prefix="deploy", s3_endpoint_url=moto_endpoint())
     store = create_blob_store(settings)
     assert isinstance(store, S3BlobStore) and store.prefix == "deploy/"
     ref = store.put_bytes(b"from settings")

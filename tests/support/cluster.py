@@ -184,9 +184,7 @@ class Cluster:
     # Operator commands --------------------------------------------------------------------
 
     def hws(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "hws", *args], env=self.env, capture_output=True, text=True, timeout=120
-        )
+        result = subprocess.run([sys.executable, "-m", "hws", *args], env=self.env, capture_output=True, text=True, timeout=120)
         if check and result.returncode != 0:
             raise AssertionError(f"hws {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
         return result
@@ -201,8 +199,8 @@ class Cluster:
         """Enrol ``{client_id: (office, examining)}``: a key and certificate each, then the
         registry call ``hws admin clients add`` makes (in this process: ten CLI starts
         would cost more CPU than the rest of the set-up)."""
-        from hws.keys.certificates import read_certificate
         from hws.domain.clock import SystemClock
+        from hws.keys.certificates import read_certificate
         from hws.store.clients import ClientRegistry
         from hws.store.database import create_db_engine
 
@@ -226,9 +224,7 @@ class Cluster:
     def _spawn(self, name: str, role: str, argv: list[str], env: dict[str, str], url: str | None = None) -> Node:
         log_path = self.root / f"{name}.log"
         with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "hws", *argv], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
+            process = subprocess.Popen([sys.executable, "-m", "hws", *argv], env=env, stdout=log, stderr=subprocess.STDOUT)
         node = Node(name, role, process, log_path, url)
         self.nodes.append(node)
         return node
@@ -437,7 +433,7 @@ class OfficeClient:
                 if self.replay_every and n % self.replay_every == self.replay_every // 2:
                     self._replay(ack, body)
                 self.acks.append(ack)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:
             self.error = exc
         finally:
             self._http.close()
@@ -450,7 +446,9 @@ class OfficeClient:
         self.stats.failovers += 1
         time.sleep(0.05)
 
-    def _send(self, method: str, path: str, *, prefix: str = API_PREFIX, endpoint: int | None = None, **kwargs: Any) -> httpx.Response:
+    def _send(
+        self, method: str, path: str, *, prefix: str = API_PREFIX, endpoint: int | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """One logical request: retried on connection errors and 503 until an answer."""
         deadline = time.monotonic() + self.give_up_after
         while time.monotonic() < deadline:
@@ -488,7 +486,9 @@ class OfficeClient:
             self._token = response.json()["access_token"]
         return self._token
 
-    def _authorized(self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any) -> tuple[httpx.Response, int]:
+    def _authorized(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> tuple[httpx.Response, int]:
         attempts = 0
         for _ in range(3):
             attempts += 1
@@ -515,7 +515,13 @@ class OfficeClient:
             self.stats.refused.append((response.status_code, response.text[:500]))
             raise GaveUp(f"{self.name} package {n}: {response.status_code} {response.text[:300]}")
         return Ack(
-            self.name, n, key, kind, _import_id(response), response.extensions["hws_attempts"], response.extensions["hws_endpoint"]
+            self.name,
+            n,
+            key,
+            kind,
+            _import_id(response),
+            response.extensions["hws_attempts"],
+            response.extensions["hws_endpoint"],
         )
 
     def _replay(self, ack: Ack, body: bytes) -> None:

@@ -22,7 +22,7 @@ def postgres_available() -> str | None:
     try:
         with _connect(PG_ADMIN_URL):
             return None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
 
 

@@ -30,9 +30,7 @@ def raw_sign(signing_input: bytes, key: Any, alg: str) -> bytes:
         r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
         return r.to_bytes(32, "big") + min(s, P256_ORDER - s).to_bytes(32, "big")
     if alg == "PS256":
-        return key.sign(
-            signing_input, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256()
-        )
+        return key.sign(signing_input, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
     if alg == "RS256":
         return key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
     if alg == "HS256":

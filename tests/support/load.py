@@ -150,8 +150,7 @@ class UploadLoad:
         self._stop = threading.Event()
         self._in_progress: dict[int, str] = {}  # thread index → "slow" | "fast", while a body is being sent
         self._threads = [
-            threading.Thread(target=self._loop, args=(i, i >= fast), name=f"upload-{i}", daemon=True)
-            for i in range(fast + slow)
+            threading.Thread(target=self._loop, args=(i, i >= fast), name=f"upload-{i}", daemon=True) for i in range(fast + slow)
         ]
 
     @property

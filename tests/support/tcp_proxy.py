@@ -106,9 +106,7 @@ class TcpProxy:
         pair = {client_writer, upstream_writer}
         self._writers |= pair
         try:
-            await asyncio.gather(
-                self._pump(client_reader, upstream_writer), self._pump(upstream_reader, client_writer)
-            )
+            await asyncio.gather(self._pump(client_reader, upstream_writer), self._pump(upstream_reader, client_writer))
         finally:
             for writer in pair:
                 writer.transport.abort()

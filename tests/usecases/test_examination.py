@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from hws.domain.clock import FixedClock
-from hws.usecases.examination import ExaminationError, Examiner
-from hws.st96.examples import example_package, example_spec
 from hws.st96.builder import build_package
+from hws.st96.examples import example_package, example_spec
 from hws.store import service_requests as sr_store
+from hws.usecases.examination import ExaminationError, Examiner
 from hws.worker.runner import Worker
 from tests.conftest import enrol, make_service
 
@@ -53,7 +53,7 @@ def manual(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
 
 
 def test_manual_life_cycle(manual) -> None:  # type: ignore[no-untyped-def]
-    service, clock = manual
+    service, _clock = manual
     office = enrol(service, office="KR")
     receive(service, office, example_package("application", office="KR"))
     drain(service)
@@ -84,7 +84,7 @@ def test_manual_life_cycle(manual) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_standard_publication_and_fee_shortfall(manual) -> None:  # type: ignore[no-untyped-def]
-    service, clock = manual
+    service, _clock = manual
     office = enrol(service, office="KR")
     spec = example_spec("application", office="KR")
     spec.pop("deferment", None)
@@ -153,9 +153,7 @@ def test_reason_required(manual) -> None:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def auto(tmp_path: Path, sqlite_url: str):  # type: ignore[no-untyped-def]
     clock = FixedClock(START)
-    service = make_service(
-        tmp_path, sqlite_url, clock=clock, worker_threads=0, examination="auto", auto_irregularity="always"
-    )
+    service = make_service(tmp_path, sqlite_url, clock=clock, worker_threads=0, examination="auto", auto_irregularity="always")
     yield service, clock
     service.close()
 
@@ -320,10 +318,7 @@ def _imports(service) -> list[dict]:  # type: ignore[type-arg,no-untyped-def]
 
     with service.engine.connect() as conn:
         rows = conn.execute(select(imports).order_by(imports.c.received_at, imports.c.import_id)).all()
-    return [
-        {**r._mapping, "problems": json.loads(r.problems) if r.problems else []}
-        for r in rows
-    ]
+    return [{**r._mapping, "problems": json.loads(r.problems) if r.problems else []} for r in rows]
 
 
 # One deferment rule for the expected publication and the expiry the bulletin prints -------

@@ -14,11 +14,11 @@ from starlette.testclient import TestClient
 from hws.api.app import create_app
 from hws.domain.clock import FixedClock
 from hws.domain.weeks import Week
-from hws.usecases.examination import Examiner
 from hws.st96 import safexml
 from hws.st96.api_documents import schema
 from hws.st96.examples import example_package
 from hws.store import publications as pub_store
+from hws.usecases.examination import Examiner
 from hws.usecases.publishing import Publisher
 from hws.worker.scheduler import tick
 from tests.api.test_requests import bearer, drain, submit
@@ -79,7 +79,9 @@ def test_week_published_once_with_copy_and_bulletin(world, st96_dir) -> None:  #
     folder = irn.replace("/", "")
     assert any(n.startswith(f"images/{folder}/") for n in files)
     bulletin = client.get(f"{API}/publication/bulletin/202647", headers=offices["JP"])
-    assert bulletin.status_code == 200 and irn.encode() in next(v for n, v in entries(bulletin.content).items() if n.endswith(".xml"))
+    assert bulletin.status_code == 200 and irn.encode() in next(
+        v for n, v in entries(bulletin.content).items() if n.endswith(".xml")
+    )
     assert bulletin.headers["etag"] == f'"{hashlib.sha256(bulletin.content).hexdigest()}"'
 
     # official schema
@@ -196,7 +198,7 @@ def test_publication_reads_the_record_not_the_offices_xml(world, monkeypatch: py
     from hws.store import service_requests as sr_store
     from hws.store.tables import service_requests as sr_table
 
-    service, clock, client, offices = world
+    service, _clock, client, offices = world
     register_application(service, client, offices["KR"])
     week = Week.parse("202647")
     publisher = Publisher(service)

@@ -17,8 +17,8 @@ from hws.api.openapi_responses import AUTHENTICATED, json_content, problems, ref
 from hws.api.problems import Problem
 from hws.api.security import Caller, requires, service_of
 from hws.domain.scopes import ADMIN
-from hws.usecases.examination import ExaminationError, Examiner
 from hws.store import service_requests as sr_store
+from hws.usecases.examination import ExaminationError, Examiner
 
 
 class Reason(BaseModel):
@@ -42,7 +42,10 @@ def _ok(description: str, schema: dict[str, Any]) -> dict[int | str, dict[str, A
 
 _ONE_REQUEST = _ok("The service request after the action", ref("ServiceRequest"))
 _BAD_BODY = {400: "The body is not valid JSON of the documented shape (invalid-request)"}
-_TRANSITION = {404: "No such service request (not-found)", 422: "The action is not allowed in the current status (validation-failed)"}
+_TRANSITION = {
+    404: "No such service request (not-found)",
+    422: "The action is not allowed in the current status (validation-failed)",
+}
 ACTION_RESPONSES = {**_ONE_REQUEST, **problems(400, 404, 422, *AUTHENTICATED, described={**_BAD_BODY, **_TRANSITION})}
 NO_BODY_ACTION_RESPONSES = {**_ONE_REQUEST, **problems(404, 422, *AUTHENTICATED, described=_TRANSITION)}
 
@@ -65,7 +68,9 @@ def build_router(prefix: str) -> APIRouter:
         responses={**_ok("The client and its keys", ref("Client")), **problems(404, *AUTHENTICATED)},
     )
     async def show_client(
-        client_id: Annotated[str, Path(description="The client's id")], request: Request, _caller: Caller = Depends(requires(ADMIN))
+        client_id: Annotated[str, Path(description="The client's id")],
+        request: Request,
+        _caller: Caller = Depends(requires(ADMIN)),
     ) -> JSONResponse:
         found = await run_in_threadpool(service_of(request).registry.get_with_keys, client_id)
         if found is None:
@@ -112,22 +117,36 @@ def build_router(prefix: str) -> APIRouter:
     async def act(request: Request, caller: Caller, action: str, srn: str, **kwargs: Any) -> JSONResponse:
         examiner = Examiner(service_of(request))
         try:
-            sr = await run_in_threadpool(lambda: getattr(examiner, action)(srn, actor=f"client:{caller.client.client_id}", **kwargs))
+            sr = await run_in_threadpool(
+                lambda: getattr(examiner, action)(srn, actor=f"client:{caller.client.client_id}", **kwargs)
+            )
         except ExaminationError as exc:
             code = "not-found" if "no service request" in str(exc) else "validation-failed"
             raise Problem(code, detail=str(exc)) from None
         return JSONResponse(sr.as_dict())
 
     @router.post("/requests/{srn}/take-up", summary="Undefined → Processing", responses=ACTION_RESPONSES)
-    async def take_up(srn: SRN, request: Request, body: OptionalReason = Body(default_factory=OptionalReason), caller: Caller = Depends(requires(ADMIN))) -> JSONResponse:
+    async def take_up(
+        srn: SRN,
+        request: Request,
+        body: OptionalReason = Body(default_factory=OptionalReason),
+        caller: Caller = Depends(requires(ADMIN)),
+    ) -> JSONResponse:
         return await act(request, caller, "take_up", srn, **({"reason": body.reason} if body.reason else {}))
 
     @router.post("/requests/{srn}/irregularity", summary="Processing → Pending Regularization", responses=ACTION_RESPONSES)
-    async def irregularity(srn: SRN, request: Request, body: Irregularity, caller: Caller = Depends(requires(ADMIN))) -> JSONResponse:
+    async def irregularity(
+        srn: SRN, request: Request, body: Irregularity, caller: Caller = Depends(requires(ADMIN))
+    ) -> JSONResponse:
         return await act(request, caller, "notify_irregularity", srn, reason=body.reason, fee_shortfall=body.fee_shortfall)
 
     @router.post("/requests/{srn}/regularization", summary="Pending Regularization → Processing", responses=ACTION_RESPONSES)
-    async def regularization(srn: SRN, request: Request, body: OptionalReason = Body(default_factory=OptionalReason), caller: Caller = Depends(requires(ADMIN))) -> JSONResponse:
+    async def regularization(
+        srn: SRN,
+        request: Request,
+        body: OptionalReason = Body(default_factory=OptionalReason),
+        caller: Caller = Depends(requires(ADMIN)),
+    ) -> JSONResponse:
         return await act(request, caller, "regularize", srn, **({"reason": body.reason} if body.reason else {}))
 
     @router.post("/requests/{srn}/registration", summary="Processing → Registered", responses=NO_BODY_ACTION_RESPONSES)

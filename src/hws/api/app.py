@@ -18,9 +18,9 @@ from starlette.routing import Match
 from hws import __version__
 from hws.api import admin, oauth, openapi_responses, operations, problems, publications, requests, v1
 from hws.api.availability import AvailabilityMiddleware
-from hws.api.ratelimit import Limiter, RateLimitMiddleware
 from hws.api.metrics import MetricsMiddleware
 from hws.api.problems import Problem
+from hws.api.ratelimit import Limiter, RateLimitMiddleware
 from hws.api.security import VerifiedTokens
 from hws.config import API_PREFIX
 from hws.service import Service
@@ -29,7 +29,13 @@ from hws.st96.api_documents import ProblemItem
 log = logging.getLogger("hws.api")
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-_HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 406: "not-acceptable", 413: "payload-too-large", 415: "unsupported-media-type"}
+_HTTP_CODES = {
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+}
 
 
 class Background(Protocol):
@@ -112,7 +118,9 @@ def create_app(service: Service, *, background: Sequence[Background] = ()) -> Fa
         max_concurrent=settings.max_concurrent_per_client,
     )
     app.state.token_limiter = Limiter(
-        per_minute=settings.token_rate_per_minute, burst=max(settings.token_rate_per_minute // 2, 1), policy_name="token-per-address"
+        per_minute=settings.token_rate_per_minute,
+        burst=max(settings.token_rate_per_minute // 2, 1),
+        policy_name="token-per-address",
     )
     app.add_middleware(RateLimitMiddleware)  # RateLimit headers; frees a client's slot when its response ends
     app.add_middleware(AvailabilityMiddleware)  # database or blob store down → 503, not 500

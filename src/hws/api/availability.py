@@ -155,5 +155,5 @@ class AvailabilityMiddleware:
 
         try:
             await asyncio.wait_for(drain(), self.drain_seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass  # a stalled body: answer anyway, the server closes the connection

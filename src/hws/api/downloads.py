@@ -59,7 +59,9 @@ async def _chunks(service: Any, sha256: str, start: int, end: int) -> AsyncItera
         handle.close()  # not awaited: must also run when the response is cancelled
 
 
-def blob_response(request: Request, service: Any, *, sha256: str, size: int, filename: str, media_type: str = "application/zip") -> Response:
+def blob_response(
+    request: Request, service: Any, *, sha256: str, size: int, filename: str, media_type: str = "application/zip"
+) -> Response:
     etag = f'"{sha256}"'
     headers = {
         "ETag": etag,

@@ -33,7 +33,11 @@ log = logging.getLogger("hws.api")
 TOKEN_RESPONSES = {
     200: {"description": "An access token (RFC 6749 §5.1)", "content": json_content(ref("AccessTokenResponse"))},
     **oauth_errors(
-        400, 401, 413, 429, 503,
+        400,
+        401,
+        413,
+        429,
+        503,
         described={
             400: "invalid_request, unsupported_grant_type, invalid_grant or invalid_scope (RFC 6749 §5.2)",
             401: "invalid_client: the client assertion was not accepted",
@@ -41,7 +45,7 @@ TOKEN_RESPONSES = {
             429: "invalid_request: too many token requests from this address (Retry-After)",
             503: "temporarily_unavailable: the database is unavailable (Retry-After)",
         },
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -242,7 +246,11 @@ class _TokenFastPath:
         except Exception:
             log.exception("unhandled error", extra={"event": "http.error", "path": self.endpoint.path})
             if observed.status == 500:  # nothing sent yet
-                await _send_json(observed.send, 500, b'{"error":"server_error","error_description":"an unexpected error occurred; it has been logged"}')
+                await _send_json(
+                    observed.send,
+                    500,
+                    b'{"error":"server_error","error_description":"an unexpected error occurred; it has been logged"}',
+                )
         finally:
             observed.record("POST", self.endpoint.path)
 

@@ -197,9 +197,7 @@ def problems(*statuses: int, described: Mapping[int, str] | None = None) -> Resp
 
 def oauth_errors(*statuses: int, described: Mapping[int, str]) -> Responses:
     """The token endpoint's error responses: RFC 6749 JSON, never problem details."""
-    return {
-        status: {"description": described[status], "content": json_content(ref("OAuthError"))} for status in statuses
-    }
+    return {status: {"description": described[status], "content": json_content(ref("OAuthError"))} for status in statuses}
 
 
 def install(app: FastAPI) -> None:

@@ -48,7 +48,7 @@ async def readyz(request: Request) -> JSONResponse:
         if revision != head:
             ready = False
             checks["database"] = {"status": "schema-outdated", "revision": revision, "head": head}
-    except Exception as exc:  # noqa: BLE001 - any database failure means not ready
+    except Exception as exc:
         ready = False
         checks["database"] = {"status": "unavailable", "error": type(exc).__name__}
     try:
@@ -69,7 +69,7 @@ async def readyz(request: Request) -> JSONResponse:
                                 "hits": service.read_cache.hits, "misses": service.read_cache.misses}  # fmt: skip
     try:
         checks["jobs"] = await run_in_threadpool(service.jobs.counts)
-    except Exception:  # noqa: BLE001 - reported through the database check
+    except Exception:
         pass
     status = "ready" if ready else "not-ready"
     headers = {} if ready else {"Retry-After": "5"}
@@ -80,7 +80,9 @@ async def readyz(request: Request) -> JSONResponse:
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"description": "Prometheus text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"description": "Prometheus text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    },
 )
 async def metrics() -> Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # hws serve --workers N: every process's counters

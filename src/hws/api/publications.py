@@ -15,8 +15,8 @@ from hws.api.openapi_responses import AUTHENTICATED, Responses, problems, ref
 from hws.api.problems import Problem, wants_json
 from hws.api.security import Caller, requires, service_of
 from hws.domain.scopes import PUBLICATIONS
-from hws.service import Service
 from hws.domain.weeks import WEEK_ID_PATTERN, InvalidWeek, Week
+from hws.service import Service
 from hws.st96.api_documents import PublicationView, publication_list
 from hws.store import publications as pub_store
 
@@ -27,21 +27,27 @@ ZIP_RESPONSES: Responses = {
     304: {"description": "Not modified (If-None-Match)"},
     307: {"description": "Served by object storage: follow Location (presigned S3 downloads)"},
     **problems(
-        400, 404, 416, *AUTHENTICATED,
+        400,
+        404,
+        416,
+        *AUTHENTICATED,
         described={
             400: "Not a week id yyyyww of an existing ISO week (invalid-week)",
             403: "Scope does not cover the call (insufficient-scope), or not an examining office (not-examining)",
             404: "Not yet published (not-yet-published; Retry-After), nothing published that week "
             "(nothing-published), or before this service's first publication (not-found)",
         },
-    ),  # fmt: skip
+    ),
 }
 LIST_RESPONSES: Responses = {
     200: {
         "description": "The publications, newest first: XML by default, JSON when Accept prefers it",
         "content": {"application/xml": {}, "application/json": {"schema": {"type": "array", "items": ref("Publication")}}},
     },
-    **problems(*AUTHENTICATED, described={403: "Scope does not cover the call (insufficient-scope), or not an examining office (not-examining)"}),
+    **problems(
+        *AUTHENTICATED,
+        described={403: "Scope does not cover the call (insufficient-scope), or not an examining office (not-examining)"},
+    ),
 }
 
 
@@ -80,7 +86,11 @@ def _not_published(request: Request, week: Week, kind: str) -> Problem:
 def _audit_download(service: Service, caller: Caller, target: str, request: Request) -> None:
     detail = {k: v for k, v in (("range", request.headers.get("range")), ("method", request.method)) if v}
     service.audit.log(
-        caller.client.client_id, "publication.downloaded", office=caller.client.office, target=target, source=caller.source,
+        caller.client.client_id,
+        "publication.downloaded",
+        office=caller.client.office,
+        target=target,
+        source=caller.source,
         detail=detail,
     )
 
@@ -114,7 +124,10 @@ def _listing(request: Request, kind: str, office: str, path: str) -> Response:
     ]
     if wants_json(request):
         return JSONResponse(
-            [{**asdict(i), "publication_date": i.publication_date.isoformat(), "published_at": i.published_at.isoformat()} for i in items]
+            [
+                {**asdict(i), "publication_date": i.publication_date.isoformat(), "published_at": i.published_at.isoformat()}
+                for i in items
+            ]
         )
     return Response(publication_list(kind, items, office or None), media_type="application/xml")
 
@@ -126,9 +139,20 @@ def build_router(prefix: str) -> APIRouter:
     async def bulletins(request: Request, _caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:
         return await run_in_threadpool(_listing, request, pub_store.BULLETIN, "", "/publication/bulletin")
 
-    @router.get("/bulletin/{weekId}", summary="The weekly bulletin (ZIP) of ISO week yyyyww", response_class=Response, responses=ZIP_RESPONSES)
-    @router.head("/bulletin/{weekId}", summary="Size and digest of the weekly bulletin", response_class=Response, operation_id="head_bulletin", include_in_schema=False)
-    async def bulletin(weekId: WEEK_ID, request: Request, _caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:  # noqa: N803
+    @router.get(
+        "/bulletin/{weekId}",
+        summary="The weekly bulletin (ZIP) of ISO week yyyyww",
+        response_class=Response,
+        responses=ZIP_RESPONSES,
+    )
+    @router.head(
+        "/bulletin/{weekId}",
+        summary="Size and digest of the weekly bulletin",
+        response_class=Response,
+        operation_id="head_bulletin",
+        include_in_schema=False,
+    )
+    async def bulletin(weekId: WEEK_ID, request: Request, _caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:
         week = _week(weekId)
         service = service_of(request)
         found = await run_in_threadpool(pub_store.get, service.engine, pub_store.BULLETIN, week.id)
@@ -139,10 +163,17 @@ def build_router(prefix: str) -> APIRouter:
         _audit_download(service, _caller, f"bulletin/{week.id}", request)
         return blob_response(request, service, sha256=found.sha256, size=found.size, filename=f"bulletin-{week.id}.zip")
 
-    @router.get("/copy/confidential", summary="Your office's published confidential copies", response_class=Response, responses=LIST_RESPONSES)
+    @router.get(
+        "/copy/confidential",
+        summary="Your office's published confidential copies",
+        response_class=Response,
+        responses=LIST_RESPONSES,
+    )
     async def copies(request: Request, caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:
         _examining(caller)
-        return await run_in_threadpool(_listing, request, pub_store.CONFIDENTIAL, caller.client.office, "/publication/copy/confidential")
+        return await run_in_threadpool(
+            _listing, request, pub_store.CONFIDENTIAL, caller.client.office, "/publication/copy/confidential"
+        )
 
     @router.get(
         "/copy/confidential/{weekId}",
@@ -151,7 +182,7 @@ def build_router(prefix: str) -> APIRouter:
         responses=ZIP_RESPONSES,
     )
     @router.head("/copy/confidential/{weekId}", response_class=Response, operation_id="head_copy", include_in_schema=False)
-    async def copy(weekId: WEEK_ID, request: Request, caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:  # noqa: N803
+    async def copy(weekId: WEEK_ID, request: Request, caller: Caller = Depends(requires(PUBLICATIONS))) -> Response:
         week = _week(weekId)
         _examining(caller)
         service = service_of(request)

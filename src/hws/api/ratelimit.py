@@ -35,7 +35,7 @@ class _Bucket:
 @dataclass(frozen=True)
 class Admission:
     key: str
-    limiter: "Limiter"
+    limiter: Limiter
     remaining: int
     reset: int
 
@@ -94,9 +94,15 @@ class Limiter:
             if self.rate > 0 and bucket.tokens < 1:
                 wait = math.ceil((1 - bucket.tokens) / self.rate)
                 admission = Admission(key, self, 0, reset)
-                raise Refused(wait, f"more than {self.burst} requests at once or {int(self.rate * 60)} per minute", admission.headers())
+                raise Refused(
+                    wait, f"more than {self.burst} requests at once or {int(self.rate * 60)} per minute", admission.headers()
+                )
             if self.max_concurrent and bucket.in_flight >= self.max_concurrent:
-                raise Refused(1, f"more than {self.max_concurrent} requests in progress at once", Admission(key, self, int(bucket.tokens), reset).headers())
+                raise Refused(
+                    1,
+                    f"more than {self.max_concurrent} requests in progress at once",
+                    Admission(key, self, int(bucket.tokens), reset).headers(),
+                )
             if self.rate > 0:
                 bucket.tokens -= 1
             bucket.in_flight += 1

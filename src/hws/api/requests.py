@@ -20,15 +20,15 @@ from hws.api.problems import Problem
 from hws.api.security import Caller, authorized, requires, service_of
 from hws.domain.identifiers import IMPORT_ID_PATTERN, SRN_PATTERN, is_import_id, is_srn
 from hws.domain.scopes import REQUESTS
-from hws.usecases.intake import IdempotencyConflict, Receipt, record_receipt
+from hws.service import Service
 from hws.st96.api_documents import ImportStatusView, PackageProblem, RequestStatusView, import_status, request_status
 from hws.store import imports as import_store
 from hws.store import service_requests as sr_store
-from hws.service import Service
 from hws.store.blobs import BlobWriter
 from hws.store.clients import Client
 from hws.store.imports import ImportRecord
 from hws.store.service_requests import ServiceRequest
+from hws.usecases.intake import IdempotencyConflict, Receipt, record_receipt
 
 log = logging.getLogger("hws.api.requests")
 
@@ -140,7 +140,12 @@ def install(app: FastAPI, prefix: str) -> None:
         responses={
             202: {"description": "Received and durably stored; validation follows", "content": {XML: {}}},
             **problems(
-                400, 408, 413, 415, 422, *AUTHENTICATED,
+                400,
+                408,
+                413,
+                415,
+                422,
+                *AUTHENTICATED,
                 described={
                     400: "Malformed request: empty or malformed body, bad Idempotency-Key or Content-Digest, or the "
                     "body differs from its Content-Digest (invalid-request, digest-mismatch); nothing stored",
@@ -148,7 +153,7 @@ def install(app: FastAPI, prefix: str) -> None:
                     415: "Not application/zip or multipart/form-data (unsupported-media-type)",
                     422: "Idempotency-Key reused with other bytes (idempotency-key-reused)",
                 },
-            ),  # fmt: skip
+            ),
         },
         openapi_extra={
             "requestBody": {
@@ -204,7 +209,7 @@ def install(app: FastAPI, prefix: str) -> None:
         response_class=Response,
         responses={200: {"content": {XML: {}}, "description": "Import status"}, **STATUS_RESPONSES},
     )
-    async def get_import(importId: IMPORT_ID, request: Request) -> Response:  # noqa: N803
+    async def get_import(importId: IMPORT_ID, request: Request) -> Response:
         caller = await authorized(request, REQUESTS)  # no dependency to solve: the most polled route
         if not is_import_id(importId):
             raise Problem("not-found", detail=f"no import {importId!r}")
@@ -221,12 +226,14 @@ def install(app: FastAPI, prefix: str) -> None:
         response_class=Response,
         responses={200: {"content": {XML: {}}, "description": "Service request status"}, **STATUS_RESPONSES},
     )
-    async def get_request(serviceRequestId: SRN, request: Request) -> Response:  # noqa: N803
+    async def get_request(serviceRequestId: SRN, request: Request) -> Response:
         caller = await authorized(request, REQUESTS)  # no dependency to solve: polled most
         if not is_srn(serviceRequestId):
             raise Problem("not-found", detail=f"no service request {serviceRequestId!r} (SRNs are nine digits starting 970)")
         service = service_of(request)
-        found = await read_through(service, "service_requests", serviceRequestId, partial(_read_request, service, serviceRequestId))
+        found = await read_through(
+            service, "service_requests", serviceRequestId, partial(_read_request, service, serviceRequestId)
+        )
         if found is None or found[0].office != caller.client.office:
             raise Problem("not-found", detail=f"no service request {serviceRequestId!r} for this office")
         sr, body = found

@@ -12,13 +12,13 @@ from functools import cached_property, partial
 from fastapi import Request
 from starlette.types import Scope
 
-from hws.keys.public_keys import b64url_decode
 from hws.api.cached_reads import read_through
 from hws.api.problems import Problem
 from hws.api.ratelimit import STATE_KEY, Limiter, Refused
 from hws.auth.access_tokens import AccessToken
 from hws.auth.errors import InvalidToken
 from hws.auth.source_address import IPAddress, IPNetwork, client_address
+from hws.keys.public_keys import b64url_decode
 from hws.service import Service
 from hws.store.clients import Client
 
@@ -108,8 +108,6 @@ def _verified(request: Request, service: Service) -> AccessToken:
         raise _invalid("the access token is not valid") from None
 
 
-
-
 def source_address(scope: Scope, trusted: Sequence[IPNetwork]) -> IPAddress | None:
     """The one place that decides where a request comes from (checklist rule 18).
 
@@ -139,7 +137,9 @@ def _admit(request: Request, client_id: str) -> None:
     except Refused as exc:
         headers = {name.decode(): value.decode() for name, value in exc.headers}
         raise Problem(
-            "rate-limited", detail=f"{exc.reason}; retry after {exc.retry_after} s", headers={**headers, "Retry-After": str(exc.retry_after)}
+            "rate-limited",
+            detail=f"{exc.reason}; retry after {exc.retry_after} s",
+            headers={**headers, "Retry-After": str(exc.retry_after)},
         ) from None
     request.scope.setdefault("state", {})[STATE_KEY] = admission
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hws.auth import jws_checks as jws
-from hws.keys.jose import sign
 from hws.auth.errors import InvalidToken
 from hws.auth.keyring import Keyring
+from hws.keys.jose import sign
 
 ACCESS_TOKEN_TYP = "at+jwt"
 MAX_TOKEN_BYTES = 8192

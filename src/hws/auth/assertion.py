@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from hws.auth import jws_checks as jws
+from hws.auth.client_lookup import ClientSnapshot
 from hws.auth.errors import OAuthError, invalid_client, invalid_request
 from hws.auth.source_address import IPAddress
 from hws.config import AudiencePolicy
-from hws.auth.client_lookup import ClientSnapshot
 from hws.keys.jose import JoseKey, verification_key
 from hws.store.clients import Client, ClientKey
 

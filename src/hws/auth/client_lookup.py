@@ -28,7 +28,6 @@ from hws.store.database import read_only
 MAX_ENTRIES = 4096
 
 
-
 @dataclass(frozen=True)
 class ClientSnapshot:
     client: Client

@@ -9,13 +9,13 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hws.keys.certificates import CertificateError, CertificateInfo, read_certificate
 from hws.cli.audit import audit
 from hws.cli.console import emit_json, fail, out
 from hws.cli.examination import clock_app, sr_app
 from hws.cli.operator_service import operator_service
 from hws.cli.publishing import publish
 from hws.domain import scopes as scope_rules
+from hws.keys.certificates import CertificateError, CertificateInfo, read_certificate
 from hws.service import Service
 from hws.store import migration
 from hws.store.clients import Client, ClientKey, RegistryError
@@ -37,8 +37,6 @@ app.command("publish")(publish)
 app.command("audit")(audit)
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
-
-
 
 
 def _certificate(path: Path, as_json: bool) -> CertificateInfo:
@@ -65,7 +63,9 @@ def clients_add(
     cert: Path = typer.Option(..., "--cert", exists=True, dir_okay=False, help="The office's x509 certificate (PEM or DER)."),
     office: str = typer.Option(..., "--office", help="The office's two-letter WIPO ST.3 code, e.g. KR."),
     ip: list[str] = typer.Option(..., "--ip", help="Allowed source IP or CIDR range; repeat for several."),
-    scope: list[str] = typer.Option([], "--scope", help=f"Granted scope (repeatable); default: {' '.join(scope_rules.OFFICE_DEFAULT_SCOPES)}."),
+    scope: list[str] = typer.Option(
+        [], "--scope", help=f"Granted scope (repeatable); default: {' '.join(scope_rules.OFFICE_DEFAULT_SCOPES)}."
+    ),
     examining: bool = typer.Option(False, "--examining", help="The office is an examining office (gets confidential copies)."),
     name: str = typer.Option("", "--name", help="A label for people."),
     client_id: str = typer.Option(None, "--client-id", help="Choose the client ID (default: generated, e.g. kr-1a2b3c4d5e6f)."),
@@ -136,7 +136,9 @@ def _audit(service: Service, action: str, target: str, office: str | None = None
     with service.engine.begin() as conn:
         audit_store.record(
             conn,
-            audit_store.AuditEvent(at=service.clock.now(), actor=_operator(), office=office, action=action, target=target, detail=detail),
+            audit_store.AuditEvent(
+                at=service.clock.now(), actor=_operator(), office=office, action=action, target=target, detail=detail
+            ),
         )
 
 
@@ -265,7 +267,14 @@ def jobs_list(
     out.print("counts: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no jobs"))
     table = Table("id", "kind", "ref", "status", "attempts", "last error")
     for j in items:
-        table.add_row(str(j.id), j.kind, j.ref, j.status, f"{j.attempts}/{j.max_attempts}", (j.last_error or "").splitlines()[0] if j.last_error else "")
+        table.add_row(
+            str(j.id),
+            j.kind,
+            j.ref,
+            j.status,
+            f"{j.attempts}/{j.max_attempts}",
+            (j.last_error or "").splitlines()[0] if j.last_error else "",
+        )
     out.print(table)
 
 

@@ -15,7 +15,9 @@ from hws.store import audit as audit_store
 
 def audit(
     actor: str = typer.Option(None, "--actor", help="A client ID, operator, worker, publisher, anonymous…"),
-    action: str = typer.Option(None, "--action", help="e.g. auth.token, request.submitted, sr.transition, publication.* (wildcard *)."),
+    action: str = typer.Option(
+        None, "--action", help="e.g. auth.token, request.submitted, sr.transition, publication.* (wildcard *)."
+    ),
     office: str = typer.Option(None, "--office", help="Office code."),
     target: str = typer.Option(None, "--target", help="Import ID, SRN, bulletin/202647, …"),
     since: str = typer.Option(None, "--since", help="Only the last 30m, 12h, 7d, …"),
@@ -27,7 +29,13 @@ def audit(
     service = operator_service()
     start = service.clock.now() - timedelta(seconds=parse_duration(since)) if since else None
     events = audit_store.query(
-        service.engine, actor=actor, action=action, office=office.upper() if office else None, target=target, since=start, limit=limit
+        service.engine,
+        actor=actor,
+        action=action,
+        office=office.upper() if office else None,
+        target=target,
+        since=start,
+        limit=limit,
     )
     if as_json:
         emit_json(events)
@@ -35,5 +43,14 @@ def audit(
     table = Table("at", "actor", "office", "action", "target", "outcome", "source", "detail")
     for e in events:
         detail = ", ".join(f"{k}={v}" for k, v in e["detail"].items())
-        table.add_row(e["at"][:19], e["actor"], e["office"] or "", e["action"], e["target"] or "", e["outcome"], e["source"] or "", detail[:80])
+        table.add_row(
+            e["at"][:19],
+            e["actor"],
+            e["office"] or "",
+            e["action"],
+            e["target"] or "",
+            e["outcome"],
+            e["source"] or "",
+            detail[:80],
+        )
     out.print(table)

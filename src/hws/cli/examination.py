@@ -11,19 +11,19 @@ from rich.table import Table
 
 from hws.cli.console import emit_json, fail, out
 from hws.cli.operator_service import operator_service
-from hws.usecases.examination import ExaminationError, Examiner
 from hws.store import service_requests as sr_store
 from hws.store.sandbox_clock import SandboxClock
+from hws.usecases.examination import ExaminationError, Examiner
 
-sr_app = typer.Typer(help="Examine service requests (list, show, take-up, irregular, regularize, register, cancel).", no_args_is_help=True)
+sr_app = typer.Typer(
+    help="Examine service requests (list, show, take-up, irregular, regularize, register, cancel).", no_args_is_help=True
+)
 clock_app = typer.Typer(help="The sandbox calendar clock (HWS_SANDBOX=1 only).", no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 ACTOR = typer.Option("operator", "--actor", help="Who acts (recorded in the history).")
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 
 
 @sr_app.command("list")
@@ -37,14 +37,24 @@ def sr_list(
     """List service requests by status, office and age."""
     service = operator_service()
     cutoff = service.calendar.now() - timedelta(seconds=parse_duration(older_than)) if older_than else None
-    items = sr_store.find(service.engine, status=status, office=office.upper() if office else None, older_than=cutoff, limit=limit)
+    items = sr_store.find(
+        service.engine, status=status, office=office.upper() if office else None, older_than=cutoff, limit=limit
+    )
     if as_json:
         emit_json([sr.as_dict() for sr in items])
         return
     table = Table("SRN", "office", "transaction", "status", "reference", "IRN", "deadline / publication")
     for sr in items:
         when = sr.regularization_deadline or sr.expected_publication
-        table.add_row(sr.srn, sr.office, sr.transaction, sr.status, sr.office_reference or "", sr.irn or sr.target_irn or "", when.isoformat() if when else "")
+        table.add_row(
+            sr.srn,
+            sr.office,
+            sr.transaction,
+            sr.status,
+            sr.office_reference or "",
+            sr.irn or sr.target_irn or "",
+            when.isoformat() if when else "",
+        )
     out.print(table)
 
 
@@ -55,7 +65,11 @@ def sr_show(srn: str, as_json: bool = JSON) -> None:
     sr = sr_store.get(service.engine, srn)
     if sr is None:
         fail(f"no service request {srn}", as_json=as_json)
-    view = {**sr.as_dict(), "designations": sr_store.designations(service.engine, srn), "history": sr_store.history(service.engine, srn)}
+    view = {
+        **sr.as_dict(),
+        "designations": sr_store.designations(service.engine, srn),
+        "history": sr_store.history(service.engine, srn),
+    }
     if as_json:
         emit_json(view)
         return
@@ -99,7 +113,9 @@ def sr_irregular(
 
 
 @sr_app.command("regularize")
-def sr_regularize(srn: str, reason: str = typer.Option("irregularity remedied", "--reason"), actor: str = ACTOR, as_json: bool = JSON) -> None:
+def sr_regularize(
+    srn: str, reason: str = typer.Option("irregularity remedied", "--reason"), actor: str = ACTOR, as_json: bool = JSON
+) -> None:
     """Pending Regularization → Processing."""
     _run("regularize", srn, as_json, actor=actor, reason=reason)
 

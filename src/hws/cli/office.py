@@ -8,12 +8,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hws.keys.certificates import CertificateError, read_certificate
 from hws.cli.console import emit_json, fail, out
-from hws.client import HWSError, HagueClient
+from hws.client import HagueClient, HWSError, enrolment
 from hws.client import access_request as form
-from hws.client import enrolment
 from hws.client import profile as profiles
+from hws.keys.certificates import CertificateError, read_certificate
 from hws.store.clients import RegistryError, normalize_networks
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
@@ -21,7 +20,9 @@ PROFILE = typer.Option(None, "--profile", "-p", help="Profile name (default: $HW
 
 
 def keygen(
-    name: str = typer.Option(..., "--name", help="Client name; the certificate CN becomes '<NAME> private_key_jwt authentication'."),
+    name: str = typer.Option(
+        ..., "--name", help="Client name; the certificate CN becomes '<NAME> private_key_jwt authentication'."
+    ),
     out_dir: Path = typer.Option(..., "--out", help="Folder for private_key.pem (0600), public_key.pem and cert.pem."),
     days: int = typer.Option(730, "--days", min=1, max=3650, help="Certificate validity in days."),
     alg: str = typer.Option("ES256", "--alg", help="ES256 (P-256, WIPO's choice) or PS256 (RSA 3072)."),
@@ -106,7 +107,9 @@ def access_request(
 
 
 def configure(
-    issuer: str = typer.Option(None, "--issuer", help="OAuth2 issuer URL (discovery at {issuer}/.well-known/openid-configuration)."),
+    issuer: str = typer.Option(
+        None, "--issuer", help="OAuth2 issuer URL (discovery at {issuer}/.well-known/openid-configuration)."
+    ),
     api_url: str = typer.Option(None, "--api-url", help="API base URL (default: from discovery)."),
     client_id: str = typer.Option(None, "--client-id", help="Client ID given by the operator."),
     private_key: Path = typer.Option(None, "--private-key", help="Path of the private key PEM."),

@@ -29,10 +29,15 @@ from hws.domain.weeks import InvalidWeek, Week
 EXIT_NOT_YET = 75
 
 WEEK = typer.Argument(None, help="ISO week yyyyww (e.g. 202647); optional with --since.")
-OUT = typer.Option(Path("."), "--out", "-o", file_okay=False, help="Folder for the ZIP files (and their .part while downloading).")
+OUT = typer.Option(
+    Path("."), "--out", "-o", file_okay=False, help="Folder for the ZIP files (and their .part while downloading)."
+)
 SINCE = typer.Option(None, "--since", help="Every published week from this one to WEEK (default: the newest).")
 EXTRACT = typer.Option(
-    None, "--extract", file_okay=False, help="Also unpack the ZIP safely into this folder (with --since: one sub-folder per week)."
+    None,
+    "--extract",
+    file_okay=False,
+    help="Also unpack the ZIP safely into this folder (with --since: one sub-folder per week).",
 )
 
 
@@ -69,7 +74,10 @@ def _report(result: DownloadResult, extracted: dict[str, Any] | None, as_json: b
     if not as_json:
         out.print(_describe(result), highlight=False)
         if extracted:
-            out.print(f"  extracted {extracted['files']} files ({extracted['bytes']:,} bytes) into {escape(extracted['directory'])}", highlight=False)
+            out.print(
+                f"  extracted {extracted['files']} files ({extracted['bytes']:,} bytes) into {escape(extracted['directory'])}",
+                highlight=False,
+            )
     return view
 
 
@@ -80,7 +88,9 @@ def _extract(result: DownloadResult, into: Path | None) -> dict[str, Any] | None
     return {"directory": str(done.directory), "files": len(done.files), "bytes": done.size}
 
 
-def _download(kind: str, week: str | None, out_dir: Path, since: str | None, extract: Path | None, profile: str | None, as_json: bool) -> None:
+def _download(
+    kind: str, week: str | None, out_dir: Path, since: str | None, extract: Path | None, profile: str | None, as_json: bool
+) -> None:
     try:
         week = Week.parse(week).id if week else None
         since = Week.parse(since).id if since else None
@@ -110,12 +120,18 @@ def _download(kind: str, week: str | None, out_dir: Path, since: str | None, ext
             details = {"code": exc.code, "week": exc.week, "retry_after": exc.retry_after, "scheduled_for": exc.scheduled_for}
             fail(str(exc), as_json=as_json, code=EXIT_NOT_YET, details=details)
         except NothingPublished as exc:
-            fail(f"{exc}; there is no file for this week and there never will be", as_json=as_json, details={"code": exc.code, "week": exc.week})
+            fail(
+                f"{exc}; there is no file for this week and there never will be",
+                as_json=as_json,
+                details={"code": exc.code, "week": exc.week},
+            )
         except KeyboardInterrupt:
             err.print("interrupted; the part file is kept: run the same command again to resume")
             raise typer.Exit(130) from None
         except httpx.TransportError as exc:
-            fail(f"the connection failed ({exc.__class__.__name__}: {exc}); run the same command again to resume", as_json=as_json)
+            fail(
+                f"the connection failed ({exc.__class__.__name__}: {exc}); run the same command again to resume", as_json=as_json
+            )
         except (HWSError, ValueError, OSError) as exc:
             fail(str(exc), as_json=as_json, details={"code": getattr(exc, "code", None)} if getattr(exc, "code", None) else None)
     if as_json:

@@ -44,7 +44,9 @@ def publish(
             emit_json(results)
         else:
             for r in results:
-                out.print(f"{r['kind']} {r['office'] or ''} {'identical' if r['identical'] else 'DIFFERENT'} ({r['published'][:16]}…)")
+                out.print(
+                    f"{r['kind']} {r['office'] or ''} {'identical' if r['identical'] else 'DIFFERENT'} ({r['published'][:16]}…)"
+                )
         if not all(r["identical"] for r in results):
             raise typer.Exit(1)
         return
@@ -52,7 +54,10 @@ def publish(
     published = []
     for target in weeks:
         if schedule.moment(target) > service.calendar.now():
-            fail(f"week {target.id} is not over yet: its publication is scheduled for {schedule.moment(target).isoformat()}", as_json=as_json)
+            fail(
+                f"week {target.id} is not over yet: its publication is scheduled for {schedule.moment(target).isoformat()}",
+                as_json=as_json,
+            )
         for record in publisher.publish(target):
             published.append({"kind": record.kind, "week": record.week, "office": record.office, "sha256": record.sha256,
                               "size": record.size, "registrations": record.registrations, "decisions": record.decisions})  # fmt: skip
@@ -62,4 +67,6 @@ def publish(
         out.print("nothing to publish: every due week is published")
     else:
         for p in published:
-            out.print(f"{p['kind']} {p['week']} {p['office']} {p['size']} bytes, {p['registrations']} registrations, {p['decisions']} decisions")
+            out.print(
+                f"{p['kind']} {p['week']} {p['office']} {p['size']} bytes, {p['registrations']} registrations, {p['decisions']} decisions"
+            )

@@ -76,7 +76,13 @@ def _upload_bar(package: Path, enabled: bool) -> Iterator[ProgressCallback | Non
     if not enabled:
         yield None
         return
-    columns = (TextColumn("uploading {task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("uploading {task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(escape(package.name), total=None)
 
@@ -102,7 +108,11 @@ def submit(
         report = validate_package(package, office=None, schemas=SchemaSet(default_schema_root(default_data_dir())))
         if not report.ok:
             if as_json:
-                fail(f"{package} would be rejected; nothing was sent", as_json=True, details={"package": str(package), **report.to_dict()})
+                fail(
+                    f"{package} would be rejected; nothing was sent",
+                    as_json=True,
+                    details={"package": str(package), **report.to_dict()},
+                )
             _print_report(package, report)
             err.print("Nothing was sent (--no-check sends anyway).")
             raise typer.Exit(1)

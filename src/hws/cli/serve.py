@@ -15,16 +15,16 @@ import typer
 import uvicorn
 from sqlalchemy.engine import make_url
 from uvicorn.config import Config
+
 # uvicorn's choice for "auto" when httptools is installed, as uvicorn[standard] does
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from hws import logs
-from hws.embedded import embedded_app
 from hws.config import Settings
+from hws.embedded import embedded_app
 from hws.service import Service, build_service
 from hws.store import database
-
 
 
 def first_start_hints(service: Service) -> str:
@@ -118,7 +118,7 @@ def _unreachable(settings: Settings, error: BaseException) -> str:
     """One line for stderr: which database, why (password hidden)."""
     try:
         where = make_url(settings.database_url or "").render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - only for the message
+    except Exception:
         where = "the configured database"
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()
     return f"hws serve: cannot reach the database {where}: {reason[0] if reason else type(error).__name__}"

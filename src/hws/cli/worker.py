@@ -38,7 +38,9 @@ def worker(
     scheduler = Scheduler(service) if settings.scheduler else None
     if scheduler:
         scheduler.start()
-    sys.stderr.write(f"hws worker: {threads} thread(s) on {settings.database_url.split('@')[-1] if settings.database_url else ''}\n")
+    sys.stderr.write(
+        f"hws worker: {threads} thread(s) on {settings.database_url.split('@')[-1] if settings.database_url else ''}\n"
+    )
     for runner in runners:
         runner.join()
     if scheduler:

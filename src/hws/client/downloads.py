@@ -392,7 +392,12 @@ class Transfer:
         self.expected = self._announced_digest(validators, etag)
         if status == 206:
             match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
-            if not self.offset or not match or int(match.group(1)) != self.offset or int(match.group(2)) + 1 != int(match.group(3)):
+            if (
+                not self.offset
+                or not match
+                or int(match.group(1)) != self.offset
+                or int(match.group(2)) + 1 != int(match.group(3))
+            ):
                 raise HWSError(
                     f"{self.final.name}: the server sent range {response.headers.get('content-range')!r}, "
                     f"not the rest from byte {self.offset}"
@@ -486,7 +491,9 @@ class Transfer:
         actual = self._sha.hexdigest()
         if self.total is not None and self.written != self.total:
             # a short body that ended cleanly: keep the part, a later call resumes it
-            raise HWSError(f"{self.final.name}: the transfer ended after {self.written} of {self.total} bytes; run again to resume")
+            raise HWSError(
+                f"{self.final.name}: the transfer ended after {self.written} of {self.total} bytes; run again to resume"
+            )
         if actual != self.expected:
             self.discard_part()
             raise DigestMismatch(self.final, self.expected, actual, self.written)
@@ -606,7 +613,9 @@ def extract_zip(archive: Path, dest_dir: Path, *, limits: ZipLimits = EXTRACT_LI
                 files.append(info)
         # a file and a folder of the same name ("a" and "a/b") cannot both exist
         folders = {name.rsplit("/", i)[0].casefold() for name in seen.values() for i in range(1, name.count("/") + 1)}
-        problems.extend(f"zip-entry-conflict: {i.filename!r} is both a file and a folder" for i in files if i.filename.casefold() in folders)
+        problems.extend(
+            f"zip-entry-conflict: {i.filename!r} is both a file and a folder" for i in files if i.filename.casefold() in folders
+        )
         if problems:
             raise UnsafeArchive(archive, problems)
 
@@ -640,11 +649,17 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, limits: Z
             while chunk := stream.read(CHUNK):
                 count += len(chunk)
                 if count > budget:
-                    raise UnsafeArchive(archive, [f"zip-too-large: inflates beyond {limits.max_total_bytes} bytes (at {info.filename!r})"])
+                    raise UnsafeArchive(
+                        archive, [f"zip-too-large: inflates beyond {limits.max_total_bytes} bytes (at {info.filename!r})"]
+                    )
                 if count > limits.max_entry_bytes:
-                    raise UnsafeArchive(archive, [f"zip-entry-too-large: {info.filename!r} inflates beyond {limits.max_entry_bytes} bytes"])
+                    raise UnsafeArchive(
+                        archive, [f"zip-entry-too-large: {info.filename!r} inflates beyond {limits.max_entry_bytes} bytes"]
+                    )
                 if count > limits.ratio_floor and count > limits.max_ratio * max(info.compress_size, 1):
-                    raise UnsafeArchive(archive, [f"zip-ratio-exceeded: {info.filename!r} inflates beyond {limits.max_ratio:.0f}:1"])
+                    raise UnsafeArchive(
+                        archive, [f"zip-ratio-exceeded: {info.filename!r} inflates beyond {limits.max_ratio:.0f}:1"]
+                    )
                 out.write(chunk)
     except UnsafeArchive:
         raise

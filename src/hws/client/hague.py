@@ -39,11 +39,11 @@ from hws.client.assertion import sign_client_assertion
 from hws.client.downloads import (
     ACCEPT_ZIP,
     CONFIDENTIAL,
+    REDIRECTS,
     BackfillProgress,
     DownloadResult,
     NothingPublished,
     Publication,
-    REDIRECTS,
     RangeNotSatisfiable,
     Transfer,
     backfill_weeks,
@@ -73,7 +73,7 @@ from hws.client.statuses import (
     parse_import_status,
     parse_request_status,
 )
-from hws.client.upload import CHUNK, FileDigest, Progress, async_file_body, file_body, file_digest, upload_headers
+from hws.client.upload import FileDigest, Progress, async_file_body, file_body, file_digest, upload_headers
 from hws.domain.weeks import Week
 from hws.keys.public_keys import PrivateKey
 from hws.st96 import safexml
@@ -253,7 +253,11 @@ class _Base:
         except ValueError:
             body = {}
         if response.status_code != 200 or "access_token" not in body:
-            raise TokenError(response.status_code, str(body.get("error", "http-error")), str(body.get("error_description", response.reason_phrase)))
+            raise TokenError(
+                response.status_code,
+                str(body.get("error", "http-error")),
+                str(body.get("error_description", response.reason_phrase)),
+            )
         self._token = body
         self._token_expires = time.monotonic() + float(body.get("expires_in", 3600))
         return body
@@ -344,10 +348,10 @@ class HagueClient(_Base):
         self._sleep = sleep
 
     @classmethod
-    def from_profile(cls, name: str | None = None, **kwargs: Any) -> "HagueClient":
+    def from_profile(cls, name: str | None = None, **kwargs: Any) -> HagueClient:
         return cls(**cls._profile_kwargs(load_profile(name)), **kwargs)
 
-    def __enter__(self) -> "HagueClient":
+    def __enter__(self) -> HagueClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -538,7 +542,13 @@ class HagueClient(_Base):
             headers = transfer.prepare()
             try:
                 with (
-                    self.stream("GET", endpoint(kind, week), headers=headers, accept=ACCEPT_ZIP, problem=self._publication_problem(kind, week)) as first,
+                    self.stream(
+                        "GET",
+                        endpoint(kind, week),
+                        headers=headers,
+                        accept=ACCEPT_ZIP,
+                        problem=self._publication_problem(kind, week),
+                    ) as first,
                     self._redirected(first, transfer) as response,
                 ):
                     try:
@@ -593,7 +603,6 @@ class HagueClient(_Base):
         return results
 
 
-
 class AsyncHagueClient(_Base):
     """Asynchronous twin of :class:`HagueClient` (``async with``)."""
 
@@ -612,10 +621,10 @@ class AsyncHagueClient(_Base):
         self._sleep = sleep
 
     @classmethod
-    def from_profile(cls, name: str | None = None, **kwargs: Any) -> "AsyncHagueClient":
+    def from_profile(cls, name: str | None = None, **kwargs: Any) -> AsyncHagueClient:
         return cls(**cls._profile_kwargs(load_profile(name)), **kwargs)
 
-    async def __aenter__(self) -> "AsyncHagueClient":
+    async def __aenter__(self) -> AsyncHagueClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -712,7 +721,6 @@ class AsyncHagueClient(_Base):
                 raise ImportTimeout(import_id, timeout, last, error) from error
             await self._sleep(delay)
 
-
     # ----------------------------------------------------------------- publication
 
     @asynccontextmanager
@@ -785,7 +793,13 @@ class AsyncHagueClient(_Base):
             headers = await asyncio.to_thread(transfer.prepare)
             try:
                 async with (
-                    self.stream("GET", endpoint(kind, week), headers=headers, accept=ACCEPT_ZIP, problem=self._publication_problem(kind, week)) as first,
+                    self.stream(
+                        "GET",
+                        endpoint(kind, week),
+                        headers=headers,
+                        accept=ACCEPT_ZIP,
+                        problem=self._publication_problem(kind, week),
+                    ) as first,
                     self._redirected(first, transfer) as response,
                 ):
                     try:

@@ -7,7 +7,7 @@ asks it how long to sleep, and it answers None once the deadline has passed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
@@ -35,8 +35,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 @dataclass
@@ -73,9 +73,7 @@ class PollSchedule:
 class ImportTimeout(HWSError):
     """The import was still ``Pending`` when :meth:`wait_for_import` gave up."""
 
-    def __init__(
-        self, import_id: str, timeout: float, last: "ImportStatus | None", error: Exception | None = None
-    ) -> None:
+    def __init__(self, import_id: str, timeout: float, last: ImportStatus | None, error: Exception | None = None) -> None:
         self.import_id = import_id
         self.timeout = timeout
         self.last = last  #: the last status read, None if none could be read
@@ -83,6 +81,5 @@ class ImportTimeout(HWSError):
         state = "still pending" if last is not None else "status unknown"
         because = f" (last poll failed: {error})" if error is not None else ""
         super().__init__(
-            f"import {import_id} {state} after {timeout:g} s{because}; "
-            f"ask again later: hws import-status {import_id}"
+            f"import {import_id} {state} after {timeout:g} s{because}; ask again later: hws import-status {import_id}"
         )

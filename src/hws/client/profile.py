@@ -41,7 +41,7 @@ class Profile:
     #: what the assertion's ``aud`` names: the issuer (RFC 7523bis) or the token endpoint (WIPO's example)
     audience: str = "issuer"
 
-    def require(self) -> "Profile":
+    def require(self) -> Profile:
         missing = [name for name in ("issuer", "client_id", "private_key") if not getattr(self, name)]
         if missing:
             raise ProfileError(

@@ -64,6 +64,5 @@ def check_decision_sender(
         )
     return SenderRefused(
         NOT_DESIGNATED,
-        f"{irn} does not designate {sender} (it designates {listed}): only a designated office may send "
-        f"{kind} about it",
+        f"{irn} does not designate {sender} (it designates {listed}): only a designated office may send {kind} about it",
     )

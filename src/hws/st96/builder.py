@@ -43,9 +43,7 @@ from hws.st96.transactions import ST96_VERSIONS, TransactionKind
 
 NSMAP = {"com": COM, "dgn": DGN, "xsi": XSI}
 DEFAULT_VERSION = "V6_0"
-SCHEMA_LOCATION = (
-    "https://www.wipo.int/standards/XMLSchema/ST96/{v}/Design/Flatten/HagueOfficeToIBTransaction_{v}.xsd"
-)
+SCHEMA_LOCATION = "https://www.wipo.int/standards/XMLSchema/ST96/{v}/Design/Flatten/HagueOfficeToIBTransaction_{v}.xsd"
 FORMAT_BY_SUFFIX = {".pdf": "PDF", ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
 
 
@@ -216,9 +214,19 @@ def _designs(parent: etree._Element, designs: list[Spec], language: str, files: 
         views = _list(_need(design, "views", where))
         _sub(el, _d("ViewTotalQuantity"), len(views))
         _locarno(el, design.get("locarno"), where)
-        _sub(_sub(el, _c("ProductDescriptionTextBag")), _c("ProductDescriptionText"), _need(design, "product", where), languageCode=language)
+        _sub(
+            _sub(el, _c("ProductDescriptionTextBag")),
+            _c("ProductDescriptionText"),
+            _need(design, "product", where),
+            languageCode=language,
+        )
         if design.get("description"):
-            _sub(_sub(el, _d("DesignDescriptionTextBag")), _d("DesignDescriptionText"), design["description"], languageCode=language)
+            _sub(
+                _sub(el, _d("DesignDescriptionTextBag")),
+                _d("DesignDescriptionText"),
+                design["description"],
+                languageCode=language,
+            )
         priorities = _list(design.get("priority") or design.get("priorities"))
         if priorities:
             pbag = _sub(el, _d("PriorityBag"))
@@ -590,7 +598,9 @@ def _file_source(files: Files, name: str, *, fill_missing: bool) -> bytes:
             return specimens.for_name(name)
         except ValueError as exc:
             raise BuildError(str(exc)) from None
-    raise BuildError(f"{name!r} is referenced but not provided (provide the file, or use specimens: --fill-missing / fill_missing=True)")
+    raise BuildError(
+        f"{name!r} is referenced but not provided (provide the file, or use specimens: --fill-missing / fill_missing=True)"
+    )
 
 
 def write_zip(entries: Iterable[tuple[str | zipfile.ZipInfo, bytes]]) -> bytes:

@@ -56,47 +56,73 @@ APPLICATION: dict[str, Any] = {
     "payment": {"mode": "Current account", "account": "123456", "holder": "ACME", "amount": "397.00", "currency": "CHF"},
 }
 
-_DECISION = {"version": "V6_0", "office": "KR", "request_date": "2024-05-02", "irn": "DM/200000",
-             "office_reference": "KR-DEC-1", "decision_date": "2024-04-30", "effective_date": "2024-04-30"}
+_DECISION = {
+    "version": "V6_0",
+    "office": "KR",
+    "request_date": "2024-05-02",
+    "irn": "DM/200000",
+    "office_reference": "KR-DEC-1",
+    "decision_date": "2024-04-30",
+    "effective_date": "2024-04-30",
+}
 
 DECISIONS: dict[TransactionKind, dict[str, Any]] = {
     TransactionKind.GRANT_PROTECTION: {
-        **_DECISION, "transaction": "grant", "prior_refusal": False,
+        **_DECISION,
+        "transaction": "grant",
+        "prior_refusal": False,
         "documents": [{"file": "grant.pdf", "kind": "GRANT_OF_PROTECTION_NO_PRIOR_REFUSAL"}],
     },
     TransactionKind.REFUSAL: {
-        **_DECISION, "transaction": "refusal", "affected_designs": ["1", "2"],
+        **_DECISION,
+        "transaction": "refusal",
+        "affected_designs": ["1", "2"],
         "grounds": [{"text": "Lack of novelty over KR 30-2020-1", "category": "Lack of novelty"}],
-        "legal_provision": "Design Protection Act, Art. 33", "remedy": "Appeal within 3 months",
+        "legal_provision": "Design Protection Act, Art. 33",
+        "remedy": "Appeal within 3 months",
         "documents": [{"file": "refusal.pdf", "kind": "REFUSAL_DECISION"}],
     },
     TransactionKind.REFUSAL_WITHDRAWAL: {
-        **_DECISION, "transaction": "refusal-withdrawal",
+        **_DECISION,
+        "transaction": "refusal-withdrawal",
         "documents": [{"file": "withdrawal.pdf", "kind": "GRANT_OF_PROTECTION_AFTER_REFUSAL"}],
     },
     TransactionKind.INVALIDATION: {
-        **_DECISION, "transaction": "invalidation", "remedy": "None",
+        **_DECISION,
+        "transaction": "invalidation",
+        "remedy": "None",
         "documents": [{"file": "invalidation.pdf", "kind": "INVALIDATION"}],
     },
     TransactionKind.DIVISION: {
-        **_DECISION, "transaction": "division",
+        **_DECISION,
+        "transaction": "division",
         "division": [{"design": "1", "application_number": "30-2024-0000999"}, {"design": "2"}],
         "documents": [{"file": "division.pdf", "kind": "DIVISION"}],
     },
     TransactionKind.SECOND_PART_FEE_PAYABLE: {
-        **_DECISION, "transaction": "second-part-fee-payable", "payment_due_date": "2024-07-30",
-        "affected_designs": "all", "business_status": "Small",
+        **_DECISION,
+        "transaction": "second-part-fee-payable",
+        "payment_due_date": "2024-07-30",
+        "affected_designs": "all",
+        "business_status": "Small",
     },
     TransactionKind.SECOND_PART_FEE_PAID: {
-        **_DECISION, "transaction": "second-part-fee-paid", "designated": {"code": "KR", "act": "Act1999"},
-        "payment_date": "2024-05-01", "fee_calculation_date": "2024-05-01",
+        **_DECISION,
+        "transaction": "second-part-fee-paid",
+        "designated": {"code": "KR", "act": "Act1999"},
+        "payment_date": "2024-05-01",
+        "fee_calculation_date": "2024-05-01",
     },
     TransactionKind.CANCELLATION_NON_PAYMENT: {
-        **_DECISION, "transaction": "cancellation", "affected_designs": "all",
+        **_DECISION,
+        "transaction": "cancellation",
+        "affected_designs": "all",
         "documents": [{"file": "cancellation.pdf", "kind": "MISCELLANEOUS"}],
     },
     TransactionKind.GENERIC_OFFICE_COMMUNICATION: {
-        **_DECISION, "transaction": "generic", "category": "Refusal owner change",
+        **_DECISION,
+        "transaction": "generic",
+        "category": "Refusal owner change",
         "documents": [{"file": "ownership.pdf", "kind": "REFUSAL_OWNERSHIP_CHANGE"}],
     },
 }

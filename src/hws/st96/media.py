@@ -89,7 +89,11 @@ def _check_image(name: str, data: bytes, media_type: str, max_pixels: int, where
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=["JPEG", "PNG"]) as image:
                 if image.format != expected:
-                    return [Problem(code, f"{name!r} is named like {what} but is {_WHAT.get(image.format or '', 'another format')}", where)]
+                    return [
+                        Problem(
+                            code, f"{name!r} is named like {what} but is {_WHAT.get(image.format or '', 'another format')}", where
+                        )
+                    ]
                 width, height = image.size
                 if width * height > max_pixels:
                     return [
@@ -102,7 +106,18 @@ def _check_image(name: str, data: bytes, media_type: str, max_pixels: int, where
                 image.load()  # the whole image, every scan: a truncated or corrupt one fails here
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return [Problem("file-too-many-pixels", f"{name!r} has more pixels than the limit of {max_pixels}", where)]
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error, EOFError, MemoryError, IndexError, KeyError, TypeError) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        struct.error,
+        EOFError,
+        MemoryError,
+        IndexError,
+        KeyError,
+        TypeError,
+    ) as exc:
         return [Problem(code, f"{name!r} is named like {what} but does not decode as one ({_reason(exc)})", where)]
     end = _jpeg_end(data) if expected == "JPEG" else _png_end(data)
     if end is None:
@@ -186,7 +201,8 @@ def _check_pdf(name: str, data: bytes, where: Location) -> list[Problem]:
         return [
             Problem(
                 not_pdf if b"%%EOF" not in data else "file-trailing-data",
-                f"{name!r} does not end with %%EOF" + (" (there is data after it)" if b"%%EOF" in data else "")
+                f"{name!r} does not end with %%EOF"
+                + (" (there is data after it)" if b"%%EOF" in data else "")
                 + "; send the PDF as the PDF tool saved it",
                 where,
             )
@@ -204,7 +220,7 @@ def _check_pdf(name: str, data: bytes, where: Location) -> list[Problem]:
             if len(reader.pages) < 1:
                 return [Problem(not_pdf, f"{name!r} is named like a PDF but has no page", where)]
             found = _active_content(reader.trailer, DictionaryObject, ArrayObject, IndirectObject)
-    except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on hostile input
+    except Exception as exc:
         return [Problem(not_pdf, f"{name!r} is named like a PDF but does not parse as one ({_reason(exc)})", where)]
     if found is None:  # also in objects nothing references (a reader rebuilding the file may find them)
         raw = _PDF_NAMES.search(_PDF_STREAM_DATA.sub(b"stream endstream", data))

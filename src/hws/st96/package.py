@@ -27,6 +27,7 @@ from lxml import etree
 from pydantic import TypeAdapter
 
 from hws.domain.calendar_rules import deferment_end
+from hws.st96 import media as media_files
 from hws.st96 import reading, safexml
 from hws.st96.namespaces import COM, DGN
 from hws.st96.problems import Location, Problem, Severity
@@ -38,7 +39,6 @@ from hws.st96.transactions import (
     TransactionKind,
     document_rule,
 )
-from hws.st96 import media as media_files
 from hws.st96.zipsafe import ZipLimits, read_zip
 
 ROOT_TAG = f"{{{DGN}}}HagueOfficeToIBTransaction"
@@ -278,9 +278,7 @@ def validate_package(
     """
     report = ValidationReport()
     try:
-        _validate(
-            report, source, office, limits or ZipLimits(), schemas, max_xml_bytes, max_schema_errors, structural_only
-        )
+        _validate(report, source, office, limits or ZipLimits(), schemas, max_xml_bytes, max_schema_errors, structural_only)
     except RecursionError:  # defensive: parsing is iterative, but never let input crash us
         report.problems.append(Problem("xml-not-well-formed", "the document is nested too deeply"))
     if report.errors:
@@ -307,9 +305,7 @@ def _validate(
     xml_names = [n for n in archive.names if n.lower().endswith(".xml")]
     if not xml_names:
         if archive.names:
-            problems.append(
-                Problem("package-no-xml", "the package holds no .xml file; add the one ST.96 XML document")
-            )
+            problems.append(Problem("package-no-xml", "the package holds no .xml file; add the one ST.96 XML document"))
         else:
             problems.append(Problem("package-no-xml", "the package holds no files at all; add the ST.96 XML document"))
     elif len(xml_names) > 1:
@@ -333,9 +329,7 @@ def _validate(
     version = rules.version
     report.st96_version = version
     if version is not None:
-        report.schema_checked = _check_schema(
-            tree, version, xml_entry, schemas, max_schema_errors, problems, structural_only
-        )
+        report.schema_checked = _check_schema(tree, version, xml_entry, schemas, max_schema_errors, problems, structural_only)
     content = rules.check_transaction(office)
     if content is not None and version is not None:
         report.content = with_details(content, tree.getroot())
@@ -499,9 +493,7 @@ def _check_schema(
             )
         )
     if len(errors) > max_errors:
-        problems.append(
-            Problem("xsd-invalid", f"more schema errors follow; only the first {max_errors} are listed", where)
-        )
+        problems.append(Problem("xsd-invalid", f"more schema errors follow; only the first {max_errors} are listed", where))
     return True
 
 
@@ -584,7 +576,9 @@ class _Rules:
     def where(self, el: etree._Element | None) -> Location:
         if el is None:
             return Location(entry=self.entry)
-        return Location(entry=self.entry, path=self.tree.getpath(el), line=el.sourceline if isinstance(el.sourceline, int) else None)
+        return Location(
+            entry=self.entry, path=self.tree.getpath(el), line=el.sourceline if isinstance(el.sourceline, int) else None
+        )
 
     def add(self, code: str, message: str, el: etree._Element | None = None) -> None:
         self.problems.append(Problem(code, message, self.where(el)))
@@ -669,9 +663,7 @@ class _Rules:
             return self._application(transaction, sender, refs)
         return self._decision(transaction, kind, sender, refs)
 
-    def _check_office(
-        self, header: etree._Element | None, transaction: etree._Element | None, office: str | None
-    ) -> str | None:
+    def _check_office(self, header: etree._Element | None, transaction: etree._Element | None, office: str | None) -> str | None:
         header_code_el = header.find(c("IPOfficeCode")) if header is not None else None
         app_code_el = transaction.find(c("IPOfficeCode")) if transaction is not None else None
         header_code, app_code = _text(header_code_el), _text(app_code_el)
@@ -903,9 +895,7 @@ class _Rules:
                 period_el.get(c("periodCategory")) if period_el is not None else None,
             )
         documents = self._documents(app, TransactionKind.APPLICATION, None)
-        applicants = tuple(
-            n for n in (_name_text(a) for a in app.iterfind(f"{d('ApplicantBag')}/{d('Applicant')}")) if n
-        )
+        applicants = tuple(n for n in (_name_text(a) for a in app.iterfind(f"{d('ApplicantBag')}/{d('Applicant')}")) if n)
         priorities = tuple(
             Priority(
                 _text(p.find(c("PriorityCountryCode"))),

@@ -130,9 +130,11 @@ def party(el: etree._Element) -> Party | None:
             person_name = find(name_el, "com:PersonName")
             if person_name is not None:
                 person = True
-                name = findtext(person_name, "com:PersonFullName") or " ".join(
-                    t.strip() for t in person_name.itertext() if isinstance(t, str) and t.strip()
-                ) or None
+                name = (
+                    findtext(person_name, "com:PersonFullName")
+                    or " ".join(t.strip() for t in person_name.itertext() if isinstance(t, str) and t.strip())
+                    or None
+                )
         if name is None:
             name = findtext(name_el, "com:EntityName")
     legal = findtext(el, "com:LegalEntityName")

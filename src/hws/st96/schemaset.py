@@ -17,9 +17,9 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
 from lxml import etree
@@ -243,9 +243,7 @@ def _check_locations(files: dict[str, bytes]) -> None:
 def _detect_version(files: dict[str, bytes]) -> str:
     versions = {m.group(1) for n in files if (m := _ENTRY_NAME.match(PurePosixPath(n).name))}
     if not versions:
-        raise SchemaError(
-            f"no {OFFICE_TO_IB}_<version>.xsd found; point at WIPO's Hague schema folder (e.g. V6_0)"
-        )
+        raise SchemaError(f"no {OFFICE_TO_IB}_<version>.xsd found; point at WIPO's Hague schema folder (e.g. V6_0)")
     if len(versions) > 1:
         raise SchemaError(f"several versions found ({', '.join(sorted(versions))}); install one at a time")
     return versions.pop()

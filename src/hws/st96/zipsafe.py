@@ -74,18 +74,14 @@ def check_entry_name(name: str, *, raw: str | None = None) -> list[Problem]:
     if "\x00" in raw:
         problems.append(Problem("zip-entry-nul", f"entry name {raw!r} contains a NUL character", where))
     if "\\" in raw:
-        problems.append(
-            Problem("zip-entry-backslash", f"entry name {raw!r} uses '\\'; use '/' between folders", where)
-        )
+        problems.append(Problem("zip-entry-backslash", f"entry name {raw!r} uses '\\'; use '/' between folders", where))
     if raw.startswith("/") or raw.startswith("\\"):
         problems.append(Problem("zip-entry-absolute", f"entry name {raw!r} is absolute; make it relative", where))
     if _DRIVE.match(raw):
         problems.append(Problem("zip-entry-drive", f"entry name {raw!r} starts with a drive letter", where))
     segments = re.split(r"[/\\]", raw)
     if ".." in segments:
-        problems.append(
-            Problem("zip-entry-traversal", f"entry name {raw!r} climbs out of the package with '..'", where)
-        )
+        problems.append(Problem("zip-entry-traversal", f"entry name {raw!r} climbs out of the package with '..'", where))
     stripped = raw.rstrip("/")
     inner = stripped.lstrip("/").split("/") if stripped else []
     if not stripped or "" in inner or "." in inner or _CONTROL.search(raw.replace("\x00", "")):
@@ -169,8 +165,7 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits, b
                 raise _Stop(
                     Problem(
                         "zip-too-large",
-                        f"uncompressed content exceeds the limit of {limits.max_total_bytes} bytes"
-                        " (stopped reading here)",
+                        f"uncompressed content exceeds the limit of {limits.max_total_bytes} bytes (stopped reading here)",
                         where,
                     ),
                     fatal=True,
@@ -384,9 +379,7 @@ def _read_all(zf: zipfile.ZipFile, limits: ZipLimits, result: ZipContent) -> Non
                 return
             continue
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
-            result.problems.append(
-                Problem("zip-corrupt", f"entry cannot be read: {exc}", Location(entry=info.filename))
-            )
+            result.problems.append(Problem("zip-corrupt", f"entry cannot be read: {exc}", Location(entry=info.filename)))
             continue
         budget -= len(data)
         result.files[info.filename] = data

@@ -238,7 +238,7 @@ class _GroupCommit:
         if connection is not None:
             try:
                 connection.close()
-            except Exception:  # noqa: BLE001 - it is being discarded anyway
+            except Exception:
                 pass
 
     def _commit(self, engine: Engine, batch: Sequence[_Use]) -> None:
@@ -270,7 +270,7 @@ class _GroupCommit:
             try:
                 self._commit(engine, [item])
                 item.error = None
-            except BaseException as exc:  # noqa: BLE001 - handed to that call alone
+            except BaseException as exc:
                 item.error = exc
 
     def _join(self, use: _Use) -> bool:

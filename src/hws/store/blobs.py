@@ -26,10 +26,9 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from contextlib import AbstractContextManager
 from typing import BinaryIO, Protocol, cast
 
 
@@ -270,7 +269,7 @@ class FilesystemBlobStore:
 
     def open(self, sha256: str) -> BinaryIO:
         try:
-            return open(self.path_for(sha256), "rb")  # noqa: SIM115 - the caller closes it
+            return open(self.path_for(sha256), "rb")
         except FileNotFoundError:
             raise BlobNotFound(sha256) from None
 

@@ -85,7 +85,7 @@ class ChangeFeed:
         if connection is not None:
             try:
                 connection.cancel_safe(timeout=1.0)  # wakes notifies()
-            except Exception:  # noqa: BLE001 - best effort on the way out
+            except Exception:
                 pass
         if self._thread is not None:
             self._thread.join(timeout)
@@ -123,7 +123,7 @@ class ChangeFeed:
                 driver = conn.connection.dbapi_connection
                 assert driver is not None  # inside a transaction the connection is checked out
                 driver.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{_MARKER}:{marker}"))
-            except Exception:  # noqa: BLE001 - the commit will fail too; the check-in empties the cache
+            except Exception:
                 self._expected.pop(marker, None)
                 return
             conn.info[_SYNC] = (marker, heard)
@@ -155,7 +155,7 @@ class ChangeFeed:
     # The listening thread -------------------------------------------------------
 
     def _connect(self) -> Any:
-        import psycopg  # noqa: PLC0415 - PostgreSQL deployments only
+        import psycopg
 
         args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
         kwargs = {**POSTGRES_LIBPQ_DEFAULTS, **kwargs, "autocommit": True, "application_name": APPLICATION_NAME}
@@ -179,7 +179,7 @@ class ChangeFeed:
                 log.warning("read cache off: %s", exc, extra={"event": "cache.off"})
                 self._stop.wait(self.max_retry_seconds)
                 continue
-            except Exception as exc:  # noqa: BLE001 - the database may be down: retry
+            except Exception as exc:
                 self.state = f"down: {type(exc).__name__}"
                 log.info("change feed cannot connect: %s", exc, extra={"event": "cache.feed_down"})
                 self._stop.wait(delay)
@@ -191,7 +191,7 @@ class ChangeFeed:
             log.info("read cache live", extra={"event": "cache.live"})
             try:
                 self._listen(self._connection)
-            except Exception as exc:  # noqa: BLE001 - connection lost: cache off, then retry
+            except Exception as exc:
                 if not self._stop.is_set():
                     self.state = f"down: {type(exc).__name__}"
                     log.warning("change feed lost: %s", exc, extra={"event": "cache.feed_down"})
@@ -201,7 +201,7 @@ class ChangeFeed:
                     heard.set()  # waiting is pointless now: the cache is off and empty
                 try:
                     self._connection.close()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass
                 self._connection = None
             self._stop.wait(delay)

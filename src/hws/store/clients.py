@@ -8,17 +8,17 @@ import json
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hws.keys.certificates import CertificateInfo
 from hws.domain import scopes as scope_rules
 from hws.domain.clock import Clock
 from hws.domain.offices import normalize_office_code
+from hws.keys.certificates import CertificateInfo
 from hws.store.database import read_only
 from hws.store.tables import client_keys, clients
 

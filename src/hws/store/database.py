@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlalchemy.engine import make_url
 
 #: Seconds to wait for a PostgreSQL connection before giving up.
 CONNECT_TIMEOUT = 5
@@ -90,9 +90,7 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
     # (so after a server restart one call per process answers 503, and the next connects
     # afresh).
     connect_args = {k: v for k, v in POSTGRES_LIBPQ_DEFAULTS.items() if k not in parsed.query}
-    return create_engine(
-        parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, connect_args=connect_args
-    )
+    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, connect_args=connect_args)
 
 
 def unavailable(error: BaseException) -> bool:

@@ -13,12 +13,12 @@
 
 from __future__ import annotations
 
-import socket
 import os
 import secrets
+import socket
 from dataclasses import dataclass
-from enum import StrEnum
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
@@ -155,7 +155,7 @@ class JobQueue:
     def fail(self, job: Job, error: str) -> str:
         """Record a failure: retry later with backoff, or ``dead`` after the last attempt."""
         dead = job.attempts >= job.max_attempts
-        delay_ms = min(2 ** job.attempts, 300) * 1000
+        delay_ms = min(2**job.attempts, 300) * 1000
         with self._engine.begin() as conn:
             conn.execute(
                 update(jobs)

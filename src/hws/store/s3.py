@@ -501,4 +501,3 @@ class S3BlobStore:
         with the process after a crash; nothing of the bucket's is used for it."""
         with tempfile.TemporaryFile(suffix=".part") as handle:
             yield cast(BinaryIO, handle)
-

@@ -50,9 +50,7 @@ class SandboxClock:
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         with self._engine.begin() as conn:
             conn.execute(
-                dialect.insert(sandbox_clock)
-                .values(id=1, offset_seconds=0, updated_at=self._base.now())
-                .on_conflict_do_nothing()
+                dialect.insert(sandbox_clock).values(id=1, offset_seconds=0, updated_at=self._base.now()).on_conflict_do_nothing()
             )
             conn.execute(
                 update(sandbox_clock)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -173,8 +173,7 @@ def history(engine: Engine, srn: str) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(select(sr_events).where(sr_events.c.srn == srn).order_by(sr_events.c.id)).all()
     return [
-        {"at": r.at.isoformat(), "from": r.from_status, "to": r.to_status, "actor": r.actor, "reason": r.reason}
-        for r in rows
+        {"at": r.at.isoformat(), "from": r.from_status, "to": r.to_status, "actor": r.actor, "reason": r.reason} for r in rows
     ]
 
 

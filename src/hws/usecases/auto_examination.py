@@ -23,11 +23,11 @@ import logging
 from sqlalchemy import Connection
 
 from hws.domain.lifecycle import Status
-from hws.usecases.examination import APPLICATION, Examiner
-from hws.usecases.ports import AutoExamining
 from hws.store import service_requests as sr_store
 from hws.store.jobs import Job, JobKind
 from hws.store.service_requests import ServiceRequest
+from hws.usecases.examination import APPLICATION, Examiner
+from hws.usecases.ports import AutoExamining
 
 log = logging.getLogger("hws.worker.examination")
 
@@ -79,9 +79,7 @@ def _decide(service: AutoExamining, examiner: Examiner, sr: ServiceRequest) -> S
             reason=f"cured by the office's communication {sr.srn}",
             after=lambda conn, _sr: enqueue_examination(conn, service, target.srn),
         )
-        return examiner.register(
-            sr.srn, actor=ACTOR, reason=f"communication curing {target.srn}", recorded_against=target.srn
-        )
+        return examiner.register(sr.srn, actor=ACTOR, reason=f"communication curing {target.srn}", recorded_against=target.srn)
     if sr.transaction == APPLICATION:
         if policy != "never" and not _was_regularized(service, sr.srn):
             if policy == "always":

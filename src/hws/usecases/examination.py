@@ -112,7 +112,12 @@ class Examiner:
         )
 
     def regularize(
-        self, srn: str, *, actor: str, reason: str = "irregularity remedied", after: Callable[[Connection, ServiceRequest], None] | None = None
+        self,
+        srn: str,
+        *,
+        actor: str,
+        reason: str = "irregularity remedied",
+        after: Callable[[Connection, ServiceRequest], None] | None = None,
     ) -> ServiceRequest:
         return self._act(
             srn,
@@ -162,7 +167,9 @@ class Examiner:
                 return {"recorded_against": target.srn, "registered_at": now}
             return {"registered_at": now, "recorded_against": recorded_against}
 
-        return self._act(srn, Status.REGISTERED, actor=actor, reason=reason, sources=frozenset({Status.PROCESSING}), fields=fields)
+        return self._act(
+            srn, Status.REGISTERED, actor=actor, reason=reason, sources=frozenset({Status.PROCESSING}), fields=fields
+        )
 
     @staticmethod
     def _registration(conn: Connection, irn: str) -> ServiceRequest | None:

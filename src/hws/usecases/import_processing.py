@@ -15,14 +15,13 @@ from datetime import datetime
 
 from hws.domain.designations import check_decision_sender
 from hws.domain.identifiers import format_srn
-from hws.st96.package import ValidationReport, validate_package
+from hws.st96.package import PackageContent, ValidationReport, validate_package
 from hws.st96.problems import Location, Problem
 from hws.store import audit
 from hws.store import imports as import_store
 from hws.store import service_requests as sr_store
 from hws.store.counters import next_value
 from hws.store.jobs import Job
-from hws.st96.package import PackageContent
 from hws.usecases.auto_examination import enqueue_examination
 from hws.usecases.ports import Importing
 
@@ -58,10 +57,13 @@ def _against_the_register(service: Importing, report: ValidationReport) -> Valid
     )
     if refused is None:
         return report
-    where = Location(entry=content.xml_entry, path=(
-        f"/dgn:HagueOfficeToIBTransaction/dgn:HagueOfficeToIBBag/dgn:{content.transaction.value}"
-        "/com:InternationalRegistrationNumber"
-    ))
+    where = Location(
+        entry=content.xml_entry,
+        path=(
+            f"/dgn:HagueOfficeToIBTransaction/dgn:HagueOfficeToIBBag/dgn:{content.transaction.value}"
+            "/com:InternationalRegistrationNumber"
+        ),
+    )
     return replace(report, problems=[*report.problems, Problem(refused.code, refused.message, where)])
 
 
@@ -119,7 +121,12 @@ def process_import(service: Importing, job: Job) -> str:
 
 
 def _open_request(
-    service: Importing, job: Job, record: import_store.ImportRecord, content: PackageContent, report: ValidationReport, now: datetime
+    service: Importing,
+    job: Job,
+    record: import_store.ImportRecord,
+    content: PackageContent,
+    report: ValidationReport,
+    now: datetime,
 ) -> str:
     stored: list[sr_store.StoredFile] = []
     kinds = {d.file: d.kind for d in content.documents}

@@ -41,7 +41,13 @@ def record_receipt(
     with service.engine.begin() as conn:
         import_store.reference_blob(conn, blob.sha256, blob.size, now)
         import_store.insert_import(
-            conn, import_id=import_id, client_id=client.client_id, office=client.office, sha256=blob.sha256, size=blob.size, now=now
+            conn,
+            import_id=import_id,
+            client_id=client.client_id,
+            office=client.office,
+            sha256=blob.sha256,
+            size=blob.size,
+            now=now,
         )
         if idempotency_key is not None:
             hit = import_store.claim_idempotency_key(

@@ -24,15 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
 
-
 from hws.domain.weeks import Week, weeks_between
 from hws.st96 import publication as writer
 from hws.st96 import safexml
 from hws.st96.package import PackageContent, with_details
-from hws.store import audit
+from hws.store import audit, register
 from hws.store import imports as import_store
 from hws.store import publications as pub_store
-from hws.store import register
 from hws.store import service_requests as sr_store
 from hws.store.blobs import BlobRef
 from hws.usecases.ports import Publishing
@@ -145,7 +143,9 @@ class Publisher:
         decisions = [self._decision(self._request(s)) for s in register.decisions_recorded(self.service.engine, start, end)]
 
         def recorded(office: str) -> writer.RegistrationStream:
-            return self._registrations(register.RegistrationCriteria(recorded_until=end, recorded_after=start, designating=office))
+            return self._registrations(
+                register.RegistrationCriteria(recorded_until=end, recorded_after=start, designating=office)
+            )
 
         return WeekInputs(week, published, decisions, recorded)
 

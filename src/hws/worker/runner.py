@@ -14,9 +14,9 @@ from collections.abc import Callable
 from hws.service import Service
 from hws.store.database import unavailable
 from hws.store.jobs import Job, JobKind, LeaseLost, worker_identity
-from hws.worker import maintenance
 from hws.usecases.auto_examination import examine
 from hws.usecases.import_processing import process_import
+from hws.worker import maintenance
 
 log = logging.getLogger("hws.worker")
 
@@ -51,7 +51,7 @@ class Worker:
                     self.service.jobs.extend(job)
                 except LeaseLost:
                     return
-                except Exception:  # noqa: BLE001 - a missed heartbeat only risks a retake
+                except Exception:
                     log.warning("lease heartbeat failed", exc_info=True)
 
         beat = threading.Thread(target=heartbeat, name=f"lease-{job.id}", daemon=True)
@@ -67,7 +67,7 @@ class Worker:
             )  # fmt: skip
         except LeaseLost:
             log.warning("job lease lost", extra={"event": "job.lease_lost", "job": job.id, "ref": job.ref})
-        except Exception as exc:  # noqa: BLE001 - an outage is re-raised, anything else recorded
+        except Exception as exc:
             if unavailable(exc):
                 # Not the job's fault, and fail() could not be recorded anyway: its
                 # transaction was rolled back; the lease expires and the job is retaken.
@@ -108,7 +108,7 @@ class Worker:
                     outage_since, backoff = None, 0.0
                 if not worked:
                     stop.wait(poll)
-            except Exception as exc:  # noqa: BLE001 - keep going whatever happens
+            except Exception as exc:
                 if not unavailable(exc):
                     log.exception("worker loop error", extra={"event": "worker.error"})
                     stop.wait(min(poll * 4, 5))

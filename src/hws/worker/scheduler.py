@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from hws.usecases.examination import Examiner
 from hws.store.database import unavailable
+from hws.usecases.examination import Examiner
 from hws.usecases.publishing import Publisher
 
 log = logging.getLogger("hws.worker.scheduler")
@@ -51,7 +51,7 @@ class Leadership:
                 return True
             conn.close()
             return False
-        except Exception:  # noqa: BLE001 - the connection died: leadership is gone
+        except Exception:
             self.release()
             return False
 
@@ -73,7 +73,7 @@ class Leadership:
         if self._conn is not None:
             try:
                 self._conn.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
             self._conn = None
         if self._file is not None:
@@ -112,7 +112,7 @@ class Scheduler:
                     done = tick(self.service)
                     if done["abandoned"] or done["published"]:
                         log.info("scheduler round", extra={"event": "scheduler.round", **done})
-            except Exception as exc:  # noqa: BLE001 - keep the scheduler alive; the next round retries
+            except Exception as exc:
                 if unavailable(exc):
                     log.warning("scheduler round skipped: database unavailable", extra={"event": "scheduler.unavailable"})
                 else:

@@ -27,7 +27,6 @@ from hws.st96.publication.from_requests import (
     stored_content,
 )
 from hws.st96.publication.layout import bulletin_entry_name, confidential_copy_entry_name, irn_folder
-from hws.st96.reading import Designation, Grounds, Party
 from hws.st96.publication.model import (
     Decision,
     DecisionDocument,
@@ -40,6 +39,7 @@ from hws.st96.publication.model import (
     RegistrationStream,
     View,
 )
+from hws.st96.reading import Designation, Grounds, Party
 
 __all__ = [
     "DECISION_CATEGORIES",

@@ -122,7 +122,7 @@ class _ZipWriter:
         self.count = 0
         self.total = 0  # uncompressed bytes
         self.manifest = hashlib.sha256()
-        self.directory = tempfile.TemporaryFile(prefix="hws-publication-cd-")
+        self.directory = tempfile.TemporaryFile(prefix="hws-publication-cd-")  # noqa: SIM115 - closed by close()
 
     def close(self) -> None:
         self.directory.close()
@@ -165,14 +165,16 @@ class _ZipWriter:
             big.append(offset)
             offset = 0xFFFFFFFF
         extra = struct.pack(f"<HH{len(big)}Q", 1, 8 * len(big), *big) if big else b""
+        # fmt: off
         self.directory.write(
             _CENTRAL_RECORD.pack(
                 b"PK\x01\x02", _ZIP64_VERSION, _UNIX, _ZIP64_VERSION, 0, flags, method, self.dostime, self.dosdate,
                 data.crc, compressed, size, len(name), len(extra), 0, 0, 0, _FILE_MODE, offset,
-            )  # fmt: skip
+            )
             + name
             + extra
         )
+        # fmt: on
         sha256 = data.digest.hexdigest()
         self.count += 1
         self.total += data.size
@@ -222,7 +224,7 @@ def _write_zip(
 ) -> _Written:
     """The XML entry (``write_xml`` queues the views as it goes), then every file, sorted by name."""
     seekable = _seekable(out)
-    target: IO[bytes] = out if seekable else tempfile.TemporaryFile(prefix="hws-publication-")
+    target: IO[bytes] = out if seekable else tempfile.TemporaryFile(prefix="hws-publication-")  # noqa: SIM115 - closed below
     blobs = _Blobs(documents)
     zf = _ZipWriter(target, day)
     try:

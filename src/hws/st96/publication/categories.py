@@ -24,7 +24,9 @@ class DecisionCategory:
 #: in the order of ``HagueBulletinTransactionBagType``
 DECISION_CATEGORIES: tuple[DecisionCategory, ...] = (
     DecisionCategory("HagueRefusalRequest", "HagueRefusal", "HagueRefusalBag", "Refusal"),
-    DecisionCategory("HagueRefusalWithdrawalRequest", "HagueRefusalWithdrawal", "HagueRefusalWithdrawalBag", "Refusal withdrawal"),
+    DecisionCategory(
+        "HagueRefusalWithdrawalRequest", "HagueRefusalWithdrawal", "HagueRefusalWithdrawalBag", "Refusal withdrawal"
+    ),
     DecisionCategory("HagueGrantProtectionRequest", "HagueGrantProtection", "HagueGrantProtectionBag", "Grant protection"),
     DecisionCategory("HagueInvalidationRequest", "HagueInvalidation", "HagueInvalidationBag", "Invalidation"),
     DecisionCategory(

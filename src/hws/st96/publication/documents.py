@@ -109,7 +109,9 @@ def _in_irn_order(stream: Iterable[Registration]) -> Iterator[Registration]:
         yield reg
 
 
-def _registrations(registrations: Iterable[Registration], wanted: Callable[[Registration], bool]) -> tuple[int, Iterator[Registration]]:
+def _registrations(
+    registrations: Iterable[Registration], wanted: Callable[[Registration], bool]
+) -> tuple[int, Iterator[Registration]]:
     """How many registrations will be written and, lazily, all of them in IRN order
     (those not ``wanted`` included, for the caller to skip). A list is sorted here; a
     :class:`RegistrationStream` is taken as it comes (its count is of the wanted ones)."""
@@ -156,9 +158,7 @@ def write_bulletin(
             by_category[cat.element].append(dec)
     present = [(c, by_category[c.element]) for c in DECISION_CATEGORIES if by_category[c.element]]
     if not count and not present:
-        raise NothingToPublish(
-            f"week {wk.id}: no registration or decision to publish; ST.96 has no empty bulletin"
-        )
+        raise NothingToPublish(f"week {wk.id}: no registration or decision to publish; ST.96 has no empty bulletin")
 
     doc_names = {id(d): _document_entry(d) for _, decs in present for d in decs}
     counts = ([("Registration", count)] if count else []) + [(c.header, len(decs)) for c, decs in present]
@@ -213,9 +213,7 @@ def write_bulletin(
     )
 
 
-def _registration_bag(
-    xf: etree.xmlfile, regs: Iterator[Registration], count: int, blobs: _Blobs, irns: list[str]
-) -> None:
+def _registration_bag(xf: etree.xmlfile, regs: Iterator[Registration], count: int, blobs: _Blobs, irns: list[str]) -> None:
     """One registration at a time: its entry names, its XML, its views queued; then the
     check that there were ``count`` (announced in the header, already written)."""
     with xf.element(_d("HagueRegistrationBag")):

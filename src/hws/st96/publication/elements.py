@@ -155,7 +155,12 @@ def _registration_element(reg: Registration, views: Mapping[tuple[int, int], _Bl
         _locarno(de, design)
         _sub(_sub(de, _c("ProductDescriptionTextBag")), _c("ProductDescriptionText"), design.product, languageCode=reg.language)
         if design.description:
-            _sub(_sub(de, _d("DesignDescriptionTextBag")), _d("DesignDescriptionText"), design.description, languageCode=reg.language)
+            _sub(
+                _sub(de, _d("DesignDescriptionTextBag")),
+                _d("DesignDescriptionText"),
+                design.description,
+                languageCode=reg.language,
+            )
         if design.priorities:
             pbag = _sub(de, _d("PriorityBag"))
             for p in design.priorities:

@@ -17,6 +17,7 @@ A registration's files are named while its XML is written and queued on disk
 from __future__ import annotations
 
 import heapq
+import itertools
 import re
 import struct
 import tempfile
@@ -64,9 +65,7 @@ def _view_entries(reg: Registration) -> dict[tuple[int, int], _Blob]:
     """ZIP entry of every view: ``images/<IRN folder>/<view id>.<ext>``, unique per registration."""
     folder = f"images/{irn_folder(reg.irn)}"
     plain = [
-        ((i, j), _safe(v.identifier, f"{i + 1}.{j + 1}"), d, v)
-        for i, d in enumerate(reg.designs)
-        for j, v in enumerate(d.views)
+        ((i, j), _safe(v.identifier, f"{i + 1}.{j + 1}"), d, v) for i, d in enumerate(reg.designs) for j, v in enumerate(d.views)
     ]
     stems = [stem for _, stem, _, _ in plain]
     unique = len(set(stems)) == len(stems)
@@ -108,13 +107,13 @@ class _Blobs:
     def __init__(self, documents: Iterable[_Blob]) -> None:
         self.documents = sorted(documents, key=lambda b: b.name)
         names = [b.name for b in self.documents]
-        dupes = sorted({a for a, b in zip(names, names[1:]) if a == b})
+        dupes = sorted({a for a, b in itertools.pairwise(names) if a == b})
         if dupes:
             raise PublicationError(f"two files would share the entry name(s) {', '.join(dupes)}")
         self.by_folder: dict[str, set[str]] = {}
         for name in names:
             self.by_folder.setdefault(name.rsplit("/", 1)[0], set()).add(name)
-        self.queue = tempfile.TemporaryFile(prefix="hws-publication-blobs-")
+        self.queue = tempfile.TemporaryFile(prefix="hws-publication-blobs-")  # noqa: SIM115 - closed by close()
 
     def close(self) -> None:
         self.queue.close()

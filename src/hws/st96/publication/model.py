@@ -15,8 +15,8 @@ from datetime import date
 from typing import Any
 
 from hws.domain.identifiers import is_irn
-from hws.st96.reading import Designation, Grounds, Party
 from hws.st96.publication.categories import DecisionCategory, bulletin_category
+from hws.st96.reading import Designation, Grounds, Party
 
 
 class PublicationError(ValueError):
