@@ -38,7 +38,7 @@ import yaml
 from lxml import etree
 
 from hws.st96 import specimens
-from hws.st96.namespaces import COM, DGN, XSI
+from hws.st96.namespaces import COM, DGN, XSI, com, dgn
 from hws.st96.transactions import ST96_VERSIONS, TransactionKind
 
 NSMAP = {"com": COM, "dgn": DGN, "xsi": XSI}
@@ -77,20 +77,12 @@ def load_spec(path: Path | str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- small helpers
 
 
-def _c(tag: str) -> str:
-    return f"{{{COM}}}{tag}"
-
-
-def _d(tag: str) -> str:
-    return f"{{{DGN}}}{tag}"
-
-
 def _sub(parent: etree._Element, tag: str, text: Any = None, **attrs: str) -> etree._Element:
     el = etree.SubElement(parent, tag)
     if text is not None:
         el.text = _str(text)
     for key, value in attrs.items():
-        el.set(_c(key), value)
+        el.set(com(key), value)
     return el
 
 
@@ -138,44 +130,44 @@ def _date(value: Any, where: str) -> str:
 
 
 def _name(parent: etree._Element, party: Spec) -> None:
-    name = _sub(parent, _c("Name"))
+    name = _sub(parent, com("Name"))
     if party.get("person"):
-        _sub(_sub(name, _c("PersonName")), _c("PersonFullName"), party["person"])
+        _sub(_sub(name, com("PersonName")), com("PersonFullName"), party["person"])
     else:
-        _sub(_sub(name, _c("OrganizationName")), _c("OrganizationStandardName"), _need(party, "name", "party"))
+        _sub(_sub(name, com("OrganizationName")), com("OrganizationStandardName"), _need(party, "name", "party"))
 
 
 def _contact(parent: etree._Element, party: Spec) -> None:
-    contact = _sub(parent, _c("Contact"))
+    contact = _sub(parent, com("Contact"))
     _name(contact, party)
     lines = _list(party.get("address"))
     if lines or party.get("country"):
-        addr = _sub(_sub(_sub(contact, _c("PostalAddressBag")), _c("PostalAddress")), _c("PostalStructuredAddress"))
+        addr = _sub(_sub(_sub(contact, com("PostalAddressBag")), com("PostalAddress")), com("PostalStructuredAddress"))
         for i, line in enumerate(lines or ["-"], start=1):
-            _sub(addr, _c("AddressLineText"), line, sequenceNumber=str(i))
-        _opt(addr, _c("CityName"), party.get("city"))
-        _sub(addr, _c("CountryCode"), _need(party, "country", "address"))
-        _opt(addr, _c("PostalCode"), party.get("postal_code"))
+            _sub(addr, com("AddressLineText"), line, sequenceNumber=str(i))
+        _opt(addr, com("CityName"), party.get("city"))
+        _sub(addr, com("CountryCode"), _need(party, "country", "address"))
+        _opt(addr, com("PostalCode"), party.get("postal_code"))
     if party.get("email"):
-        _sub(_sub(contact, _c("EmailAddressBag")), _c("EmailAddressText"), party["email"])
+        _sub(_sub(contact, com("EmailAddressBag")), com("EmailAddressText"), party["email"])
 
 
 def _applicant(parent: etree._Element, tag: str, party: Spec, seq: int) -> None:
     if not (party.get("name") or party.get("person")):
         raise BuildError(f"applicant {seq}: give 'name' (an organization) or 'person' (a person's full name)")
     el = _sub(parent, tag, sequenceNumber=str(seq))
-    _opt(el, _c("NationalityCode"), party.get("nationality"))
+    _opt(el, com("NationalityCode"), party.get("nationality"))
     if party.get("name") and not party.get("person"):
-        _sub(el, _c("LegalEntityName"), party["name"])
+        _sub(el, com("LegalEntityName"), party["name"])
     nationality = party.get("nationality")
     domicile = party.get("domicile") or party.get("country")
     if nationality or domicile:
-        ent = _sub(el, _d("Entitlement"))
+        ent = _sub(el, dgn("Entitlement"))
         if nationality:
-            _sub(ent, _c("EntitlementNationalityCode"), nationality)
+            _sub(ent, com("EntitlementNationalityCode"), nationality)
         if domicile:
-            _sub(_sub(ent, _c("EntitlementDomiciled")), _c("EntitlementDomiciledCode"), domicile)
-    _opt(el, _d("ApplicantContractingParty"), party.get("contracting_party") or domicile)
+            _sub(_sub(ent, com("EntitlementDomiciled")), com("EntitlementDomiciledCode"), domicile)
+    _opt(el, dgn("ApplicantContractingParty"), party.get("contracting_party") or domicile)
     _contact(el, party)
 
 
@@ -183,7 +175,7 @@ def _applicant(parent: etree._Element, tag: str, party: Spec, seq: int) -> None:
 
 
 def _locarno(parent: etree._Element, value: Any, where: str) -> None:
-    bag = _sub(parent, _c("LocarnoClassificationBag"))
+    bag = _sub(parent, com("LocarnoClassificationBag"))
     items = _list(value)
     if not items:
         raise BuildError(f"{where}: 'locarno' is required (e.g. \"06-01\")")
@@ -191,63 +183,63 @@ def _locarno(parent: etree._Element, value: Any, where: str) -> None:
     for item in items:
         if isinstance(item, Mapping):
             edition = str(item.get("edition", edition))
-    _sub(bag, _c("LocarnoClassificationEdition"), edition)
+    _sub(bag, com("LocarnoClassificationEdition"), edition)
     for item in items:
         if isinstance(item, Mapping):
             klass, subclass = str(_need(item, "class", where)), item.get("subclass")
         else:
             klass, _, subclass = str(item).partition("-")
-        cls = _sub(bag, _c("LocarnoClassification"))
-        _sub(cls, _c("LocarnoClass"), klass.zfill(2))
+        cls = _sub(bag, com("LocarnoClassification"))
+        _sub(cls, com("LocarnoClass"), klass.zfill(2))
         if subclass:
-            _sub(_sub(cls, _c("LocarnoSubclassBag")), _c("LocarnoSubclass"), str(subclass).zfill(2))
+            _sub(_sub(cls, com("LocarnoSubclassBag")), com("LocarnoSubclass"), str(subclass).zfill(2))
 
 
 def _designs(parent: etree._Element, designs: list[Spec], language: str, files: list[str]) -> int:
-    bag = _sub(parent, _d("HagueDesignBag"))
+    bag = _sub(parent, dgn("HagueDesignBag"))
     views_total = 0
     for n, design in enumerate(designs, start=1):
         where = f"design {n}"
-        el = _sub(bag, _d("HagueDesign"))
+        el = _sub(bag, dgn("HagueDesign"))
         ident = str(design.get("id", n))
-        _sub(el, _d("DesignIdentifier"), ident)
+        _sub(el, dgn("DesignIdentifier"), ident)
         views = _list(_need(design, "views", where))
-        _sub(el, _d("ViewTotalQuantity"), len(views))
+        _sub(el, dgn("ViewTotalQuantity"), len(views))
         _locarno(el, design.get("locarno"), where)
         _sub(
-            _sub(el, _c("ProductDescriptionTextBag")),
-            _c("ProductDescriptionText"),
+            _sub(el, com("ProductDescriptionTextBag")),
+            com("ProductDescriptionText"),
             _need(design, "product", where),
             languageCode=language,
         )
         if design.get("description"):
             _sub(
-                _sub(el, _d("DesignDescriptionTextBag")),
-                _d("DesignDescriptionText"),
+                _sub(el, dgn("DesignDescriptionTextBag")),
+                dgn("DesignDescriptionText"),
                 design["description"],
                 languageCode=language,
             )
         priorities = _list(design.get("priority") or design.get("priorities"))
         if priorities:
-            pbag = _sub(el, _d("PriorityBag"))
+            pbag = _sub(el, dgn("PriorityBag"))
             for p in priorities:
-                pel = _sub(pbag, _d("Priority"))
-                _sub(pel, _c("PriorityCountryCode"), _need(p, "country", f"{where} priority"))
+                pel = _sub(pbag, dgn("Priority"))
+                _sub(pel, com("PriorityCountryCode"), _need(p, "country", f"{where} priority"))
                 if p.get("number"):
-                    _sub(_sub(pel, _c("ApplicationNumber")), _c("ApplicationNumberText"), p["number"])
-                _sub(pel, _c("PriorityApplicationFilingDate"), _date(_need(p, "date", f"{where} priority"), where))
-        vbag = _sub(el, _d("ViewBag"))
+                    _sub(_sub(pel, com("ApplicationNumber")), com("ApplicationNumberText"), p["number"])
+                _sub(pel, com("PriorityApplicationFilingDate"), _date(_need(p, "date", f"{where} priority"), where))
+        vbag = _sub(el, dgn("ViewBag"))
         for m, view in enumerate(views, start=1):
             view = {"file": view} if isinstance(view, str) else view
             file = str(_need(view, "file", f"{where} view {m}"))
             files.append(file)
-            vel = _sub(vbag, _d("View"))
-            _sub(vel, _c("FileName"), file)
-            _sub(vel, _d("ViewIdentifier"), view.get("id", f"{ident}.{m}"))
+            vel = _sub(vbag, dgn("View"))
+            _sub(vel, com("FileName"), file)
+            _sub(vel, dgn("ViewIdentifier"), view.get("id", f"{ident}.{m}"))
             fmt = FORMAT_BY_SUFFIX.get(PurePosixPath(file).suffix.lower())
             if fmt in ("JPEG", "PNG"):
-                _sub(vel, _d("ViewFileFormatCategory"), fmt)
-            _opt(vel, _d("ViewTypeCategory"), view.get("type"))
+                _sub(vel, dgn("ViewFileFormatCategory"), fmt)
+            _opt(vel, dgn("ViewTypeCategory"), view.get("type"))
         views_total += len(views)
     return views_total
 
@@ -273,102 +265,102 @@ def _deferment_period(deferment: Any) -> tuple[int | None, str]:
 def _documents(parent: etree._Element, documents: list[Spec], files: list[str]) -> None:
     if not documents:
         return
-    bag = _sub(parent, _c("DocumentIncludedBag"))
+    bag = _sub(parent, com("DocumentIncludedBag"))
     for n, doc in enumerate(documents, start=1):
         where = f"document {n}"
         file = str(_need(doc, "file", where))
         files.append(file)
-        el = _sub(bag, _c("DocumentIncluded"))
-        _sub(el, _c("DocumentName"), doc.get("name") or doc.get("kind") or PurePosixPath(file).name)
-        _sub(el, _c("FileName"), file)
-        _opt(el, _c("DocumentFormatCategory"), FORMAT_BY_SUFFIX.get(PurePosixPath(file).suffix.lower()))
-        _opt(el, _c("DocumentKindCategory"), doc.get("kind"))
+        el = _sub(bag, com("DocumentIncluded"))
+        _sub(el, com("DocumentName"), doc.get("name") or doc.get("kind") or PurePosixPath(file).name)
+        _sub(el, com("FileName"), file)
+        _opt(el, com("DocumentFormatCategory"), FORMAT_BY_SUFFIX.get(PurePosixPath(file).suffix.lower()))
+        _opt(el, com("DocumentKindCategory"), doc.get("kind"))
         if doc.get("date"):
-            _sub(el, _c("DocumentDate"), _date(doc["date"], where))
+            _sub(el, com("DocumentDate"), _date(doc["date"], where))
 
 
 def _affected(parent: etree._Element, value: Any) -> None:
-    el = _sub(parent, _d("AffectedDesign"))
+    el = _sub(parent, dgn("AffectedDesign"))
     if value is None or value == "all":
-        _sub(el, _d("AllDesignsIndicator"), True)
+        _sub(el, dgn("AllDesignsIndicator"), True)
     else:
-        bag = _sub(el, _d("DesignIdentifierBag"))
+        bag = _sub(el, dgn("DesignIdentifierBag"))
         for ident in _list(value):
-            _sub(bag, _d("DesignIdentifier"), ident)
+            _sub(bag, dgn("DesignIdentifier"), ident)
 
 
 def _payment(parent: etree._Element, pay: Spec) -> None:
-    el = _sub(_sub(parent, _c("PaymentBag")), _c("Payment"))
-    _opt(el, _c("PaymentIdentifier"), pay.get("identifier"))
-    _opt(el, _c("PaymentReference"), pay.get("reference"))
-    _opt(el, _c("PaymentModeCategory"), pay.get("mode"))
+    el = _sub(_sub(parent, com("PaymentBag")), com("Payment"))
+    _opt(el, com("PaymentIdentifier"), pay.get("identifier"))
+    _opt(el, com("PaymentReference"), pay.get("reference"))
+    _opt(el, com("PaymentModeCategory"), pay.get("mode"))
     if pay.get("account"):
-        acc = _sub(_sub(el, _c("PaymentMethod")), _c("CurrentAccount"))
-        _sub(acc, _c("AccountNumber"), pay["account"])
+        acc = _sub(_sub(el, com("PaymentMethod")), com("CurrentAccount"))
+        _sub(acc, com("AccountNumber"), pay["account"])
         if pay.get("holder"):
-            _sub(_sub(_sub(acc, _c("AccountHolderName")), _c("PersonName")), _c("PersonFullName"), pay["holder"])
+            _sub(_sub(_sub(acc, com("AccountHolderName")), com("PersonName")), com("PersonFullName"), pay["holder"])
     elif pay.get("method"):
-        _sub(_sub(el, _c("PaymentMethod")), _c("OtherPaymentMethod"), pay["method"])
+        _sub(_sub(el, com("PaymentMethod")), com("OtherPaymentMethod"), pay["method"])
     if pay.get("payer"):
-        _sub(_sub(el, _c("PayerName")), _c("EntityName"), pay["payer"])
+        _sub(_sub(el, com("PayerName")), com("EntityName"), pay["payer"])
     if pay.get("date"):
-        _sub(el, _c("PaymentDate"), _date(pay["date"], "payment"))
-    _sub(el, _c("FeePayableTotalAmount"), _need(pay, "amount", "payment"), currencyCode=str(pay.get("currency", "CHF")))
+        _sub(el, com("PaymentDate"), _date(pay["date"], "payment"))
+    _sub(el, com("FeePayableTotalAmount"), _need(pay, "amount", "payment"), currencyCode=str(pay.get("currency", "CHF")))
 
 
 def _comment(parent: etree._Element, spec: Spec, language: str) -> None:
-    _opt(parent, _c("CommentText"), spec.get("comment"), languageCode=language)
+    _opt(parent, com("CommentText"), spec.get("comment"), languageCode=language)
 
 
 # --------------------------------------------------------------------------- transactions
 
 
 def _application(bag: etree._Element, spec: Spec, files: list[str]) -> None:
-    el = _sub(bag, _d(TransactionKind.APPLICATION.value))
+    el = _sub(bag, dgn(TransactionKind.APPLICATION.value))
     language = str(spec.get("language", "en"))
-    _sub(el, _c("IPOfficeCode"), spec["office"])
+    _sub(el, com("IPOfficeCode"), spec["office"])
     if spec.get("filing_date"):
-        _sub(el, _c("ReceivingOfficeDate"), _date(spec["filing_date"], "filing_date"))
-    _sub(el, _c("ApplicationLanguageCode"), language)
-    _opt(el, _c("OfficeReferenceIdentifier"), spec.get("office_reference"))
-    _opt(el, _c("ApplicantFileReference"), spec.get("applicant_reference"))
+        _sub(el, com("ReceivingOfficeDate"), _date(spec["filing_date"], "filing_date"))
+    _sub(el, com("ApplicationLanguageCode"), language)
+    _opt(el, com("OfficeReferenceIdentifier"), spec.get("office_reference"))
+    _opt(el, com("ApplicantFileReference"), spec.get("applicant_reference"))
     applicants = _list(_need(spec, "applicants", "application"))
-    abag = _sub(el, _d("ApplicantBag"))
+    abag = _sub(el, dgn("ApplicantBag"))
     for n, party in enumerate(applicants, start=1):
-        _applicant(abag, _d("Applicant"), party, n)
+        _applicant(abag, dgn("Applicant"), party, n)
     if spec.get("representative"):
-        rep = _sub(el, _c("Representative"))
+        rep = _sub(el, com("Representative"))
         _contact(rep, spec["representative"])
     designs = _list(_need(spec, "designs", "application"))
-    _sub(el, _d("DesignTotalQuantity"), len(designs))
-    view_total = _sub(el, _d("ViewTotalQuantity"), 0)
+    _sub(el, dgn("DesignTotalQuantity"), len(designs))
+    view_total = _sub(el, dgn("ViewTotalQuantity"), 0)
     designations = _list(_need(spec, "designations", "application"))
-    dbag = _sub(el, _d("DesignatedCountryBag"))
+    dbag = _sub(el, dgn("DesignatedCountryBag"))
     for item in designations:
         item = {"code": item} if isinstance(item, str) else item
-        dc = _sub(dbag, _d("DesignatedCountry"))
-        _sub(dc, _c("DesignatedCountryCode"), _need(item, "code", "designation"))
-        _opt(dc, _d("HagueAgreementActCategory"), item.get("act"))
+        dc = _sub(dbag, dgn("DesignatedCountry"))
+        _sub(dc, com("DesignatedCountryCode"), _need(item, "code", "designation"))
+        _opt(dc, dgn("HagueAgreementActCategory"), item.get("act"))
     view_total.text = str(_designs(el, designs, language, files))
     deferment = spec.get("deferment")
     immediate = bool(spec.get("immediate_publication", False))
-    _sub(el, _d("ImmediatePublicationIndicator"), immediate)
-    _sub(el, _d("PublicationDefermentIndicator"), bool(deferment))
+    _sub(el, dgn("ImmediatePublicationIndicator"), immediate)
+    _sub(el, dgn("PublicationDefermentIndicator"), bool(deferment))
     if deferment:
         period, unit = _deferment_period(deferment)
         if period is not None:
-            _sub(el, _d("DefermentPeriod"), period, periodCategory=unit)
-    _sub(el, _c("LatePaymentRequestIndicator"), bool(spec.get("late_payment", False)))
+            _sub(el, dgn("DefermentPeriod"), period, periodCategory=unit)
+    _sub(el, com("LatePaymentRequestIndicator"), bool(spec.get("late_payment", False)))
     _documents(el, _list(spec.get("documents")), files)
     if spec.get("payment"):
         _payment(el, spec["payment"])
 
 
 def _decision_head(el: etree._Element, spec: Spec, *, record: bool = True) -> None:
-    _sub(el, _c("InternationalRegistrationNumber"), _need(spec, "irn", "decision"))
+    _sub(el, com("InternationalRegistrationNumber"), _need(spec, "irn", "decision"))
     if record:
-        _opt(el, _c("RecordIdentifier"), spec.get("record_id"))
-    _opt(el, _c("OfficeReferenceIdentifier"), spec.get("office_reference"))
+        _opt(el, com("RecordIdentifier"), spec.get("record_id"))
+    _opt(el, com("OfficeReferenceIdentifier"), spec.get("office_reference"))
 
 
 def _today(spec: Spec, key: str) -> str:
@@ -385,68 +377,68 @@ def _tail(el: etree._Element, spec: Spec, files: list[str], *, documents: bool =
     language = str(spec.get("language", "en"))
     if documents:
         _documents(el, _list(spec.get("documents")), files)
-    _opt(el, _c("OfficeSpecificContent"), spec.get("office_specific"))
+    _opt(el, com("OfficeSpecificContent"), spec.get("office_specific"))
     _comment(el, spec, language)
 
 
 def _grant(bag: etree._Element, spec: Spec, files: list[str]) -> None:
-    el = _sub(bag, _d(TransactionKind.GRANT_PROTECTION.value))
+    el = _sub(bag, dgn(TransactionKind.GRANT_PROTECTION.value))
     if "prior_refusal" in spec:
-        el.set(_d("priorRefusalIndicator"), _str(bool(spec["prior_refusal"])))
+        el.set(dgn("priorRefusalIndicator"), _str(bool(spec["prior_refusal"])))
     _decision_head(el, spec)
-    _sub(el, _c("DecisionDate"), _today(spec, "decision_date"))
-    _sub(el, _c("DecisionEffectiveDate"), _today(spec, "effective_date"))
+    _sub(el, com("DecisionDate"), _today(spec, "decision_date"))
+    _sub(el, com("DecisionEffectiveDate"), _today(spec, "effective_date"))
     _affected(el, spec.get("affected_designs"))
     _designs_opt(el, spec, files)
-    _opt(el, _d("Amendment"), spec.get("amendment"))
+    _opt(el, dgn("Amendment"), spec.get("amendment"))
     _tail(el, spec, files)
 
 
 def _refusal(bag: etree._Element, spec: Spec, files: list[str]) -> None:
-    el = _sub(bag, _d(TransactionKind.REFUSAL.value))
+    el = _sub(bag, dgn(TransactionKind.REFUSAL.value))
     language = str(spec.get("language", "en"))
     _decision_head(el, spec)
-    _sub(el, _c("DecisionDate"), _today(spec, "decision_date"))
+    _sub(el, com("DecisionDate"), _today(spec, "decision_date"))
     _affected(el, spec.get("affected_designs"))
     _designs_opt(el, spec, files)
     grounds = _list(spec.get("grounds"))
     if grounds:
-        gbag = _sub(el, _d("DecisionGroundsBag"))
+        gbag = _sub(el, dgn("DecisionGroundsBag"))
         for g in grounds:
             g = {"text": g} if isinstance(g, str) else g
-            gel = _sub(gbag, _d("DecisionGrounds"))
-            _sub(gel, _d("DecisionGroundsText"), _need(g, "text", "grounds"), languageCode=language)
-            _opt(gel, _d("DecisionGroundsCategory"), g.get("category"))
-    _opt(el, _c("LegalProvisionText"), spec.get("legal_provision"))
+            gel = _sub(gbag, dgn("DecisionGrounds"))
+            _sub(gel, dgn("DecisionGroundsText"), _need(g, "text", "grounds"), languageCode=language)
+            _opt(gel, dgn("DecisionGroundsCategory"), g.get("category"))
+    _opt(el, com("LegalProvisionText"), spec.get("legal_provision"))
     if spec.get("remedy"):
-        _sub(_sub(el, _d("DecisionRemedyTextBag")), _d("DecisionRemedyText"), spec["remedy"], languageCode=language)
+        _sub(_sub(el, dgn("DecisionRemedyTextBag")), dgn("DecisionRemedyText"), spec["remedy"], languageCode=language)
     # the schema requires com:DocumentIncludedBag here; without documents it is left out
     # and the validator (and the schema) say what is missing
     _tail(el, spec, files)
 
 
 def _refusal_withdrawal(bag: etree._Element, spec: Spec, files: list[str]) -> None:
-    el = _sub(bag, _d(TransactionKind.REFUSAL_WITHDRAWAL.value))
+    el = _sub(bag, dgn(TransactionKind.REFUSAL_WITHDRAWAL.value))
     _decision_head(el, spec)
     _affected(el, spec.get("affected_designs"))
     _designs_opt(el, spec, files)
-    _sub(el, _c("DecisionDate"), _today(spec, "decision_date"))
-    _sub(el, _c("DecisionEffectiveDate"), _today(spec, "effective_date"))
-    _opt(el, _d("Amendment"), spec.get("amendment"))
+    _sub(el, com("DecisionDate"), _today(spec, "decision_date"))
+    _sub(el, com("DecisionEffectiveDate"), _today(spec, "effective_date"))
+    _opt(el, dgn("Amendment"), spec.get("amendment"))
     _tail(el, spec, files)
 
 
 def _invalidation(bag: etree._Element, spec: Spec, files: list[str]) -> None:
-    el = _sub(bag, _d(TransactionKind.INVALIDATION.value))
+    el = _sub(bag, dgn(TransactionKind.INVALIDATION.value))
     _decision_head(el, spec)
-    _sub(el, _c("DecisionDate"), _today(spec, "decision_date"))
-    _sub(el, _c("DecisionEffectiveDate"), _today(spec, "effective_date"))
+    _sub(el, com("DecisionDate"), _today(spec, "decision_date"))
+    _sub(el, com("DecisionEffectiveDate"), _today(spec, "effective_date"))
     _affected(el, spec.get("affected_designs"))
     _designs_opt(el, spec, files)
     if spec.get("remedy"):
         _sub(
-            _sub(el, _d("DecisionRemedyTextBag")),
-            _d("DecisionRemedyText"),
+            _sub(el, dgn("DecisionRemedyTextBag")),
+            dgn("DecisionRemedyText"),
             spec["remedy"],
             languageCode=str(spec.get("language", "en")),
         )
@@ -454,47 +446,47 @@ def _invalidation(bag: etree._Element, spec: Spec, files: list[str]) -> None:
 
 
 def _division(bag: etree._Element, spec: Spec, files: list[str]) -> None:
-    el = _sub(bag, _d(TransactionKind.DIVISION.value))
+    el = _sub(bag, dgn(TransactionKind.DIVISION.value))
     _decision_head(el, spec, record=False)
     _affected(el, spec.get("affected_designs"))
     parts = _list(_need(spec, "division", "division"))
-    dbag = _sub(el, _d("DivisionDesignIdentificationBag"))
+    dbag = _sub(el, dgn("DivisionDesignIdentificationBag"))
     for part in parts:
         part = {"design": part} if isinstance(part, (str, int)) else part
-        pel = _sub(dbag, _d("DivisionDesignIdentification"))
-        _sub(pel, _d("DesignIdentifier"), _need(part, "design", "division"))
+        pel = _sub(dbag, dgn("DivisionDesignIdentification"))
+        _sub(pel, dgn("DesignIdentifier"), _need(part, "design", "division"))
         if part.get("registration_number"):
-            _sub(pel, _c("RegistrationNumber"), part["registration_number"])
+            _sub(pel, com("RegistrationNumber"), part["registration_number"])
         elif part.get("application_number"):
-            _sub(_sub(pel, _c("ApplicationNumber")), _c("ApplicationNumberText"), part["application_number"])
+            _sub(_sub(pel, com("ApplicationNumber")), com("ApplicationNumberText"), part["application_number"])
     _designs_opt(el, spec, files)
-    _opt(el, _d("DomesticApplicationRegistrationReference"), spec.get("domestic_reference"))
+    _opt(el, dgn("DomesticApplicationRegistrationReference"), spec.get("domestic_reference"))
     _tail(el, spec, files)
 
 
 def _fee_payable(bag: etree._Element, spec: Spec, files: list[str]) -> None:
-    el = _sub(bag, _d(TransactionKind.SECOND_PART_FEE_PAYABLE.value))
+    el = _sub(bag, dgn(TransactionKind.SECOND_PART_FEE_PAYABLE.value))
     _decision_head(el, spec, record=False)
     if "affected_designs" in spec:
         _affected(el, spec["affected_designs"])
     if spec.get("payment_due_date"):
-        _sub(el, _c("PaymentDueDate"), _date(spec["payment_due_date"], "payment_due_date"))
+        _sub(el, com("PaymentDueDate"), _date(spec["payment_due_date"], "payment_due_date"))
     _designs_opt(el, spec, files)
-    _sub(el, _c("DecisionEffectiveDate"), _today(spec, "effective_date"))
-    _opt(el, _c("BusinessEntityStatusCategory"), spec.get("business_status"))
+    _sub(el, com("DecisionEffectiveDate"), _today(spec, "effective_date"))
+    _opt(el, com("BusinessEntityStatusCategory"), spec.get("business_status"))
     _tail(el, spec, files, documents=False)
 
 
 def _fee_paid(bag: etree._Element, spec: Spec, files: list[str]) -> None:
-    el = _sub(bag, _d(TransactionKind.SECOND_PART_FEE_PAID.value))
+    el = _sub(bag, dgn(TransactionKind.SECOND_PART_FEE_PAID.value))
     _decision_head(el, spec)
     designated = _need(spec, "designated", "second part fee paid")
     designated = {"code": designated} if isinstance(designated, str) else designated
-    dc = _sub(el, _d("DesignatedCountry"))
-    _sub(dc, _c("DesignatedCountryCode"), _need(designated, "code", "designated"))
-    _opt(dc, _d("HagueAgreementActCategory"), designated.get("act"))
-    _sub(el, _c("PaymentDate"), _today(spec, "payment_date"))
-    _sub(el, _c("FeeCalculationDate"), _today(spec, "fee_calculation_date"))
+    dc = _sub(el, dgn("DesignatedCountry"))
+    _sub(dc, com("DesignatedCountryCode"), _need(designated, "code", "designated"))
+    _opt(dc, dgn("HagueAgreementActCategory"), designated.get("act"))
+    _sub(el, com("PaymentDate"), _today(spec, "payment_date"))
+    _sub(el, com("FeeCalculationDate"), _today(spec, "fee_calculation_date"))
     if "affected_designs" in spec:
         _affected(el, spec["affected_designs"])
     _designs_opt(el, spec, files)
@@ -502,31 +494,31 @@ def _fee_paid(bag: etree._Element, spec: Spec, files: list[str]) -> None:
 
 
 def _cancellation(bag: etree._Element, spec: Spec, files: list[str]) -> None:
-    el = _sub(bag, _d(TransactionKind.CANCELLATION_NON_PAYMENT.value))
+    el = _sub(bag, dgn(TransactionKind.CANCELLATION_NON_PAYMENT.value))
     _decision_head(el, spec, record=False)
     if spec.get("decision_date"):
-        _sub(el, _c("DecisionDate"), _date(spec["decision_date"], "decision_date"))
+        _sub(el, com("DecisionDate"), _date(spec["decision_date"], "decision_date"))
     if "affected_designs" in spec:
         _affected(el, spec["affected_designs"])
     _designs_opt(el, spec, files)
-    _opt(el, _c("OfficeSpecificContent"), spec.get("office_specific"))
+    _opt(el, com("OfficeSpecificContent"), spec.get("office_specific"))
     # in this type the document bag comes after the signature, before the comment
     _documents(el, _list(spec.get("documents")), files)
     _comment(el, spec, str(spec.get("language", "en")))
 
 
 def _generic(bag: etree._Element, spec: Spec, files: list[str]) -> None:
-    el = _sub(bag, _d(TransactionKind.GENERIC_OFFICE_COMMUNICATION.value))
+    el = _sub(bag, dgn(TransactionKind.GENERIC_OFFICE_COMMUNICATION.value))
     if spec.get("irn"):
-        _sub(el, _c("InternationalRegistrationNumber"), spec["irn"])
+        _sub(el, com("InternationalRegistrationNumber"), spec["irn"])
     else:
-        _sub(el, _c("OfficeReferenceIdentifier"), _need(spec, "office_reference", "generic communication (or 'irn')"))
-    _sub(el, _d("HagueGenericOfficeCommunicationCategory"), _need(spec, "category", "generic communication"))
+        _sub(el, com("OfficeReferenceIdentifier"), _need(spec, "office_reference", "generic communication (or 'irn')"))
+    _sub(el, dgn("HagueGenericOfficeCommunicationCategory"), _need(spec, "category", "generic communication"))
     if "affected_designs" in spec:
         _affected(el, spec["affected_designs"])
     _designs_opt(el, spec, files)
     if spec.get("effective_date") or spec.get("decision_date"):
-        _sub(el, _c("DecisionEffectiveDate"), _today(spec, "effective_date"))
+        _sub(el, com("DecisionEffectiveDate"), _today(spec, "effective_date"))
     _tail(el, spec, files)
 
 
@@ -562,17 +554,17 @@ def build_xml(spec: Spec) -> tuple[bytes, list[str]]:
         raise BuildError(f"version {version!r} is not one of {', '.join(ST96_VERSIONS)}")
     office = str(_need(spec, "office", "description")).upper()
     spec = {**spec, "office": office}
-    root = etree.Element(_d("HagueOfficeToIBTransaction"), nsmap=NSMAP)
-    root.set(_c("st96Version"), version)
+    root = etree.Element(dgn("HagueOfficeToIBTransaction"), nsmap=NSMAP)
+    root.set(com("st96Version"), version)
     root.set(f"{{{XSI}}}schemaLocation", f"{DGN} {SCHEMA_LOCATION.format(v=version)}")
-    header = _sub(root, _d("HagueOfficeTransactionHeader"))
-    _sub(header, _c("IPOfficeCode"), office)
-    _sub(header, _c("RequestDate"), _date(spec.get("request_date") or _dt.date.today(), "request_date"))
-    _sub(header, _c("TransactionTotalQuantity"), 1)
-    count = _sub(_sub(header, _d("HagueOfficeTransactionCountBag")), _d("HagueOfficeTransactionCount"))
-    _sub(count, _d("HagueOfficeTransactionCategory"), kind.header_category)
-    _sub(count, _c("TransactionTotalQuantity"), 1)
-    bag = _sub(root, _d("HagueOfficeToIBBag"))
+    header = _sub(root, dgn("HagueOfficeTransactionHeader"))
+    _sub(header, com("IPOfficeCode"), office)
+    _sub(header, com("RequestDate"), _date(spec.get("request_date") or _dt.date.today(), "request_date"))
+    _sub(header, com("TransactionTotalQuantity"), 1)
+    count = _sub(_sub(header, dgn("HagueOfficeTransactionCountBag")), dgn("HagueOfficeTransactionCount"))
+    _sub(count, dgn("HagueOfficeTransactionCategory"), kind.header_category)
+    _sub(count, com("TransactionTotalQuantity"), 1)
+    bag = _sub(root, dgn("HagueOfficeToIBBag"))
     files: list[str] = []
     try:
         _WRITERS[kind](bag, spec, files)

@@ -12,3 +12,19 @@ HWS = "urn:hws:xml:api:v1"
 PROBLEM = "urn:ietf:rfc:7807"
 
 NSMAP = {"com": COM, "dgn": DGN, "hws": HWS}
+
+
+def com(name: str) -> str:
+    """``Name`` in the ST.96 Common namespace, as lxml writes it: ``{…/Common}Name``."""
+    return f"{{{COM}}}{name}"
+
+
+def dgn(name: str) -> str:
+    """``Name`` in the ST.96 Design namespace: ``{…/Design}Name``."""
+    return f"{{{DGN}}}{name}"
+
+
+def clark(tag: str) -> str:
+    """A prefixed name, ``com:Name`` or ``dgn:Name`` (or ``hws:``), in Clark notation."""
+    prefix, _, local = tag.partition(":")
+    return f"{{{NSMAP[prefix]}}}{local}"

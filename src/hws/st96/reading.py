@@ -4,7 +4,7 @@ design's description, priorities and Locarno edition, and a decision's grounds,
 remedies and indicators. Read once, at import, into the package's content
 (:class:`hws.st96.package.PackageContent`); publication never reads the XML again.
 
-Paths are written ``com:…/dgn:…`` and resolved against :data:`hws.st96.namespaces.NSMAP`.
+Paths are written ``com:…/dgn:…`` and resolved by :func:`hws.st96.namespaces.clark`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import date
 
 from lxml import etree
 
-from hws.st96.namespaces import NSMAP
+from hws.st96.namespaces import clark
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +85,6 @@ def _strings(value: str | Iterable[str] | None) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     return tuple(value)
-
-
-def clark(tag: str) -> str:
-    """``com:Name`` → ``{<ST.96 Common namespace>}Name``; ``dgn:`` likewise."""
-    prefix, _, local = tag.partition(":")
-    return f"{{{NSMAP[prefix]}}}{local}"
 
 
 def find(el: etree._Element | None, path: str) -> etree._Element | None:

@@ -55,12 +55,11 @@ from typing import Any, BinaryIO
 from lxml import etree
 
 from hws.domain.weeks import Week
+from hws.st96.namespaces import com, dgn
 from hws.st96.publication.archive import _write_zip
 from hws.st96.publication.categories import DECISION_CATEGORIES
 from hws.st96.publication.elements import (
     _SUBTREE_NSMAP,
-    _c,
-    _d,
     _decision_element,
     _nl,
     _registration_element,
@@ -168,26 +167,26 @@ def write_bulletin(
     def write_xml(xf: etree.xmlfile, blobs: _Blobs) -> None:
         with _root(xf):
             _nl(xf)
-            with xf.element(_d("HagueBulletin")):
+            with xf.element(dgn("HagueBulletin")):
                 _nl(xf)
-                header = etree.Element(_d("HagueBulletinTransactionHeader"), nsmap=_SUBTREE_NSMAP)
-                _sub(header, _d("HagueBulletinNumber"), wk.bulletin_number)
-                _sub(header, _c("PublicationDate"), publication_date)
-                _sub(header, _c("TransactionTotalQuantity"), total)
-                cbag = _sub(header, _d("HagueBulletinTransactionCountBag"))
+                header = etree.Element(dgn("HagueBulletinTransactionHeader"), nsmap=_SUBTREE_NSMAP)
+                _sub(header, dgn("HagueBulletinNumber"), wk.bulletin_number)
+                _sub(header, com("PublicationDate"), publication_date)
+                _sub(header, com("TransactionTotalQuantity"), total)
+                cbag = _sub(header, dgn("HagueBulletinTransactionCountBag"))
                 for category, n in counts:
-                    count_el = _sub(cbag, _d("HagueBulletinTransactionCount"))
-                    _sub(count_el, _d("HagueBulletinTransactionCategory"), category)
-                    _sub(count_el, _c("TransactionTotalQuantity"), n)
+                    count_el = _sub(cbag, dgn("HagueBulletinTransactionCount"))
+                    _sub(count_el, dgn("HagueBulletinTransactionCategory"), category)
+                    _sub(count_el, com("TransactionTotalQuantity"), n)
                 xf.write(header, pretty_print=True)
-                with xf.element(_d("HagueBulletinTransactionBag")):
+                with xf.element(dgn("HagueBulletinTransactionBag")):
                     _nl(xf)
                     if count:
                         _registration_bag(xf, regs, count, blobs, irns)
                     else:
                         _none_left(regs)
                     for cat, decs in present:
-                        with xf.element(_d(cat.bag)):
+                        with xf.element(dgn(cat.bag)):
                             _nl(xf)
                             for dec in decs:
                                 xf.write(_decision_element(dec, cat, doc_names[id(dec)]), pretty_print=True)
@@ -216,7 +215,7 @@ def write_bulletin(
 def _registration_bag(xf: etree.xmlfile, regs: Iterator[Registration], count: int, blobs: _Blobs, irns: list[str]) -> None:
     """One registration at a time: its entry names, its XML, its views queued; then the
     check that there were ``count`` (announced in the header, already written)."""
-    with xf.element(_d("HagueRegistrationBag")):
+    with xf.element(dgn("HagueRegistrationBag")):
         _nl(xf)
         for reg in regs:
             if len(irns) == count:
@@ -270,18 +269,18 @@ def write_confidential_copy(
     def write_xml(xf: etree.xmlfile, blobs: _Blobs) -> None:
         with _root(xf):
             _nl(xf)
-            with xf.element(_d("HagueIBToOfficeBag")):
+            with xf.element(dgn("HagueIBToOfficeBag")):
                 _nl(xf)
-                header = etree.Element(_d("HagueIBTransactionHeader"), nsmap=_SUBTREE_NSMAP)
-                _sub(header, _c("ReceivingOfficeCode"), code)
-                _sub(header, _c("PublicationIdentifier"), wk.bulletin_number)
-                _sub(header, _c("RecordNotificationDate"), publication_date)
-                _sub(header, _c("TransactionTotalQuantity"), count)
-                count_el = _sub(_sub(header, _d("HagueIBTransactionCountBag")), _d("HagueIBTransactionCount"))
-                _sub(count_el, _d("HagueIBTransactionCategory"), "Office copy")
-                _sub(count_el, _c("TransactionTotalQuantity"), count)
+                header = etree.Element(dgn("HagueIBTransactionHeader"), nsmap=_SUBTREE_NSMAP)
+                _sub(header, com("ReceivingOfficeCode"), code)
+                _sub(header, com("PublicationIdentifier"), wk.bulletin_number)
+                _sub(header, com("RecordNotificationDate"), publication_date)
+                _sub(header, com("TransactionTotalQuantity"), count)
+                count_el = _sub(_sub(header, dgn("HagueIBTransactionCountBag")), dgn("HagueIBTransactionCount"))
+                _sub(count_el, dgn("HagueIBTransactionCategory"), "Office copy")
+                _sub(count_el, com("TransactionTotalQuantity"), count)
                 xf.write(header, pretty_print=True)
-                with xf.element(_d("HagueOfficeCopyBag")):
+                with xf.element(dgn("HagueOfficeCopyBag")):
                     _nl(xf)
                     _registration_bag(xf, designating(), count, blobs, irns)
                 _nl(xf)

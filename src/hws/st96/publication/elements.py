@@ -17,7 +17,7 @@ from typing import Any
 from lxml import etree
 
 from hws.domain.calendar_rules import add_months
-from hws.st96.namespaces import COM, DGN, XSI
+from hws.st96.namespaces import COM, DGN, XSI, com, dgn
 from hws.st96.publication.categories import DecisionCategory
 from hws.st96.publication.layout import _Blob
 from hws.st96.publication.model import Decision, Design, PublicationError, Registration, _office
@@ -39,14 +39,6 @@ VIEW_FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG"}
 DOCUMENT_FORMAT = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG"}
 
 
-def _c(tag: str) -> str:
-    return f"{{{COM}}}{tag}"
-
-
-def _d(tag: str) -> str:
-    return f"{{{DGN}}}{tag}"
-
-
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -60,7 +52,7 @@ def _sub(parent: etree._Element, tag: str, text: Any = None, **attrs: str) -> et
     if text is not None:
         el.text = _text(text)
     for key, value in attrs.items():
-        el.set(_c(key), value)
+        el.set(com(key), value)
     return el
 
 
@@ -72,187 +64,187 @@ def _opt(parent: etree._Element, tag: str, value: Any, **attrs: str) -> None:
 def _party(parent: etree._Element, tag: str, party: Party, seq: int, *, holder: bool) -> None:
     el = _sub(parent, tag, sequenceNumber=str(seq))
     if holder:  # dgn:ApplicantType
-        _opt(el, _c("NationalityCode"), party.nationality)
-        _opt(el, _c("LegalEntityName"), party.legal_entity_name)
+        _opt(el, com("NationalityCode"), party.nationality)
+        _opt(el, com("LegalEntityName"), party.legal_entity_name)
         if party.entitlement_nationality or party.entitlement_domicile:
-            ent = _sub(el, _d("Entitlement"))
-            _opt(ent, _c("EntitlementNationalityCode"), party.entitlement_nationality)
+            ent = _sub(el, dgn("Entitlement"))
+            _opt(ent, com("EntitlementNationalityCode"), party.entitlement_nationality)
             if party.entitlement_domicile:
-                _sub(_sub(ent, _c("EntitlementDomiciled")), _c("EntitlementDomiciledCode"), party.entitlement_domicile)
-        _opt(el, _d("ApplicantContractingParty"), party.contracting_party)
+                _sub(_sub(ent, com("EntitlementDomiciled")), com("EntitlementDomiciledCode"), party.entitlement_domicile)
+        _opt(el, dgn("ApplicantContractingParty"), party.contracting_party)
         _contact(el, party)
     else:  # com:RepresentativeType: the choice comes first
         _contact(el, party)
-        _opt(el, _c("NationalityCode"), party.nationality)
+        _opt(el, com("NationalityCode"), party.nationality)
 
 
 def _contact(parent: etree._Element, party: Party) -> None:
-    contact = _sub(parent, _c("Contact"))
-    name = _sub(contact, _c("Name"))
+    contact = _sub(parent, com("Contact"))
+    name = _sub(contact, com("Name"))
     if party.person:
-        _sub(_sub(name, _c("PersonName")), _c("PersonFullName"), party.name)
+        _sub(_sub(name, com("PersonName")), com("PersonFullName"), party.name)
     else:
-        _sub(_sub(name, _c("OrganizationName")), _c("OrganizationStandardName"), party.name)
+        _sub(_sub(name, com("OrganizationName")), com("OrganizationStandardName"), party.name)
     if party.address_lines and party.country:
-        addr = _sub(_sub(_sub(contact, _c("PostalAddressBag")), _c("PostalAddress")), _c("PostalStructuredAddress"))
+        addr = _sub(_sub(_sub(contact, com("PostalAddressBag")), com("PostalAddress")), com("PostalStructuredAddress"))
         for n, line in enumerate(party.address_lines, start=1):
-            _sub(addr, _c("AddressLineText"), line, sequenceNumber=str(n))
-        _opt(addr, _c("CityName"), party.city)
-        _sub(addr, _c("CountryCode"), party.country)
-        _opt(addr, _c("PostalCode"), party.postal_code)
+            _sub(addr, com("AddressLineText"), line, sequenceNumber=str(n))
+        _opt(addr, com("CityName"), party.city)
+        _sub(addr, com("CountryCode"), party.country)
+        _opt(addr, com("PostalCode"), party.postal_code)
     elif party.address_lines:
-        addr = _sub(_sub(contact, _c("PostalAddressBag")), _c("PostalAddress"))
+        addr = _sub(_sub(contact, com("PostalAddressBag")), com("PostalAddress"))
         for n, line in enumerate(party.address_lines, start=1):
-            _sub(addr, _c("PostalAddressText"), line, sequenceNumber=str(n))
+            _sub(addr, com("PostalAddressText"), line, sequenceNumber=str(n))
 
 
 def _locarno(parent: etree._Element, design: Design) -> None:
-    bag = _sub(parent, _c("LocarnoClassificationBag"))
-    _sub(bag, _c("LocarnoClassificationEdition"), design.locarno_edition)
+    bag = _sub(parent, com("LocarnoClassificationBag"))
+    _sub(bag, com("LocarnoClassificationEdition"), design.locarno_edition)
     classes = design.locarno_classes or ()
     if not classes:
         raise PublicationError(f"design {design.identifier}: no Locarno class")
     for item in classes:
         klass, _, subclass = str(item).partition("-")
-        cls = _sub(bag, _c("LocarnoClassification"))
-        _sub(cls, _c("LocarnoClass"), klass.strip().zfill(2))
+        cls = _sub(bag, com("LocarnoClassification"))
+        _sub(cls, com("LocarnoClass"), klass.strip().zfill(2))
         if subclass.strip():
-            _sub(_sub(cls, _c("LocarnoSubclassBag")), _c("LocarnoSubclass"), subclass.strip().zfill(2))
+            _sub(_sub(cls, com("LocarnoSubclassBag")), com("LocarnoSubclass"), subclass.strip().zfill(2))
 
 
 def _registration_element(reg: Registration, views: Mapping[tuple[int, int], _Blob]) -> etree._Element:
-    el = etree.Element(_d("HagueRegistration"), nsmap=_SUBTREE_NSMAP)
-    _sub(el, _c("InternationalRegistrationNumber"), reg.irn)
-    _sub(el, _c("RecordIdentifier"), reg.srn)
-    _sub(el, _c("InternationalRegistrationDate"), reg.registration_date)
-    _sub(el, _c("InternationalFilingDate"), reg.filing_date)
-    _sub(el, _c("FeeCalculationDate"), reg.fee_calculation_date or reg.filing_date)
-    _sub(el, _c("FilingLanguageCode"), reg.language)
-    _opt(el, _c("OfficeReferenceIdentifier"), reg.office_reference)
-    _opt(el, _c("ApplicantFileReference"), reg.applicant_reference)
-    dbag = _sub(el, _d("DesignatedCountryBag"))
+    el = etree.Element(dgn("HagueRegistration"), nsmap=_SUBTREE_NSMAP)
+    _sub(el, com("InternationalRegistrationNumber"), reg.irn)
+    _sub(el, com("RecordIdentifier"), reg.srn)
+    _sub(el, com("InternationalRegistrationDate"), reg.registration_date)
+    _sub(el, com("InternationalFilingDate"), reg.filing_date)
+    _sub(el, com("FeeCalculationDate"), reg.fee_calculation_date or reg.filing_date)
+    _sub(el, com("FilingLanguageCode"), reg.language)
+    _opt(el, com("OfficeReferenceIdentifier"), reg.office_reference)
+    _opt(el, com("ApplicantFileReference"), reg.applicant_reference)
+    dbag = _sub(el, dgn("DesignatedCountryBag"))
     for des in reg.designations:
-        dc = _sub(dbag, _d("DesignatedCountry"))
-        _sub(dc, _c("DesignatedCountryCode"), des.office)
-        _opt(dc, _d("HagueAgreementActCategory"), des.act)
-    _sub(el, _c("ExpiryDate"), reg.expiry_date or add_months(reg.registration_date, INITIAL_TERM_MONTHS))
-    _sub(el, _d("DesignTotalQuantity"), len(reg.designs))
-    _opt(el, _d("DefermentExpiryDate"), reg.deferment_expiry_date)
-    hbag = _sub(el, _d("HolderBag"))
+        dc = _sub(dbag, dgn("DesignatedCountry"))
+        _sub(dc, com("DesignatedCountryCode"), des.office)
+        _opt(dc, dgn("HagueAgreementActCategory"), des.act)
+    _sub(el, com("ExpiryDate"), reg.expiry_date or add_months(reg.registration_date, INITIAL_TERM_MONTHS))
+    _sub(el, dgn("DesignTotalQuantity"), len(reg.designs))
+    _opt(el, dgn("DefermentExpiryDate"), reg.deferment_expiry_date)
+    hbag = _sub(el, dgn("HolderBag"))
     for n, holder in enumerate(reg.holders, start=1):
-        _party(hbag, _d("Holder"), holder, n, holder=True)
+        _party(hbag, dgn("Holder"), holder, n, holder=True)
     if reg.representatives:
-        rbag = _sub(el, _c("RepresentativeBag"))
+        rbag = _sub(el, com("RepresentativeBag"))
         for n, rep in enumerate(reg.representatives, start=1):
-            _party(rbag, _c("Representative"), rep, n, holder=False)
-    designs = _sub(el, _d("HagueDesignBag"))
+            _party(rbag, com("Representative"), rep, n, holder=False)
+    designs = _sub(el, dgn("HagueDesignBag"))
     for i, design in enumerate(reg.designs):
         if not design.views:
             raise PublicationError(f"{reg.irn} design {design.identifier}: no view")
-        de = _sub(designs, _d("HagueDesign"))
-        _sub(de, _d("DesignIdentifier"), design.identifier)
-        _sub(de, _d("ViewTotalQuantity"), len(design.views))
+        de = _sub(designs, dgn("HagueDesign"))
+        _sub(de, dgn("DesignIdentifier"), design.identifier)
+        _sub(de, dgn("ViewTotalQuantity"), len(design.views))
         _locarno(de, design)
-        _sub(_sub(de, _c("ProductDescriptionTextBag")), _c("ProductDescriptionText"), design.product, languageCode=reg.language)
+        _sub(_sub(de, com("ProductDescriptionTextBag")), com("ProductDescriptionText"), design.product, languageCode=reg.language)
         if design.description:
             _sub(
-                _sub(de, _d("DesignDescriptionTextBag")),
-                _d("DesignDescriptionText"),
+                _sub(de, dgn("DesignDescriptionTextBag")),
+                dgn("DesignDescriptionText"),
                 design.description,
                 languageCode=reg.language,
             )
         if design.priorities:
-            pbag = _sub(de, _d("PriorityBag"))
+            pbag = _sub(de, dgn("PriorityBag"))
             for p in design.priorities:
-                pe = _sub(pbag, _d("Priority"))
-                _sub(pe, _c("PriorityCountryCode"), p.country)
+                pe = _sub(pbag, dgn("Priority"))
+                _sub(pe, com("PriorityCountryCode"), p.country)
                 if p.number:
-                    _sub(_sub(pe, _c("ApplicationNumber")), _c("ApplicationNumberText"), p.number)
-                _sub(pe, _c("PriorityApplicationFilingDate"), p.filing_date)
-        vbag = _sub(de, _d("ViewBag"))
+                    _sub(_sub(pe, com("ApplicationNumber")), com("ApplicationNumberText"), p.number)
+                _sub(pe, com("PriorityApplicationFilingDate"), p.filing_date)
+        vbag = _sub(de, dgn("ViewBag"))
         for j, view in enumerate(design.views):
-            ve = _sub(vbag, _d("View"))
-            _sub(ve, _c("FileName"), views[(i, j)].name)
-            _sub(ve, _d("ViewIdentifier"), view.identifier)
-            _opt(ve, _d("ViewFileFormatCategory"), VIEW_FORMAT.get(view.media_type))
-            _opt(ve, _d("ViewTypeCategory"), view.view_type)
+            ve = _sub(vbag, dgn("View"))
+            _sub(ve, com("FileName"), views[(i, j)].name)
+            _sub(ve, dgn("ViewIdentifier"), view.identifier)
+            _opt(ve, dgn("ViewFileFormatCategory"), VIEW_FORMAT.get(view.media_type))
+            _opt(ve, dgn("ViewTypeCategory"), view.view_type)
     return el
 
 
 def _affected(parent: etree._Element, designs: tuple[str, ...] | None) -> None:
-    el = _sub(parent, _d("AffectedDesign"))
+    el = _sub(parent, dgn("AffectedDesign"))
     if not designs:
-        _sub(el, _d("AllDesignsIndicator"), True)
+        _sub(el, dgn("AllDesignsIndicator"), True)
     else:
-        bag = _sub(el, _d("DesignIdentifierBag"))
+        bag = _sub(el, dgn("DesignIdentifierBag"))
         for ident in designs:
-            _sub(bag, _d("DesignIdentifier"), ident)
+            _sub(bag, dgn("DesignIdentifier"), ident)
 
 
 def _decision_element(dec: Decision, cat: DecisionCategory, document: _Blob | None) -> etree._Element:
     if cat.needs_decision_date and dec.decision_date is None:
         raise PublicationError(f"{dec.irn} {dec.kind} (record {dec.srn}): the decision date is required")
-    el = etree.Element(_d(cat.element), nsmap=_SUBTREE_NSMAP)
+    el = etree.Element(dgn(cat.element), nsmap=_SUBTREE_NSMAP)
     if cat.element == "HagueGrantProtection" and dec.prior_refusal is not None:
-        el.set(_d("priorRefusalIndicator"), _text(dec.prior_refusal))
-    _sub(el, _c("InternationalRegistrationNumber"), dec.irn)
-    _sub(el, _c("RecordIdentifier"), dec.srn)
-    _sub(el, _c("InternationalRecordingDate"), dec.recorded_date)
-    _sub(el, _c("RecordNotifyingOfficeCode"), _office(dec.office))
+        el.set(dgn("priorRefusalIndicator"), _text(dec.prior_refusal))
+    _sub(el, com("InternationalRegistrationNumber"), dec.irn)
+    _sub(el, com("RecordIdentifier"), dec.srn)
+    _sub(el, com("InternationalRecordingDate"), dec.recorded_date)
+    _sub(el, com("RecordNotifyingOfficeCode"), _office(dec.office))
     lang = dec.language
     if cat.element == "HagueCancellationNonPayment":
         _affected(el, dec.affected_designs)
-        _opt(el, _c("CommentText"), dec.comment, languageCode=lang)
+        _opt(el, com("CommentText"), dec.comment, languageCode=lang)
         return el
-    _opt(el, _c("OfficeReferenceIdentifier"), dec.office_reference)
+    _opt(el, com("OfficeReferenceIdentifier"), dec.office_reference)
     if cat.element == "HagueRefusalWithdrawal":
         _affected(el, dec.affected_designs)
-        _sub(el, _c("DecisionDate"), dec.decision_date)
-        _opt(el, _c("DecisionEffectiveDate"), dec.effective_date)
-        _opt(el, _d("Amendment"), dec.amendment)
+        _sub(el, com("DecisionDate"), dec.decision_date)
+        _opt(el, com("DecisionEffectiveDate"), dec.effective_date)
+        _opt(el, dgn("Amendment"), dec.amendment)
     elif cat.element == "HagueRefusal":
-        _sub(el, _c("DecisionDate"), dec.decision_date)
+        _sub(el, com("DecisionDate"), dec.decision_date)
         _affected(el, dec.affected_designs)
         if dec.grounds:
-            gbag = _sub(el, _d("DecisionGroundsBag"))
+            gbag = _sub(el, dgn("DecisionGroundsBag"))
             for g in dec.grounds:
-                ge = _sub(gbag, _d("DecisionGrounds"))
+                ge = _sub(gbag, dgn("DecisionGrounds"))
                 for text in g.texts or ("-",):
-                    _sub(ge, _d("DecisionGroundsText"), text, languageCode=lang)
+                    _sub(ge, dgn("DecisionGroundsText"), text, languageCode=lang)
                 for category in g.categories:
-                    _sub(ge, _d("DecisionGroundsCategory"), category)
+                    _sub(ge, dgn("DecisionGroundsCategory"), category)
         _remedies(el, dec)
     elif cat.element == "HagueGrantProtection":
-        _sub(el, _c("DecisionDate"), dec.decision_date)
-        _opt(el, _c("DecisionEffectiveDate"), dec.effective_date)
+        _sub(el, com("DecisionDate"), dec.decision_date)
+        _opt(el, com("DecisionEffectiveDate"), dec.effective_date)
         _affected(el, dec.affected_designs)
-        _opt(el, _d("Amendment"), dec.amendment)
+        _opt(el, dgn("Amendment"), dec.amendment)
         if document is not None and dec.document is not None:
-            doc = _sub(_sub(el, _c("DocumentIncludedBag")), _c("DocumentIncluded"))
-            _sub(doc, _c("DocumentName"), dec.document.kind or PurePosixPath(document.name).name)
-            _sub(doc, _c("FileName"), document.name)
-            _opt(doc, _c("DocumentFormatCategory"), DOCUMENT_FORMAT.get(dec.document.media_type))
-            _opt(doc, _c("DocumentKindCategory"), dec.document.kind)
+            doc = _sub(_sub(el, com("DocumentIncludedBag")), com("DocumentIncluded"))
+            _sub(doc, com("DocumentName"), dec.document.kind or PurePosixPath(document.name).name)
+            _sub(doc, com("FileName"), document.name)
+            _opt(doc, com("DocumentFormatCategory"), DOCUMENT_FORMAT.get(dec.document.media_type))
+            _opt(doc, com("DocumentKindCategory"), dec.document.kind)
     elif cat.element == "HagueInvalidation":
-        _sub(el, _c("DecisionDate"), dec.decision_date)
-        _opt(el, _c("DecisionEffectiveDate"), dec.effective_date)
+        _sub(el, com("DecisionDate"), dec.decision_date)
+        _opt(el, com("DecisionEffectiveDate"), dec.effective_date)
         _affected(el, dec.affected_designs)
         _remedies(el, dec)
-    _opt(el, _c("CommentText"), dec.comment, languageCode=lang)
+    _opt(el, com("CommentText"), dec.comment, languageCode=lang)
     return el
 
 
 def _remedies(el: etree._Element, dec: Decision) -> None:
     if dec.remedies:
-        bag = _sub(el, _d("DecisionRemedyTextBag"))
+        bag = _sub(el, dgn("DecisionRemedyTextBag"))
         for text in dec.remedies:
-            _sub(bag, _d("DecisionRemedyText"), text, languageCode=dec.language)
+            _sub(bag, dgn("DecisionRemedyText"), text, languageCode=dec.language)
 
 
 def _root(xf: etree.xmlfile) -> Any:
     return xf.element(
-        _d("HagueIBToOfficeTransaction"),
-        {_c("st96Version"): ST96_VERSION, f"{{{XSI}}}schemaLocation": SCHEMA_LOCATION},
+        dgn("HagueIBToOfficeTransaction"),
+        {com("st96Version"): ST96_VERSION, f"{{{XSI}}}schemaLocation": SCHEMA_LOCATION},
         nsmap=NSMAP,
     )
 
