@@ -24,6 +24,30 @@ def imports_of(path: Path) -> list[str]:
     return names
 
 
+def _type_checking_block(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def runtime_imports_of(path: Path) -> list[str]:
+    """:func:`imports_of` without ``if TYPE_CHECKING:`` blocks: the imports that run."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if _type_checking_block(node):
+            assert isinstance(node, ast.If)
+            node.body = []
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+            names += [f"{node.module}.{alias.name}" for alias in node.names]
+    return names
+
+
 def modules(under: Path) -> list[Path]:
     return sorted(under.rglob("*.py"))
 
@@ -34,12 +58,13 @@ def module_name(path: Path, root: Path = SRC) -> str:
 
 
 def import_graph(root: Path = SRC) -> dict[str, set[str]]:
-    """Module → the project's modules it imports (anywhere in it, functions included)."""
+    """Module → the project's modules it imports when it runs (anywhere in it, functions
+    included; annotations-only imports under ``if TYPE_CHECKING:`` are not imports)."""
     known = {module_name(path, root): path for path in modules(root)}
     graph: dict[str, set[str]] = {}
     for name, path in known.items():
         targets: set[str] = set()
-        for imported in imports_of(path):
+        for imported in runtime_imports_of(path):
             while imported and imported not in known:  # hws.x.y.Name → hws.x.y
                 imported = imported.rpartition(".")[0]
             if imported and imported != name:
@@ -131,6 +156,8 @@ def test_the_cycle_check_sees_a_cycle(tmp_path: Path) -> None:
     (package / "sub" / "b.py").write_text("def f():\n    from hws import c\n")
     (package / "c.py").write_text("import hws.a\n")
     (package / "d.py").write_text("import hws.a\n")
+    (package / "e.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from hws.f import X\n")
+    (package / "f.py").write_text("from hws.e import Y\n")  # e → f for the type checker only: no cycle
     assert cycles(import_graph(package)) == [["hws.a", "hws.c", "hws.sub.b"]]
 
 

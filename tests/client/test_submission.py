@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hws.client import APIError, HWSError
-from hws.client.polling import ImportTimeout
+from hws.client.errors import ImportTimeout
 from hws.client.statuses import ImportState, PackageProblem, RequestState
 from hws.client.upload import CHUNK
 from hws.st96.api_documents import PackageProblem as ServerProblem

@@ -12,6 +12,7 @@ from hws.cli.console import emit_json, fail, out
 from hws.client import HagueClient, HWSError, enrolment
 from hws.client import access_request as form
 from hws.client import profile as profiles
+from hws.client.errors import ProfileError
 from hws.keys.certificates import CertificateError, read_certificate
 from hws.store.clients import RegistryError, normalize_networks
 
@@ -156,7 +157,7 @@ def configure(
 def _client(profile: str | None, as_json: bool) -> HagueClient:
     try:
         return HagueClient.from_profile(profile)
-    except (profiles.ProfileError, ValueError, OSError) as exc:
+    except (ProfileError, ValueError, OSError) as exc:
         fail(str(exc), as_json=as_json, code=2)
 
 

@@ -19,10 +19,9 @@ from hws.client.downloads import (
     BULLETIN,
     CONFIDENTIAL,
     DownloadResult,
-    NothingPublished,
-    NotYetPublished,
     extract_zip,
 )
+from hws.client.errors import NothingPublished, NotYetPublished
 from hws.domain.weeks import InvalidWeek, Week
 
 #: exit status when the week is not published yet (EX_TEMPFAIL): try again later

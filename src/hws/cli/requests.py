@@ -14,7 +14,8 @@ from hws.cli.console import emit_json, err, fail, out
 from hws.cli.office import JSON, PROFILE, _client
 from hws.cli.package import _print_report, default_data_dir
 from hws.client import HWSError
-from hws.client.polling import DEFAULT_TIMEOUT, ImportTimeout
+from hws.client.errors import ImportTimeout
+from hws.client.polling import DEFAULT_TIMEOUT
 from hws.client.statuses import ImportStatus, PackageProblem, RequestStatus
 from hws.client.upload import Progress as ProgressCallback
 from hws.st96.package import validate_package

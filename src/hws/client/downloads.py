@@ -23,7 +23,6 @@ import hashlib
 import os
 import re
 import shutil
-import stat
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
@@ -34,13 +33,22 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from hws.client.errors import APIError, HWSError
+from hws.client.errors import (
+    APIError,
+    DigestMismatch,
+    HWSError,
+    NothingPublished,
+    NotYetPublished,
+    RangeNotSatisfiable,
+    UnexpectedResponse,
+    UnsafeArchive,
+)
 from hws.client.polling import parse_retry_after
 from hws.client.upload import CHUNK, Progress
 from hws.domain.weeks import Week
-from hws.st96 import safexml
-from hws.st96.namespaces import COM, HWS
-from hws.st96.zipsafe import ZipLimits, check_entry_name
+from hws.st96.api_documents import DocumentError, read_publication_list
+from hws.st96.problems import Problem
+from hws.st96.zipsafe import EntryRefused, ZipLimits, check_entry_name, inflate_entry, refuse_early
 
 BULLETIN = "bulletin"
 CONFIDENTIAL = "confidential"
@@ -56,71 +64,9 @@ _STRONG_ETAG = re.compile(r'^"[\x21\x23-\x7e]+"$')
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_SCHEDULED = re.compile(r"scheduled for (\S+)")
 
 
 # --------------------------------------------------------------------------- errors
-
-
-@dataclass
-class NotYetPublished(APIError):
-    """404 ``not-yet-published``: the week is not over yet (or its publication is running)."""
-
-    week: str = ""
-    kind: str = BULLETIN
-    retry_after: float | None = None
-
-    @property
-    def scheduled_for(self) -> str | None:
-        match = _SCHEDULED.search(self.detail)
-        return match.group(1) if match else None
-
-    def __str__(self) -> str:
-        what = "confidential copy" if self.kind == CONFIDENTIAL else "bulletin"
-        text = f"week {self.week} is not published yet ({what})"
-        if self.scheduled_for:
-            text += f"; scheduled for {self.scheduled_for}"
-        if self.retry_after is not None:
-            text += f", retry after {self.retry_after:.0f} s"
-        return text
-
-
-@dataclass
-class NothingPublished(APIError):
-    """404 ``nothing-published``: the week is closed with nothing in it; it never will be."""
-
-    week: str = ""
-
-    def __str__(self) -> str:
-        return f"week {self.week} had nothing to publish ({self.detail or self.title})"
-
-
-@dataclass
-class RangeNotSatisfiable(APIError):
-    """416: the part file is as long as the file (or longer); ``size`` is the file's."""
-
-    size: int | None = None
-
-
-class DigestMismatch(HWSError):
-    """The downloaded bytes are not those the server announced; the part file was deleted."""
-
-    def __init__(self, path: Path, expected: str, actual: str, size: int) -> None:
-        self.path, self.expected, self.actual, self.size = path, expected, actual, size
-        super().__init__(
-            f"{path.name}: the downloaded file ({size} bytes) has sha-256 {actual}, but the server announced "
-            f"{expected}; it was deleted and nothing was kept — download it again"
-        )
-
-
-class UnsafeArchive(HWSError):
-    """The archive cannot be extracted safely; nothing was written."""
-
-    def __init__(self, archive: Path, problems: list[str]) -> None:
-        self.archive, self.problems = archive, problems
-        listed = "".join(f"\n  - {p}" for p in problems[:20])
-        more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
-        super().__init__(f"{archive}: refused to extract, nothing was written:{listed}{more}")
 
 
 def publication_error(error: APIError, response: httpx.Response, kind: str, week: str) -> APIError:
@@ -167,46 +113,28 @@ class Publication:
 
 
 def parse_publication_list(content: bytes) -> list[Publication]:
-    """``hws:PublicationList`` → publications, newest week first as the server sends them."""
-    h, c = f"{{{HWS}}}", f"{{{COM}}}"
+    """``hws:PublicationList`` → publications, newest week first as the server sends them
+    (read by :func:`hws.st96.api_documents.read_publication_list`, beside its writer)."""
     try:
-        root = safexml.parse(content).getroot()
-    except safexml.XMLRejected as exc:
-        raise HWSError(f"the publication list is not acceptable XML: {exc}") from None
-    if root.tag != f"{h}PublicationList":
-        raise HWSError(f"expected hws:PublicationList, got {root.tag}")
-
-    def text(element: Any, tag: str) -> str:
-        found = element.find(tag)
-        if found is None or not (found.text or "").strip():
-            raise HWSError(f"publication list: missing {tag.split('}')[-1]}")
-        return str(found.text).strip()
-
-    kind = text(root, f"{h}PublicationCategory")
-    office_element = root.find(f"{h}OfficeCode")
-    office = office_element.text if office_element is not None else None
-    items = []
-    for entry in root.iterfind(f"{h}Publication"):
-        try:
-            digest = text(entry, f"{h}PackageDigest").removeprefix("sha-256:").lower()
-            items.append(
-                Publication(
-                    kind=kind,
-                    week=Week.parse(text(entry, f"{h}WeekIdentifier")).id,
-                    bulletin_number=text(entry, f"{h}BulletinNumber"),
-                    publication_date=date.fromisoformat(text(entry, f"{c}PublicationDate")[:10]),
-                    size=int(text(entry, f"{h}PackageSize")),
-                    sha256=digest,
-                    registrations=int(text(entry, f"{h}RegistrationCount")),
-                    decisions=int(text(entry, f"{h}DecisionCount")),
-                    published_at=datetime.fromisoformat(text(entry, f"{h}PublishedDateTime")),
-                    url=text(entry, f"{h}DownloadURI"),
-                    office=office,
-                )
+        listing = read_publication_list(content)
+        return [
+            Publication(
+                kind=listing.kind,
+                week=Week.parse(item.week).id,
+                bulletin_number=item.bulletin_number,
+                publication_date=item.publication_date,
+                size=item.size,
+                sha256=item.sha256,
+                registrations=item.registrations,
+                decisions=item.decisions,
+                published_at=item.published_at,
+                url=item.url,
+                office=listing.office,
             )
-        except ValueError as exc:
-            raise HWSError(f"publication list: unreadable entry ({exc})") from None
-    return items
+            for item in listing.items
+        ]
+    except (DocumentError, ValueError) as exc:  # a week id that is not one (InvalidWeek) too
+        raise UnexpectedResponse(f"the publication list cannot be read: {exc}") from None
 
 
 def backfill_weeks(publications: Iterable[Publication], since: str, until: str | None = None) -> list[str]:
@@ -545,19 +473,16 @@ class Extracted:
     size: int = 0
 
 
+def _described(problem: Problem, name: str) -> str:
+    return f"{problem.code}: {name!r}: {problem.message}"
+
+
 def _entry_problems(info: zipfile.ZipInfo, limits: ZipLimits) -> list[str]:
-    problems = [f"{p.code}: {p.message}" for p in check_entry_name(info.filename, raw=info.orig_filename)]
-    mode = (info.external_attr >> 16) & 0xFFFF if info.create_system == 3 else 0
-    if stat.S_ISLNK(mode):
-        problems.append(f"zip-entry-symlink: {info.filename!r} is a symbolic link")
-    elif mode and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
-        problems.append(f"zip-entry-special: {info.filename!r} is a device, pipe or socket")
-    if info.flag_bits & 0x1:
-        problems.append(f"zip-entry-encrypted: {info.filename!r} is encrypted")
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        problems.append(f"zip-entry-unsupported: {info.filename!r} uses compression method {info.compress_type}")
-    if info.file_size > limits.max_entry_bytes:
-        problems.append(f"zip-entry-too-large: {info.filename!r} declares {info.file_size} bytes")
+    """The service's own checks of an entry (:mod:`hws.st96.zipsafe`): its name, then its header."""
+    problems = [_described(p, info.filename) for p in check_entry_name(info.filename, raw=info.orig_filename)]
+    early = refuse_early(info, limits)
+    if early is not None:
+        problems.append(_described(early, info.filename))
     return problems
 
 
@@ -642,27 +567,11 @@ def extract_zip(archive: Path, dest_dir: Path, *, limits: ZipLimits = EXTRACT_LI
 
 
 def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, limits: ZipLimits, budget: int, archive: Path) -> int:
-    count = 0
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
-        with zf.open(info) as stream, os.fdopen(os.open(target, flags, 0o644), "wb") as out:
-            while chunk := stream.read(CHUNK):
-                count += len(chunk)
-                if count > budget:
-                    raise UnsafeArchive(
-                        archive, [f"zip-too-large: inflates beyond {limits.max_total_bytes} bytes (at {info.filename!r})"]
-                    )
-                if count > limits.max_entry_bytes:
-                    raise UnsafeArchive(
-                        archive, [f"zip-entry-too-large: {info.filename!r} inflates beyond {limits.max_entry_bytes} bytes"]
-                    )
-                if count > limits.ratio_floor and count > limits.max_ratio * max(info.compress_size, 1):
-                    raise UnsafeArchive(
-                        archive, [f"zip-ratio-exceeded: {info.filename!r} inflates beyond {limits.max_ratio:.0f}:1"]
-                    )
-                out.write(chunk)
-    except UnsafeArchive:
-        raise
+        with os.fdopen(os.open(target, flags, 0o644), "wb") as out:
+            return inflate_entry(zf, info, limits, budget, out)  # the service's streaming limits
+    except EntryRefused as refused:
+        raise UnsafeArchive(archive, [_described(refused.problem, info.filename)]) from None
     except Exception as exc:  # BadZipFile (CRC), zlib.error, EOFError, OSError …
         raise UnsafeArchive(archive, [f"zip-corrupt: {info.filename!r} cannot be read: {exc}"]) from None
-    return count

@@ -42,9 +42,7 @@ from hws.client.downloads import (
     REDIRECTS,
     BackfillProgress,
     DownloadResult,
-    NothingPublished,
     Publication,
-    RangeNotSatisfiable,
     Transfer,
     backfill_weeks,
     endpoint,
@@ -54,13 +52,20 @@ from hws.client.downloads import (
     week_progress,
 )
 from hws.client.enrolment import load_private_key
-from hws.client.errors import APIError, HWSError, ProblemEntry, TokenError
+from hws.client.errors import (
+    APIError,
+    HWSError,
+    ImportTimeout,
+    NothingPublished,
+    ProblemEntry,
+    RangeNotSatisfiable,
+    TokenError,
+)
 from hws.client.polling import (
     DEFAULT_MAX_POLL,
     DEFAULT_POLL,
     DEFAULT_TIMEOUT,
     TRANSIENT_STATUSES,
-    ImportTimeout,
     PollSchedule,
     parse_retry_after,
 )

@@ -11,10 +11,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
-from hws.client.errors import HWSError
-
 if TYPE_CHECKING:
-    from hws.client.statuses import ImportStatus
+    pass
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_POLL = 1.0
@@ -68,18 +66,3 @@ class PollSchedule:
         wanted = max(self._next, retry_after or 0.0)
         self._next = min(self._next * self.factor, self.max_poll)
         return min(wanted, remaining)
-
-
-class ImportTimeout(HWSError):
-    """The import was still ``Pending`` when :meth:`wait_for_import` gave up."""
-
-    def __init__(self, import_id: str, timeout: float, last: ImportStatus | None, error: Exception | None = None) -> None:
-        self.import_id = import_id
-        self.timeout = timeout
-        self.last = last  #: the last status read, None if none could be read
-        self.error = error  #: the failure of the last poll, if it failed
-        state = "still pending" if last is not None else "status unknown"
-        because = f" (last poll failed: {error})" if error is not None else ""
-        super().__init__(
-            f"import {import_id} {state} after {timeout:g} s{because}; ask again later: hws import-status {import_id}"
-        )

@@ -14,6 +14,8 @@ import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from hws.client.errors import ProfileError
+
 ENVIRONMENT = {
     "issuer": "HWS_ISSUER",
     "api_url": "HWS_API_URL",
@@ -25,10 +27,6 @@ ENVIRONMENT = {
     "audience": "HWS_CLIENT_ASSERTION_AUDIENCE",
 }
 AUDIENCES = ("issuer", "token_endpoint")
-
-
-class ProfileError(ValueError):
-    """The profile lacks something, or the file cannot be read."""
 
 
 @dataclass(frozen=True)

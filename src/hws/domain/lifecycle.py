@@ -1,4 +1,5 @@
-"""Service-request statuses and the only transitions allowed between them (spec §6)."""
+"""Service-request statuses and the only transitions allowed between them (spec §6), and
+the three states of an uploaded package."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ class Status(StrEnum):
     @property
     def final(self) -> bool:
         return self in FINAL
+
+
+class ImportState(StrEnum):
+    """An uploaded package: waiting for its import, or imported (a service request), or rejected."""
+
+    PENDING = "Pending"
+    IMPORTED = "Imported"
+    REJECTED = "Rejected"
 
 
 FINAL = frozenset({Status.REGISTERED, Status.ABANDONED, Status.CANCELLED})

@@ -1,5 +1,7 @@
-"""Writers for the API's own XML documents (namespace ``urn:hws:xml:api:v1``) and for
-RFC 9457 problem details in XML, plus the XSDs that describe them."""
+"""The API's own XML documents (namespace ``urn:hws:xml:api:v1``): each writer (the
+service) beside its reader (the office kit), RFC 9457 problem details in XML, and the XSDs
+that describe them. A reader raises :class:`DocumentError` naming what does not follow
+``hws-api-v1.xsd``."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from typing import cast
 
 from lxml import etree
 
+from hws.domain.lifecycle import ImportState, Status
+from hws.st96 import safexml
 from hws.st96.namespaces import COM, HWS, PROBLEM
 
 _H = f"{{{HWS}}}"
@@ -64,7 +68,7 @@ class PackageProblem:
 @dataclass(frozen=True)
 class ImportStatusView:
     import_id: str
-    status: str  # Pending | Imported | Rejected
+    status: ImportState | str  # written as given; read back as an ImportState
     received_at: datetime
     size: int
     sha256: str
@@ -110,7 +114,7 @@ def import_status(view: ImportStatusView) -> bytes:
 class RequestStatusView:
     import_id: str
     srn: str
-    status: str
+    status: Status | str  # written as given; read back as a Status
     transaction: str
     office: str
     last_change: datetime
@@ -207,6 +211,160 @@ def publication_list(kind: str, items: Sequence[PublicationView], office: str | 
         _child(entry, f"{_H}PublishedDateTime", _datetime(item.published_at))
         _child(entry, f"{_H}DownloadURI", item.url)
     return _serialize(root)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class DocumentError(ValueError):
+    """An API document that does not follow ``hws-api-v1.xsd``; the message says what."""
+
+
+class _Reader:
+    """Typed access to the children of one API document, with errors that say what is wrong."""
+
+    def __init__(self, data: bytes, expected: str) -> None:
+        try:
+            self.root = safexml.parse(data).getroot()
+        except safexml.XMLRejected as exc:
+            raise DocumentError(f"unreadable hws:{expected} from the server: {exc.code}: {exc.message}") from None
+        if self.root.tag != f"{_H}{expected}":
+            raise DocumentError(f"expected hws:{expected} from the server, got {self.root.tag}")
+        self.document = f"hws:{expected}"
+
+    def fail(self, message: str) -> DocumentError:
+        return DocumentError(f"unexpected {self.document} from the server: {message}")
+
+    def optional(self, tag: str, parent: etree._Element | None = None) -> str | None:
+        element = (self.root if parent is None else parent).find(tag)
+        if element is None or element.text is None or not element.text.strip():
+            return None
+        return element.text.strip()
+
+    def required(self, tag: str, parent: etree._Element | None = None) -> str:
+        value = self.optional(tag, parent)
+        if value is None:
+            raise self.fail(f"{etree.QName(tag).localname} is missing")
+        return value
+
+    def timestamp(self, tag: str, parent: etree._Element | None = None) -> datetime:
+        text = self.required(tag, parent)
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            raise self.fail(f"{etree.QName(tag).localname} {text!r} is not an ISO 8601 date-time") from None
+
+    def optional_timestamp(self, tag: str) -> datetime | None:
+        return self.timestamp(tag) if self.optional(tag) is not None else None
+
+    def day(self, tag: str, parent: etree._Element | None = None) -> date | None:
+        text = self.optional(tag, parent)
+        if text is None:
+            return None
+        try:
+            return date.fromisoformat(text[:10])
+        except ValueError:
+            raise self.fail(f"{etree.QName(tag).localname} {text!r} is not an ISO 8601 date") from None
+
+    def integer(self, tag: str, text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise self.fail(f"{etree.QName(tag).localname} {text!r} is not a number") from None
+
+    def sha256(self, tag: str, parent: etree._Element | None = None) -> str:
+        digest = self.required(tag, parent)
+        algorithm, _, hex_digest = digest.partition(":")
+        if algorithm != "sha-256" or not hex_digest:
+            raise self.fail(f"{etree.QName(tag).localname} {digest!r} is not sha-256:<hex>")
+        return hex_digest.lower()
+
+    def state(self, tag: str, kind: type[ImportState] | type[Status]) -> ImportState | Status:
+        text = self.required(tag)
+        try:
+            return kind(text)
+        except ValueError:
+            known = ", ".join(s.value for s in kind)
+            raise self.fail(f"{etree.QName(tag).localname} {text!r} is none of {known}") from None
+
+
+def read_import_status(data: bytes) -> ImportStatusView:
+    """An ``hws:ImportStatus`` document back (what :func:`import_status` wrote)."""
+    r = _Reader(data, "ImportStatus")
+    sha256 = r.sha256(f"{_H}PackageDigest")
+    problems = tuple(
+        PackageProblem(
+            code=r.required(f"{_H}Code", item),
+            severity=r.required(f"{_H}Severity", item),
+            message=r.optional(f"{_H}Message", item) or "",
+            entry=r.optional(f"{_H}EntryName", item),
+            path=r.optional(f"{_H}XMLPath", item),
+            line=r.integer(f"{_H}LineNumber", line) if (line := r.optional(f"{_H}LineNumber", item)) else None,
+        )
+        for item in r.root.iterfind(f"{_H}ProblemBag/{_H}Problem")
+    )
+    return ImportStatusView(
+        import_id=r.required(f"{_H}ImportIdentifier"),
+        status=r.state(f"{_H}ImportStatusCategory", ImportState),
+        received_at=r.timestamp(f"{_H}ReceivedDateTime"),
+        size=r.integer(f"{_H}PackageSize", r.required(f"{_H}PackageSize")),
+        sha256=sha256,
+        processed_at=r.optional_timestamp(f"{_H}ProcessedDateTime"),
+        transaction=r.optional(f"{_H}TransactionCategory"),
+        office_reference=r.optional(f"{_H}OfficeReference"),
+        srn=r.optional(f"{_C}RecordIdentifier"),
+        problems=problems,
+    )
+
+
+def read_request_status(data: bytes) -> RequestStatusView:
+    """An ``hws:ServiceRequestStatus`` document back (what :func:`request_status` wrote)."""
+    r = _Reader(data, "ServiceRequestStatus")
+    expected = r.root.find(f"{_H}ExpectedPublication")
+    return RequestStatusView(
+        import_id=r.required(f"{_H}ImportIdentifier"),
+        srn=r.required(f"{_C}RecordIdentifier"),
+        status=r.state(f"{_H}ProcessingStatusCategory", Status),
+        transaction=r.required(f"{_H}TransactionCategory"),
+        office=r.required(f"{_H}OfficeCode"),
+        last_change=r.timestamp(f"{_H}LastChangeDateTime"),
+        office_reference=r.optional(f"{_H}OfficeReference"),
+        irn=r.optional(f"{_C}InternationalRegistrationNumber"),
+        expected_publication=r.day(f"{_C}PublicationDate", expected) if expected is not None else None,
+        regularization_deadline=r.day(f"{_H}RegularizationDeadlineDate"),
+    )
+
+
+@dataclass(frozen=True)
+class PublicationListing:
+    kind: str  # bulletin | confidential
+    office: str | None
+    items: tuple[PublicationView, ...]
+
+
+def read_publication_list(data: bytes) -> PublicationListing:
+    """An ``hws:PublicationList`` back (what :func:`publication_list` wrote), in its order."""
+    r = _Reader(data, "PublicationList")
+    items = []
+    for entry in r.root.iterfind(f"{_H}Publication"):
+        items.append(
+            PublicationView(
+                week=r.required(f"{_H}WeekIdentifier", entry),
+                bulletin_number=r.required(f"{_H}BulletinNumber", entry),
+                publication_date=r.day(f"{_C}PublicationDate", entry) or _missing(r, "PublicationDate"),
+                size=r.integer(f"{_H}PackageSize", r.required(f"{_H}PackageSize", entry)),
+                sha256=r.sha256(f"{_H}PackageDigest", entry),
+                registrations=r.integer(f"{_H}RegistrationCount", r.required(f"{_H}RegistrationCount", entry)),
+                decisions=r.integer(f"{_H}DecisionCount", r.required(f"{_H}DecisionCount", entry)),
+                published_at=r.timestamp(f"{_H}PublishedDateTime", entry),
+                url=r.required(f"{_H}DownloadURI", entry),
+            )
+        )
+    return PublicationListing(r.required(f"{_H}PublicationCategory"), r.optional(f"{_H}OfficeCode"), tuple(items))
+
+
+def _missing(reader: _Reader, name: str) -> date:
+    raise reader.fail(f"{name} is missing")
 
 
 @cache

@@ -17,7 +17,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from hws.st96.problems import Location, Problem
 
@@ -104,8 +104,10 @@ def _entry_mode(info: zipfile.ZipInfo) -> int:
     return (info.external_attr >> 16) & 0xFFFF if info.create_system == 3 else 0
 
 
-def _refuse_early(info: zipfile.ZipInfo, limits: ZipLimits) -> Problem | None:
-    """Refuse an entry from its header alone, before any byte of it is inflated."""
+def refuse_early(info: zipfile.ZipInfo, limits: ZipLimits) -> Problem | None:
+    """Refuse an entry from its header alone, before any byte of it is inflated: links and
+    special files, encryption, unsupported compression, nested archives, declared size and
+    ratio. (The service's import and the office kit's extraction both use it.)"""
     where = Location(entry=info.filename)
     mode = _entry_mode(info)
     if stat.S_ISLNK(mode):
@@ -138,17 +140,20 @@ def _refuse_early(info: zipfile.ZipInfo, limits: ZipLimits) -> Problem | None:
     return None
 
 
-class _Stop(Exception):
+class EntryRefused(Exception):
+    """An entry stopped while inflating; ``fatal``: the whole archive is over its budget."""
+
     def __init__(self, problem: Problem, *, fatal: bool) -> None:
         super().__init__(problem.message)
         self.problem = problem
         self.fatal = fatal
 
 
-def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits, budget: int) -> bytes:
-    """Inflate one entry as a stream, counting real bytes against every limit."""
+def inflate_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits, budget: int, out: IO[bytes]) -> int:
+    """Inflate one entry into ``out`` as a stream, counting real bytes against every limit
+    (total ``budget``, per entry, ratio; a nested archive's magic); raises
+    :class:`EntryRefused`. Returns the entry's size."""
     where = Location(entry=info.filename)
-    out = io.BytesIO()
     count = 0
     with zf.open(info) as stream:
         while True:
@@ -156,13 +161,13 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits, b
             if not chunk:
                 break
             if count == 0 and chunk.startswith(_ARCHIVE_MAGIC):
-                raise _Stop(
+                raise EntryRefused(
                     Problem("zip-nested-archive", "entry is itself an archive; nested archives are refused", where),
                     fatal=False,
                 )
             count += len(chunk)
             if count > budget:
-                raise _Stop(
+                raise EntryRefused(
                     Problem(
                         "zip-too-large",
                         f"uncompressed content exceeds the limit of {limits.max_total_bytes} bytes (stopped reading here)",
@@ -171,7 +176,7 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits, b
                     fatal=True,
                 )
             if count > limits.max_entry_bytes:
-                raise _Stop(
+                raise EntryRefused(
                     Problem(
                         "zip-entry-too-large",
                         f"entry inflates beyond the per-entry limit of {limits.max_entry_bytes} bytes",
@@ -180,7 +185,7 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits, b
                     fatal=False,
                 )
             if count > limits.ratio_floor and count > limits.max_ratio * max(info.compress_size, 1):
-                raise _Stop(
+                raise EntryRefused(
                     Problem(
                         "zip-ratio-exceeded",
                         f"entry inflates beyond a compression ratio of {limits.max_ratio:.0f}:1 (stopped reading)",
@@ -189,6 +194,12 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits, b
                     fatal=False,
                 )
             out.write(chunk)
+    return count
+
+
+def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits, budget: int) -> bytes:
+    out = io.BytesIO()
+    inflate_entry(zf, info, limits, budget, out)
     return out.getvalue()
 
 
@@ -362,7 +373,7 @@ def _read_all(zf: zipfile.ZipFile, limits: ZipLimits, result: ZipContent) -> Non
         seen_folded[folded] = info.filename
         if name_problems:
             continue
-        early = _refuse_early(info, limits)
+        early = refuse_early(info, limits)
         if early is not None:
             result.problems.append(early)
             continue
@@ -373,7 +384,7 @@ def _read_all(zf: zipfile.ZipFile, limits: ZipLimits, result: ZipContent) -> Non
     for info in readable:
         try:
             data = _read_entry(zf, info, limits, budget)
-        except _Stop as stop:
+        except EntryRefused as stop:
             result.problems.append(stop.problem)
             if stop.fatal:
                 return

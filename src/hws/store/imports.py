@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from hws.domain.lifecycle import ImportState
 from hws.store.tables import blobs, idempotency_keys, imports
 
-PENDING, IMPORTED, REJECTED = "Pending", "Imported", "Rejected"
+PENDING, IMPORTED, REJECTED = ImportState.PENDING, ImportState.IMPORTED, ImportState.REJECTED
 
 
 @dataclass(frozen=True)
