@@ -14,9 +14,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
-from joserfc.jws import JWSRegistry, serialize_compact
+from joserfc.jws import JWSRegistry
 
-from hws.keys.public_keys import PrivateKey, PublicKey, b64url_decode, b64url_encode
+from hws.keys.public_keys import PrivateKey, PublicKey, b64url_encode
 
 SUPPORTED_ALGS = ("ES256", "PS256")
 #: a key in the library's form: parse a JWK once with :func:`verification_key` and reuse it
@@ -28,6 +28,8 @@ P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 P256_HALF_ORDER = P256_ORDER // 2
 
 _REGISTRY = JWSRegistry(algorithms=SUPPORTED_ALGS, strict_check_header=False)
+#: the library's algorithm of each name, looked up once
+_MODELS = {alg: _REGISTRY.get_alg(alg) for alg in SUPPORTED_ALGS}
 _KEY_CLASS = {"ES256": (ECKey, ec.EllipticCurvePrivateKey), "PS256": (RSAKey, rsa.RSAPrivateKey)}
 
 
@@ -57,27 +59,30 @@ def sign(header: Mapping[str, Any], claims: Mapping[str, Any], key: PrivateKey |
     raw = key.private_key if isinstance(key, ECKey | RSAKey) else key
     if alg not in _KEY_CLASS or not isinstance(raw, _KEY_CLASS[alg][1]):
         raise ValueError(f"cannot sign {alg!r} with a {type(key).__name__}")
-    payload = json.dumps(claims, separators=(",", ":")).encode()
     signer = key if isinstance(key, ECKey | RSAKey) else jose_key(key)
-    token = serialize_compact(dict(header), payload, signer, registry=_REGISTRY)
-    return _low_s(token) if alg == "ES256" else token
+    signing_input = f"{_segment(header)}.{_segment(claims)}"
+    # the library signs: ES256 as raw r‖s (RFC 7518 §3.4), PS256 with PSS and SHA-256
+    signature = _MODELS[alg].sign(signing_input.encode("ascii"), signer)
+    if alg == "ES256":
+        signature = _low_s(signature)
+    return f"{signing_input}.{b64url_encode(signature)}"
 
 
-def _low_s(token: str) -> str:
+def _segment(value: Mapping[str, Any]) -> str:
+    return b64url_encode(json.dumps(value, separators=(",", ":")).encode())
+
+
+def _low_s(signature: bytes) -> bytes:
     """The same ES256 signature in its low-S form (r, n − s) when s > n/2."""
-    signing_input, _, encoded = token.rpartition(".")
-    signature = b64url_decode(encoded)
     s = int.from_bytes(signature[32:], "big")
-    if s <= P256_HALF_ORDER:
-        return token
-    return f"{signing_input}.{b64url_encode(signature[:32] + (P256_ORDER - s).to_bytes(32, 'big'))}"
+    return signature if s <= P256_HALF_ORDER else signature[:32] + (P256_ORDER - s).to_bytes(32, "big")
 
 
 def verify(signing_input: bytes, signature: bytes, alg: str, key: JoseKey | PublicKey) -> bool:
     """True when ``signature`` is a valid ``alg`` signature of ``signing_input`` by ``key``."""
     if alg not in SUPPORTED_ALGS:
         return False
-    model = _REGISTRY.get_alg(alg)
+    model = _MODELS[alg]
     jkey = key if isinstance(key, ECKey | RSAKey) else jose_key(key)
     try:
         model.check_key(jkey)  # the key's type (and curve) is the one alg is pinned to
