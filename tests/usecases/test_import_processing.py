@@ -53,7 +53,7 @@ def test_a_rejected_package_records_every_problem(service) -> None:  # type: ign
     assert "office-code-mismatch" in {p["code"] for p in record.problems or []}
     service.audit.flush()
     (event,) = audit_store.query(service.engine, action="import.rejected")
-    assert "office-code-mismatch" in event.detail["codes"]
+    assert "office-code-mismatch" in event["detail"]["codes"]
 
 
 def test_a_retaken_job_of_a_finished_import_only_completes(service) -> None:  # type: ignore[no-untyped-def]

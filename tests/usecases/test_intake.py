@@ -33,7 +33,7 @@ def test_a_receipt_is_an_import_a_queued_job_and_an_audit_entry(service) -> None
     assert (job.kind, job.ref, job.status) == (JobKind.IMPORT, receipt.record.import_id, QUEUED)
     service.audit.flush()
     (event,) = audit_store.query(service.engine, action="request.submitted")
-    assert (event.actor, event.target, event.source) == (client.client_id, receipt.record.import_id, "192.0.2.7")
+    assert (event["actor"], event["target"], event["source"]) == (client.client_id, receipt.record.import_id, "192.0.2.7")
 
 
 def test_the_same_key_and_bytes_replay_the_first_receipt_and_other_bytes_conflict(service) -> None:  # type: ignore[no-untyped-def]
