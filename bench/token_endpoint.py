@@ -469,7 +469,7 @@ def ceiling_app() -> Any:
             der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
             client_key.verify(der, f"{h}.{p}".encode("ascii"), ecdsa)  # type: ignore[call-arg, union-attr]
             claims = json.loads(b64url_decode(p))
-        except Exception:
+        except Exception:  # any failure: refused
             await answer(send, 401, b'{"error":"invalid_client"}')
             return
         now = int(time.time())

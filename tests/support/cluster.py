@@ -433,7 +433,7 @@ class OfficeClient:
                 if self.replay_every and n % self.replay_every == self.replay_every // 2:
                     self._replay(ack, body)
                 self.acks.append(ack)
-        except BaseException as exc:
+        except BaseException as exc:  # reported by the test
             self.error = exc
         finally:
             self._http.close()

@@ -48,7 +48,7 @@ async def readyz(request: Request) -> JSONResponse:
         if revision != head:
             ready = False
             checks["database"] = {"status": "schema-outdated", "revision": revision, "head": head}
-    except Exception as exc:
+    except Exception as exc:  # any database failure means not ready
         ready = False
         checks["database"] = {"status": "unavailable", "error": type(exc).__name__}
     try:
@@ -69,7 +69,7 @@ async def readyz(request: Request) -> JSONResponse:
                                 "hits": service.read_cache.hits, "misses": service.read_cache.misses}  # fmt: skip
     try:
         checks["jobs"] = await run_in_threadpool(service.jobs.counts)
-    except Exception:
+    except Exception:  # reported through the database check
         pass
     status = "ready" if ready else "not-ready"
     headers = {} if ready else {"Retry-After": "5"}

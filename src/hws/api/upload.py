@@ -127,7 +127,7 @@ class Spool:
                 if self._error is None and not self._aborting:
                     try:
                         writer.write(item[0] if len(item) == 1 else b"".join(item))
-                    except BaseException as exc:
+                    except BaseException as exc:  # raised again on the loop
                         self._error = exc
                         writer.abort()  # what follows is dropped
                 del item
@@ -313,7 +313,7 @@ async def _receive_multipart(
                 parser.write(chunk)
         except Problem:
             raise
-        except Exception as exc:
+        except Exception as exc:  # python-multipart raises several error types
             raise Problem("invalid-request", detail=f"malformed multipart body: {exc}") from None
 
     async def chunks_then_end() -> AsyncIterator[bytes | None]:

@@ -118,7 +118,7 @@ def _unreachable(settings: Settings, error: BaseException) -> str:
     """One line for stderr: which database, why (password hidden)."""
     try:
         where = make_url(settings.database_url or "").render_as_string(hide_password=True)
-    except Exception:
+    except Exception:  # only for the message
         where = "the configured database"
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()
     return f"hws serve: cannot reach the database {where}: {reason[0] if reason else type(error).__name__}"

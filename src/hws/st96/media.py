@@ -220,7 +220,7 @@ def _check_pdf(name: str, data: bytes, where: Location) -> list[Problem]:
             if len(reader.pages) < 1:
                 return [Problem(not_pdf, f"{name!r} is named like a PDF but has no page", where)]
             found = _active_content(reader.trailer, DictionaryObject, ArrayObject, IndirectObject)
-    except Exception as exc:
+    except Exception as exc:  # pypdf raises many kinds on hostile input
         return [Problem(not_pdf, f"{name!r} is named like a PDF but does not parse as one ({_reason(exc)})", where)]
     if found is None:  # also in objects nothing references (a reader rebuilding the file may find them)
         raw = _PDF_NAMES.search(_PDF_STREAM_DATA.sub(b"stream endstream", data))

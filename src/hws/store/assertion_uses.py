@@ -238,7 +238,7 @@ class _GroupCommit:
         if connection is not None:
             try:
                 connection.close()
-            except Exception:
+            except Exception:  # it is being discarded anyway
                 pass
 
     def _commit(self, engine: Engine, batch: Sequence[_Use]) -> None:
@@ -270,7 +270,7 @@ class _GroupCommit:
             try:
                 self._commit(engine, [item])
                 item.error = None
-            except BaseException as exc:
+            except BaseException as exc:  # handed to that call alone
                 item.error = exc
 
     def _join(self, use: _Use) -> bool:

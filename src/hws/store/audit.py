@@ -104,7 +104,7 @@ class AuditLog:
                 with self._engine.begin() as conn:
                     conn.execute(insert(audit_events), [e.row() for e in batch])
                 return
-            except Exception:
+            except Exception:  # database briefly unavailable: retry, then report
                 threading.Event().wait(0.5 * (attempt + 1))
         self.dropped += len(batch)
         log.error("audit events could not be written", extra={"event": "audit.lost", "count": len(batch)})

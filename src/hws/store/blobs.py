@@ -269,7 +269,7 @@ class FilesystemBlobStore:
 
     def open(self, sha256: str) -> BinaryIO:
         try:
-            return open(self.path_for(sha256), "rb")
+            return open(self.path_for(sha256), "rb")  # the caller closes it
         except FileNotFoundError:
             raise BlobNotFound(sha256) from None
 

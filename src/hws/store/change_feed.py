@@ -85,7 +85,7 @@ class ChangeFeed:
         if connection is not None:
             try:
                 connection.cancel_safe(timeout=1.0)  # wakes notifies()
-            except Exception:
+            except Exception:  # best effort on the way out
                 pass
         if self._thread is not None:
             self._thread.join(timeout)
@@ -123,7 +123,7 @@ class ChangeFeed:
                 driver = conn.connection.dbapi_connection
                 assert driver is not None  # inside a transaction the connection is checked out
                 driver.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{_MARKER}:{marker}"))
-            except Exception:
+            except Exception:  # the commit will fail too; the check-in empties the cache
                 self._expected.pop(marker, None)
                 return
             conn.info[_SYNC] = (marker, heard)
@@ -155,7 +155,7 @@ class ChangeFeed:
     # The listening thread -------------------------------------------------------
 
     def _connect(self) -> Any:
-        import psycopg
+        import psycopg  # PostgreSQL deployments only
 
         args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
         kwargs = {**POSTGRES_LIBPQ_DEFAULTS, **kwargs, "autocommit": True, "application_name": APPLICATION_NAME}
@@ -179,7 +179,7 @@ class ChangeFeed:
                 log.warning("read cache off: %s", exc, extra={"event": "cache.off"})
                 self._stop.wait(self.max_retry_seconds)
                 continue
-            except Exception as exc:
+            except Exception as exc:  # the database may be down: retry
                 self.state = f"down: {type(exc).__name__}"
                 log.info("change feed cannot connect: %s", exc, extra={"event": "cache.feed_down"})
                 self._stop.wait(delay)
@@ -191,7 +191,7 @@ class ChangeFeed:
             log.info("read cache live", extra={"event": "cache.live"})
             try:
                 self._listen(self._connection)
-            except Exception as exc:
+            except Exception as exc:  # connection lost: cache off, then retry
                 if not self._stop.is_set():
                     self.state = f"down: {type(exc).__name__}"
                     log.warning("change feed lost: %s", exc, extra={"event": "cache.feed_down"})

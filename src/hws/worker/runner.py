@@ -51,7 +51,7 @@ class Worker:
                     self.service.jobs.extend(job)
                 except LeaseLost:
                     return
-                except Exception:
+                except Exception:  # a missed heartbeat only risks a retake
                     log.warning("lease heartbeat failed", exc_info=True)
 
         beat = threading.Thread(target=heartbeat, name=f"lease-{job.id}", daemon=True)
@@ -67,7 +67,7 @@ class Worker:
             )  # fmt: skip
         except LeaseLost:
             log.warning("job lease lost", extra={"event": "job.lease_lost", "job": job.id, "ref": job.ref})
-        except Exception as exc:
+        except Exception as exc:  # an outage is re-raised, anything else recorded
             if unavailable(exc):
                 # Not the job's fault, and fail() could not be recorded anyway: its
                 # transaction was rolled back; the lease expires and the job is retaken.
@@ -108,7 +108,7 @@ class Worker:
                     outage_since, backoff = None, 0.0
                 if not worked:
                     stop.wait(poll)
-            except Exception as exc:
+            except Exception as exc:  # keep going whatever happens
                 if not unavailable(exc):
                     log.exception("worker loop error", extra={"event": "worker.error"})
                     stop.wait(min(poll * 4, 5))

@@ -51,7 +51,7 @@ class Leadership:
                 return True
             conn.close()
             return False
-        except Exception:
+        except Exception:  # the connection died: leadership is gone
             self.release()
             return False
 
@@ -112,7 +112,7 @@ class Scheduler:
                     done = tick(self.service)
                     if done["abandoned"] or done["published"]:
                         log.info("scheduler round", extra={"event": "scheduler.round", **done})
-            except Exception as exc:
+            except Exception as exc:  # keep the scheduler alive; the next round retries
                 if unavailable(exc):
                     log.warning("scheduler round skipped: database unavailable", extra={"event": "scheduler.unavailable"})
                 else:
