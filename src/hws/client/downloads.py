@@ -9,9 +9,12 @@ The sync and async clients share everything here but the HTTP I/O:
   into place (fsync, then ``os.replace``). The ``ETag`` of the answer is kept beside the
   part file (``<name>.part.etag``) so that an interrupted download resumes with
   ``Range: bytes=<size>-`` and ``If-Range``; if the file changed meanwhile, the server
-  answers 200 and the download starts again from zero.
+  answers 200 and the download starts again from zero. A download out of step with
+  what was announced raises :class:`~hws.client.errors.DownloadError`
+  (:class:`~hws.client.errors.DigestMismatch` when the bytes are not those announced).
 - :func:`parse_publication_list` reads ``hws:PublicationList`` (hardened parser).
-- :func:`extract_zip` unpacks an archive into a folder and never writes outside it.
+- :func:`extract_zip` unpacks an archive into a folder and never writes outside it, with
+  the service's own archive checks (:mod:`hws.st96.zipsafe`).
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ import httpx
 from hws.client.errors import (
     APIError,
     DigestMismatch,
-    HWSError,
+    DownloadError,
+    InvalidArgument,
     NothingPublished,
     NotYetPublished,
     RangeNotSatisfiable,
@@ -48,7 +52,15 @@ from hws.client.upload import CHUNK, Progress
 from hws.domain.weeks import Week
 from hws.st96.api_documents import DocumentError, read_publication_list
 from hws.st96.problems import Problem
-from hws.st96.zipsafe import EntryRefused, ZipLimits, check_entry_name, inflate_entry, refuse_early
+from hws.st96.zipsafe import (
+    EntryRefused,
+    ZipLimits,
+    check_entry_name,
+    inflate_entry,
+    refuse_directory,
+    refuse_early,
+    refuse_entries,
+)
 
 BULLETIN = "bulletin"
 CONFIDENTIAL = "confidential"
@@ -176,15 +188,15 @@ def file_name(kind: str, week: str, office: str | None = None) -> str:
         return f"bulletin-{week}.zip"
     if kind == CONFIDENTIAL:
         if not office or not re.fullmatch(r"[A-Z0-9]{2,3}", office):
-            raise HWSError(f"a confidential copy needs the office code, got {office!r}")
+            raise InvalidArgument(f"a confidential copy needs the office code, got {office!r}")
         return f"confidential-{office}-{week}.zip"
-    raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    raise InvalidArgument(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
 
 
 def endpoint(kind: str, week: str | None = None) -> str:
     base = {BULLETIN: "/publication/bulletin", CONFIDENTIAL: "/publication/copy/confidential"}.get(kind)
     if base is None:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise InvalidArgument(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     return base if week is None else f"{base}/{Week.parse(week).id}"
 
 
@@ -306,7 +318,7 @@ class Transfer:
         validators = announced if announced is not None else response.headers
         if status == 304:
             if self.local_sha256 is None:
-                raise HWSError(f"{self.final.name}: 304 Not Modified, but no local file was offered")
+                raise DownloadError(f"{self.final.name}: 304 Not Modified, but no local file was offered")
             self.skipped = True
             self.total = self.written = self.final.stat().st_size
             self.expected = self.local_sha256
@@ -315,7 +327,7 @@ class Transfer:
             self._report()
             return False
         if status not in (200, 206):
-            raise HWSError(f"GET {self.final.name}: unexpected answer {status}")
+            raise DownloadError(f"GET {self.final.name}: unexpected answer {status}")
         etag = validators.get("etag")
         self.expected = self._announced_digest(validators, etag)
         if status == 206:
@@ -326,12 +338,12 @@ class Transfer:
                 or int(match.group(1)) != self.offset
                 or int(match.group(2)) + 1 != int(match.group(3))
             ):
-                raise HWSError(
+                raise DownloadError(
                     f"{self.final.name}: the server sent range {response.headers.get('content-range')!r}, "
                     f"not the rest from byte {self.offset}"
                 )
             if etag != self._saved_etag():
-                raise HWSError(f"{self.final.name}: the server resumed another version of the file ({etag})")
+                raise DownloadError(f"{self.final.name}: the server resumed another version of the file ({etag})")
             self.total = int(match.group(3))
             self.resumed_from = self.offset
             self._fh = self.part.open("r+b")
@@ -340,7 +352,7 @@ class Transfer:
             while remaining:  # the digest covers the bytes already there
                 chunk = self._fh.read(min(CHUNK, remaining))
                 if not chunk:
-                    raise HWSError(f"{self.part} shrank while it was being resumed")
+                    raise DownloadError(f"{self.part} shrank while it was being resumed")
                 self._sha.update(chunk)
                 remaining -= len(chunk)
             self._fh.seek(self.offset)
@@ -368,10 +380,10 @@ class Transfer:
         tag = (etag or "").strip('"').lower()
         from_etag = tag if _SHA256_HEX.match(tag) else None
         if from_digest and from_etag and from_digest != from_etag:
-            raise HWSError(f"{self.final.name}: the server's Repr-Digest ({from_digest}) and ETag ({from_etag}) disagree")
+            raise DownloadError(f"{self.final.name}: the server's Repr-Digest ({from_digest}) and ETag ({from_etag}) disagree")
         expected = from_digest or from_etag
         if expected is None:
-            raise HWSError(f"{self.final.name}: the server announced no SHA-256 (Repr-Digest or ETag); cannot verify")
+            raise DownloadError(f"{self.final.name}: the server announced no SHA-256 (Repr-Digest or ETag); cannot verify")
         return expected
 
     def write(self, chunk: bytes) -> None:
@@ -384,7 +396,7 @@ class Transfer:
             self._fh.close()
             self._fh = None
             self.discard_part()
-            raise HWSError(f"{self.final.name}: the server sent more than the announced {self.total} bytes; deleted")
+            raise DownloadError(f"{self.final.name}: the server sent more than the announced {self.total} bytes; deleted")
         self._report()
 
     @property
@@ -419,7 +431,7 @@ class Transfer:
         actual = self._sha.hexdigest()
         if self.total is not None and self.written != self.total:
             # a short body that ended cleanly: keep the part, a later call resumes it
-            raise HWSError(
+            raise DownloadError(
                 f"{self.final.name}: the transfer ended after {self.written} of {self.total} bytes; run again to resume"
             )
         if actual != self.expected:
@@ -473,16 +485,18 @@ class Extracted:
     size: int = 0
 
 
-def _described(problem: Problem, name: str) -> str:
-    return f"{problem.code}: {name!r}: {problem.message}"
+def _described(problem: Problem) -> str:
+    """``code: 'entry': message``, or ``code: message`` for the archive as a whole."""
+    name = problem.where.entry
+    return f"{problem.code}: {name!r}: {problem.message}" if name is not None else f"{problem.code}: {problem.message}"
 
 
 def _entry_problems(info: zipfile.ZipInfo, limits: ZipLimits) -> list[str]:
     """The service's own checks of an entry (:mod:`hws.st96.zipsafe`): its name, then its header."""
-    problems = [_described(p, info.filename) for p in check_entry_name(info.filename, raw=info.orig_filename)]
+    problems = [_described(p) for p in check_entry_name(info.filename, raw=info.orig_filename)]
     early = refuse_early(info, limits)
     if early is not None:
-        problems.append(_described(early, info.filename))
+        problems.append(_described(early))
     return problems
 
 
@@ -496,30 +510,36 @@ def _inside(base: Path, name: str) -> Path:
 def extract_zip(archive: Path, dest_dir: Path, *, limits: ZipLimits = EXTRACT_LIMITS) -> Extracted:
     """Unpack ``archive`` into ``dest_dir``, all or nothing.
 
-    Every entry name is checked first (:func:`hws.st96.zipsafe.check_entry_name`: no
-    absolute paths, drive letters, ``..``, backslashes or control characters; no
-    duplicates, even by letter case), links, special files and encrypted entries are
-    refused, and the archive is refused as a whole before anything is written. Entries
-    are then inflated as streams against the size and ratio limits into a staging folder
-    inside ``dest_dir``, and moved into place only when all of them were read. Files
-    already in ``dest_dir`` with the same names are replaced.
+    The checks are the service's own (:mod:`hws.st96.zipsafe`, as for an office's
+    package): the entry count from the central directory before zipfile reads it
+    (:func:`~hws.st96.zipsafe.refuse_directory`), the count and the declared total
+    (:func:`~hws.st96.zipsafe.refuse_entries`), every entry name
+    (:func:`~hws.st96.zipsafe.check_entry_name`: no absolute paths, drive letters, ``..``,
+    backslashes or control characters) and header
+    (:func:`~hws.st96.zipsafe.refuse_early`: links, special files, encryption, methods,
+    nested archives, declared size and ratio). What only a folder on disk needs is
+    checked here: no two names for the same file (even by letter case), no name both a
+    file and a folder, no path that resolves outside ``dest_dir``. The archive is refused
+    as a whole before anything is written. Entries are then inflated as streams against
+    the size and ratio limits (:func:`~hws.st96.zipsafe.inflate_entry`) into a staging
+    folder inside ``dest_dir``, and moved into place only when all of them were read.
+    Files already in ``dest_dir`` with the same names are replaced.
     """
     archive = Path(archive)
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     base = dest_dir.resolve()
     try:
+        refused = refuse_directory(archive, limits)  # before zipfile builds an object per entry
+        if refused is not None:
+            raise UnsafeArchive(archive, [_described(refused)])
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise UnsafeArchive(archive, [f"zip-not-a-zip: {exc}"]) from None
     with zf:
         infos = zf.infolist()
-        problems: list[str] = []
-        if len(infos) > limits.max_entries:
-            problems.append(f"zip-too-many-entries: {len(infos)} entries; the limit is {limits.max_entries}")
-        declared = sum(i.file_size for i in infos)
-        if declared > limits.max_total_bytes:
-            problems.append(f"zip-too-large: {declared} bytes declared; the limit is {limits.max_total_bytes}")
+        whole = refuse_entries(infos, limits)
+        problems: list[str] = [] if whole is None else [_described(whole)]
         seen: dict[str, str] = {}
         files: list[zipfile.ZipInfo] = []
         for info in infos:
@@ -572,6 +592,6 @@ def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, limits: Z
         with os.fdopen(os.open(target, flags, 0o644), "wb") as out:
             return inflate_entry(zf, info, limits, budget, out)  # the service's streaming limits
     except EntryRefused as refused:
-        raise UnsafeArchive(archive, [_described(refused.problem, info.filename)]) from None
+        raise UnsafeArchive(archive, [_described(refused.problem)]) from None
     except Exception as exc:  # BadZipFile (CRC), zlib.error, EOFError, OSError …
         raise UnsafeArchive(archive, [f"zip-corrupt: {info.filename!r} cannot be read: {exc}"]) from None

@@ -1,13 +1,24 @@
-"""Everything the office kit raises, in one hierarchy (catch :class:`HWSError` for all):
+"""Everything the office kit raises, in one hierarchy (catch :class:`HWSError` for all)::
 
-- :class:`TokenError` — the token endpoint refused (RFC 6749 error);
-- :class:`APIError` — an API call answered with an RFC 9457 problem; for publications
-  :class:`NotYetPublished`, :class:`NothingPublished`, :class:`RangeNotSatisfiable`;
-- :class:`UnexpectedResponse` — an answer the kit cannot read (not what the API documents);
-- :class:`ImportTimeout` — an import still pending when waiting gave up;
-- :class:`DigestMismatch`, :class:`UnsafeArchive` — a download that is not what was announced,
-  an archive that cannot be extracted safely;
-- :class:`ProfileError` — the office's profile is missing something or unreadable.
+    HWSError
+    ├── InvalidArgument (also a ValueError) — refused before anything is sent
+    │   └── ProfileError — the office's profile is missing something or unreadable
+    ├── HTTPStatusError — a server refused; ``status`` is its answer's HTTP status
+    │   ├── TokenError — the token endpoint refused (RFC 6749 error, or no token)
+    │   ├── DiscoveryError — the discovery document could not be had
+    │   ├── StorageError — the storage a download was redirected to refused
+    │   └── APIError — the API answered with an RFC 9457 problem (``code``, ``detail``)
+    │       ├── NotYetPublished, NothingPublished — the publication 404s
+    │       └── RangeNotSatisfiable — 416 on a resumed download
+    ├── UnexpectedResponse — an answer the kit cannot read (not what the API documents)
+    ├── ImportTimeout — an import still pending when waiting gave up
+    ├── UploadError — the package changed while it was sent, or was stored otherwise
+    ├── DownloadError — a download out of step with what was announced
+    │   └── DigestMismatch — the downloaded bytes are not those announced
+    └── UnsafeArchive — an archive that cannot be extracted safely
+
+Network failures are httpx's own (:class:`httpx.TransportError`: connect, read, timeout…),
+raised as they are: a caller may retry them, and a download resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -20,6 +31,27 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from hws.client.statuses import ImportStatus
 
+__all__ = [
+    "APIError",
+    "DigestMismatch",
+    "DiscoveryError",
+    "DownloadError",
+    "HTTPStatusError",
+    "HWSError",
+    "ImportTimeout",
+    "InvalidArgument",
+    "NotYetPublished",
+    "NothingPublished",
+    "ProblemEntry",
+    "ProfileError",
+    "RangeNotSatisfiable",
+    "StorageError",
+    "TokenError",
+    "UnexpectedResponse",
+    "UnsafeArchive",
+    "UploadError",
+]
+
 _SCHEDULED = re.compile(r"scheduled for (\S+)")
 
 
@@ -27,8 +59,29 @@ class HWSError(Exception):
     """Anything that went wrong talking to HWS."""
 
 
+# --------------------------------------------------------------------------- before sending
+
+
+class InvalidArgument(HWSError, ValueError):
+    """An argument or a setting the kit refuses before anything is sent (still a ValueError)."""
+
+
+class ProfileError(InvalidArgument):
+    """The profile lacks something, or the file cannot be read."""
+
+
+# --------------------------------------------------------------------------- error statuses
+
+
+class HTTPStatusError(HWSError):
+    """A server refused what was asked; ``status`` is the HTTP status of its answer (an
+    error status, but for a token endpoint that answered 200 without a token)."""
+
+    status: int
+
+
 @dataclass
-class TokenError(HWSError):
+class TokenError(HTTPStatusError):
     """The token endpoint refused (RFC 6749 §5.2 ``error`` and description)."""
 
     status: int
@@ -39,6 +92,22 @@ class TokenError(HWSError):
         return f"token request refused ({self.status} {self.error}): {self.description}"
 
 
+class DiscoveryError(HTTPStatusError):
+    """The OpenID discovery document answered with an error status."""
+
+    def __init__(self, url: str, status: int) -> None:
+        self.url, self.status = url, status
+        super().__init__(f"discovery failed: {url} answered {status}")
+
+
+class StorageError(HTTPStatusError):
+    """The storage a download was redirected to (a presigned URL) answered with an error status."""
+
+    def __init__(self, message: str, status: int, url: str) -> None:
+        self.status, self.url = status, url
+        super().__init__(message)
+
+
 @dataclass
 class ProblemEntry:
     code: str
@@ -47,7 +116,7 @@ class ProblemEntry:
 
 
 @dataclass
-class APIError(HWSError):
+class APIError(HTTPStatusError):
     """An API call answered with an RFC 9457 problem."""
 
     status: int
@@ -62,10 +131,6 @@ class APIError(HWSError):
             where = f" at {entry.pointer}" if entry.pointer else ""
             text += f"\n  - {entry.code}: {entry.detail}{where}"
         return text
-
-
-class UnexpectedResponse(HWSError):
-    """The server answered with a document the office kit cannot read."""
 
 
 @dataclass
@@ -108,7 +173,41 @@ class RangeNotSatisfiable(APIError):
     size: int | None = None
 
 
-class DigestMismatch(HWSError):
+# --------------------------------------------------------------------------- answers
+
+
+class UnexpectedResponse(HWSError):
+    """The server answered with a document the office kit cannot read."""
+
+
+class ImportTimeout(HWSError):
+    """The import was still ``Pending`` when :meth:`wait_for_import` gave up."""
+
+    def __init__(self, import_id: str, timeout: float, last: ImportStatus | None, error: Exception | None = None) -> None:
+        self.import_id = import_id
+        self.timeout = timeout
+        self.last = last  #: the last status read, None if none could be read
+        self.error = error  #: the failure of the last poll, if it failed
+        state = "still pending" if last is not None else "status unknown"
+        because = f" (last poll failed: {error})" if error is not None else ""
+        super().__init__(
+            f"import {import_id} {state} after {timeout:g} s{because}; ask again later: hws import-status {import_id}"
+        )
+
+
+# --------------------------------------------------------------------------- the bytes
+
+
+class UploadError(HWSError):
+    """The package changed while it was being sent, or the service stored other bytes than were sent."""
+
+
+class DownloadError(HWSError):
+    """A download out of step with what the service announced (range, version, length,
+    digest); what can be resumed is kept, what cannot be trusted is deleted."""
+
+
+class DigestMismatch(DownloadError):
     """The downloaded bytes are not those the server announced; the part file was deleted."""
 
     def __init__(self, path: Path, expected: str, actual: str, size: int) -> None:
@@ -127,22 +226,3 @@ class UnsafeArchive(HWSError):
         listed = "".join(f"\n  - {p}" for p in problems[:20])
         more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
         super().__init__(f"{archive}: refused to extract, nothing was written:{listed}{more}")
-
-
-class ImportTimeout(HWSError):
-    """The import was still ``Pending`` when :meth:`wait_for_import` gave up."""
-
-    def __init__(self, import_id: str, timeout: float, last: ImportStatus | None, error: Exception | None = None) -> None:
-        self.import_id = import_id
-        self.timeout = timeout
-        self.last = last  #: the last status read, None if none could be read
-        self.error = error  #: the failure of the last poll, if it failed
-        state = "still pending" if last is not None else "status unknown"
-        because = f" (last poll failed: {error})" if error is not None else ""
-        super().__init__(
-            f"import {import_id} {state} after {timeout:g} s{because}; ask again later: hws import-status {import_id}"
-        )
-
-
-class ProfileError(HWSError, ValueError):
-    """The profile lacks something, or the file cannot be read."""

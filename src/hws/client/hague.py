@@ -54,12 +54,16 @@ from hws.client.downloads import (
 from hws.client.enrolment import load_private_key
 from hws.client.errors import (
     APIError,
-    HWSError,
+    DiscoveryError,
     ImportTimeout,
+    InvalidArgument,
     NothingPublished,
     ProblemEntry,
     RangeNotSatisfiable,
+    StorageError,
     TokenError,
+    UnexpectedResponse,
+    UploadError,
 )
 from hws.client.polling import (
     DEFAULT_MAX_POLL,
@@ -74,15 +78,13 @@ from hws.client.profile import load as load_profile
 from hws.client.statuses import (
     ImportStatus,
     RequestStatus,
-    UnexpectedResponse,
     parse_import_status,
     parse_request_status,
 )
 from hws.client.upload import FileDigest, Progress, async_file_body, file_body, file_digest, upload_headers
 from hws.domain.weeks import Week
 from hws.keys.public_keys import PrivateKey
-from hws.st96 import safexml
-from hws.st96.namespaces import HWS, PROBLEM
+from hws.st96.api_documents import DocumentError, read_ping_response, read_problem_document
 
 API_PATH = "/webservices/api/v1"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -100,13 +102,9 @@ class PingResult:
     timestamp: str
 
 
-def _text(root: Any, tag: str) -> str:
-    element = root.find(tag)
-    return (element.text or "") if element is not None else ""
-
-
 def problem_from(response: httpx.Response) -> APIError:
-    """Read an RFC 9457 problem (XML or JSON) into an :class:`APIError`."""
+    """Read an RFC 9457 problem (XML, by :func:`hws.st96.api_documents.read_problem_document`
+    beside the service's writer, or JSON) into an :class:`APIError`."""
     content_type = response.headers.get("content-type", "")
     try:
         if "json" in content_type:
@@ -119,16 +117,10 @@ def problem_from(response: httpx.Response) -> APIError:
                 [ProblemEntry(e.get("code", ""), e.get("detail", ""), e.get("pointer")) for e in data.get("errors", [])],
             )
         if "xml" in content_type:
-            root = safexml.parse(response.content).getroot()
-            p = f"{{{PROBLEM}}}"
-            entries = [
-                ProblemEntry(_text(i, f"{p}code"), _text(i, f"{p}detail"), _text(i, f"{p}pointer") or None)
-                for i in root.iterfind(f"{p}errors/{p}i")
-            ]
-            return APIError(
-                response.status_code, _text(root, f"{p}code"), _text(root, f"{p}title"), _text(root, f"{p}detail"), entries
-            )
-    except (ValueError, safexml.XMLRejected):
+            problem = read_problem_document(response.content)
+            entries = [ProblemEntry(e.code, e.detail, e.pointer or None) for e in problem.errors]
+            return APIError(response.status_code, problem.code, problem.title, problem.detail or "", entries)
+    except ValueError:  # DocumentError too: not a problem document
         pass
     return APIError(response.status_code, "http-error", response.reason_phrase, response.text[:500])
 
@@ -152,14 +144,12 @@ def _request_status_of(response: httpx.Response) -> RequestStatus:
 
 
 def _parse_ping(response: httpx.Response) -> PingResult:
-    root = safexml.parse(response.content).getroot()
-    h = f"{{{HWS}}}"
-    return PingResult(
-        _text(root, f"{h}Message"),
-        _text(root, f"{h}ClientIdentifier"),
-        _text(root, f"{h}OfficeCode"),
-        _text(root, f"{h}ResponseDateTime"),
-    )
+    """``hws:PingResponse`` (:func:`hws.st96.api_documents.read_ping_response`)."""
+    try:
+        view = read_ping_response(response.content)
+    except DocumentError as exc:
+        raise UnexpectedResponse(str(exc)) from None
+    return PingResult(view.message, view.client_id, view.office, view.timestamp)
 
 
 def _redirect_target(response: httpx.Response) -> str | None:
@@ -168,10 +158,12 @@ def _redirect_target(response: httpx.Response) -> str | None:
     return None
 
 
-def _storage_error(response: httpx.Response) -> HWSError:
-    return HWSError(
+def _storage_error(response: httpx.Response) -> StorageError:
+    return StorageError(
         f"the storage the service redirected to answered {response.status_code} {response.reason_phrase} "
-        f"({response.url.host}); run again for a fresh link: {response.text[:200]}"
+        f"({response.url.host}); run again for a fresh link: {response.text[:200]}",
+        response.status_code,
+        str(response.url),
     )
 
 
@@ -196,7 +188,7 @@ class _Base:
         self._api_url = api_url.rstrip("/") if api_url else None
         self.scope = scope
         if audience not in ("issuer", "token_endpoint"):
-            raise ValueError("audience must be 'issuer' or 'token_endpoint'")
+            raise InvalidArgument("audience must be 'issuer' or 'token_endpoint'")
         self.audience = audience
         self._token_endpoint = token_endpoint
         self._token: dict[str, Any] | None = None
@@ -224,10 +216,23 @@ class _Base:
     def discovery_url(self) -> str:
         return f"{self.issuer}/.well-known/openid-configuration"
 
+    def _discovered(self, response: httpx.Response) -> dict[str, Any]:
+        """The discovery document of a ``GET`` of :attr:`discovery_url`, put to use."""
+        if response.status_code != 200:
+            raise DiscoveryError(self.discovery_url, response.status_code)
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise UnexpectedResponse(f"{self.discovery_url} is not a JSON object")
+        self._use_discovery(document)
+        return document
+
     def _use_discovery(self, document: dict[str, Any]) -> None:
         endpoint = document.get("token_endpoint")
         if not isinstance(endpoint, str):
-            raise HWSError(f"{self.discovery_url} names no token_endpoint")
+            raise UnexpectedResponse(f"{self.discovery_url} names no token_endpoint")
         self._token_endpoint = endpoint
         if self._api_url is None:
             base = document.get("hws_api_base_url")
@@ -254,17 +259,22 @@ class _Base:
 
     def _accept_token(self, response: httpx.Response) -> dict[str, Any]:
         try:
-            body: dict[str, Any] = response.json()
+            parsed = response.json()
         except ValueError:
-            body = {}
+            parsed = None
+        body: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
         if response.status_code != 200 or "access_token" not in body:
             raise TokenError(
                 response.status_code,
                 str(body.get("error", "http-error")),
                 str(body.get("error_description", response.reason_phrase)),
             )
+        try:
+            lifetime = float(body.get("expires_in", 3600))
+        except (TypeError, ValueError):
+            raise UnexpectedResponse(f"the token response's expires_in is not a number: {body.get('expires_in')!r}") from None
         self._token = body
-        self._token_expires = time.monotonic() + float(body.get("expires_in", 3600))
+        self._token_expires = time.monotonic() + lifetime
         return body
 
     def _cached(self) -> dict[str, Any] | None:
@@ -319,7 +329,7 @@ class _Base:
             raise UnexpectedResponse(f"POST /request answered {response.status_code}")
         status = _import_status_of(response)
         if status.package_sha256 != digest.hex or status.package_size != digest.size:
-            raise HWSError(
+            raise UploadError(
                 f"the service stored other bytes than were sent (sha-256:{status.package_sha256}, "
                 f"{status.package_size} bytes; sent sha-256:{digest.hex}, {digest.size} bytes)"
             )
@@ -366,12 +376,7 @@ class HagueClient(_Base):
         self._http.close()
 
     def discover(self) -> dict[str, Any]:
-        response = self._http.get(self.discovery_url)
-        if response.status_code != 200:
-            raise HWSError(f"discovery failed: {self.discovery_url} answered {response.status_code}")
-        document: dict[str, Any] = response.json()
-        self._use_discovery(document)
-        return document
+        return self._discovered(self._http.get(self.discovery_url))
 
     def token_response(self, *, force: bool = False) -> dict[str, Any]:
         """The whole token response (cached until shortly before it expires)."""
@@ -639,12 +644,7 @@ class AsyncHagueClient(_Base):
         await self._http.aclose()
 
     async def discover(self) -> dict[str, Any]:
-        response = await self._http.get(self.discovery_url)
-        if response.status_code != 200:
-            raise HWSError(f"discovery failed: {self.discovery_url} answered {response.status_code}")
-        document: dict[str, Any] = response.json()
-        self._use_discovery(document)
-        return document
+        return self._discovered(await self._http.get(self.discovery_url))
 
     async def token_response(self, *, force: bool = False) -> dict[str, Any]:
         async with self._alock:

@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    pass
+from hws.client.errors import InvalidArgument
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_POLL = 1.0
@@ -51,7 +49,7 @@ class PollSchedule:
 
     def __post_init__(self) -> None:
         if self.timeout < 0 or self.poll <= 0 or self.max_poll < self.poll or self.factor < 1:
-            raise ValueError("need timeout >= 0, poll > 0, max_poll >= poll and factor >= 1")
+            raise InvalidArgument("need timeout >= 0, poll > 0, max_poll >= poll and factor >= 1")
         self._next = self.poll
 
     @property

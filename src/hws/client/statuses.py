@@ -4,14 +4,20 @@
 ``GET /request/import/{importId}``); :class:`RequestStatus` is ``hws:ServiceRequestStatus``
 (``GET /request/{srn}``). Both are read by the reader that sits beside the service's writer
 (:mod:`hws.st96.api_documents`, through the hardened parser); a document that does not
-follow ``hws-api-v1.xsd`` raises :class:`~hws.client.errors.UnexpectedResponse`. The states
-are the service's own (:mod:`hws.domain.lifecycle`).
+follow ``hws-api-v1.xsd`` raises :class:`~hws.client.errors.UnexpectedResponse`.
+
+Nothing here re-declares the service's definitions: the states are its own
+(:mod:`hws.domain.lifecycle`: :class:`ImportState`, :class:`Status`, which
+:data:`RequestState` names), the transaction kinds too (:mod:`hws.st96.transactions`),
+and :class:`RequestStatus` *is* the service's ``RequestStatusView``. :class:`ImportStatus`
+keeps the kit's own field names (``package_size``, ``package_sha256``, ``xml_path``) and
+adds the response headers.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from typing import Any
 
 from hws.client.errors import UnexpectedResponse
@@ -23,6 +29,7 @@ from hws.st96.api_documents import (
     read_import_status,
     read_request_status,
 )
+from hws.st96.transactions import TransactionKind
 
 #: a service request's state, as the service names it (an alias kept for the kit's users)
 RequestState = Status
@@ -33,6 +40,7 @@ __all__ = [
     "PackageProblem",
     "RequestState",
     "RequestStatus",
+    "TransactionKind",
     "UnexpectedResponse",
     "parse_import_status",
     "parse_request_status",
@@ -86,6 +94,11 @@ class ImportStatus:
     def rejected(self) -> bool:
         return self.status is ImportState.REJECTED
 
+    @property
+    def transaction_kind(self) -> TransactionKind | None:
+        """:attr:`transaction` as the service's :class:`~hws.st96.transactions.TransactionKind`."""
+        return _kind(self.transaction)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = str(self.status)
@@ -111,19 +124,17 @@ class ImportStatus:
 
 
 @dataclass(frozen=True)
-class RequestStatus:
-    """A service request (spec §6), identified by its SRN."""
+class RequestStatus(RequestStatusView):
+    """A service request (spec §6), identified by its SRN: the service's own
+    :class:`~hws.st96.api_documents.RequestStatusView` (same fields, same order), read
+    back with its state as the service's :class:`~hws.domain.lifecycle.Status`."""
 
-    import_id: str
-    srn: str
-    status: RequestState
-    transaction: str
-    office: str
-    last_change: datetime
-    office_reference: str | None = None
-    irn: str | None = None
-    expected_publication: date | None = None
-    regularization_deadline: date | None = None
+    status: RequestState  # the view writes a Status or its text; it reads back a Status
+
+    @property
+    def transaction_kind(self) -> TransactionKind | None:
+        """:attr:`transaction` as the service's :class:`~hws.st96.transactions.TransactionKind`."""
+        return _kind(self.transaction)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -132,18 +143,16 @@ class RequestStatus:
 
     @classmethod
     def from_view(cls, view: RequestStatusView) -> RequestStatus:
-        return cls(
-            import_id=view.import_id,
-            srn=view.srn,
-            status=Status(view.status),
-            transaction=view.transaction,
-            office=view.office,
-            last_change=view.last_change,
-            office_reference=view.office_reference,
-            irn=view.irn,
-            expected_publication=view.expected_publication,
-            regularization_deadline=view.regularization_deadline,
-        )
+        values = {f.name: getattr(view, f.name) for f in fields(RequestStatusView)}
+        return cls(**{**values, "status": Status(view.status)})
+
+
+def _kind(transaction: str | None) -> TransactionKind | None:
+    """The service's kind for a ``TransactionCategory`` (an ``xs:string``: None if unknown)."""
+    try:
+        return TransactionKind(transaction) if transaction else None
+    except ValueError:
+        return None
 
 
 def parse_import_status(data: bytes) -> ImportStatus:

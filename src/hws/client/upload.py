@@ -2,7 +2,8 @@
 
 The file is read twice and never held in memory: a first pass computes the size and the
 SHA-256, a second streams it to the server in chunks. A file that changes between the two
-passes (or while it is being sent) is an error, since the server would refuse the digest.
+passes (or while it is being sent) is an :class:`~hws.client.errors.UploadError`, since the
+server would refuse the digest.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hws.client.errors import HWSError
+from hws.client.errors import InvalidArgument, UploadError
 
 CHUNK = 256 * 1024
 MEDIA_TYPE = "application/zip"
@@ -61,7 +62,7 @@ def upload_headers(digest: FileDigest, idempotency_key: str | None) -> dict[str,
     }
     if idempotency_key is not None:
         if not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
-            raise ValueError("the idempotency key must be 1-255 visible ASCII characters (no spaces)")
+            raise InvalidArgument("the idempotency key must be 1-255 visible ASCII characters (no spaces)")
         headers["Idempotency-Key"] = idempotency_key
     return headers
 
@@ -93,8 +94,8 @@ class _Counter:
         if self.sent != self.digest.size or self._sha.digest() != self.digest.sha256:
             raise self._changed()
 
-    def _changed(self) -> HWSError:
-        return HWSError(f"{self.path} changed while it was being sent; send it again")
+    def _changed(self) -> UploadError:
+        return UploadError(f"{self.path} changed while it was being sent; send it again")
 
 
 def file_body(path: Path, digest: FileDigest, progress: Progress | None = None) -> Iterator[bytes]:

@@ -1,7 +1,16 @@
 """The API's own XML documents (namespace ``urn:hws:xml:api:v1``): each writer (the
 service) beside its reader (the office kit), RFC 9457 problem details in XML, and the XSDs
 that describe them. A reader raises :class:`DocumentError` naming what does not follow
-``hws-api-v1.xsd``."""
+``hws-api-v1.xsd``.
+
+Writer (the service) → reader (the office kit):
+
+- ``hws:PingResponse``: :func:`ping_response` → :func:`read_ping_response`;
+- ``hws:ImportStatus``: :func:`import_status` → :func:`read_import_status`;
+- ``hws:ServiceRequestStatus``: :func:`request_status` → :func:`read_request_status`;
+- ``hws:PublicationList``: :func:`publication_list` → :func:`read_publication_list`;
+- RFC 9457 ``problem``: :func:`problem_document` → :func:`read_problem_document`.
+"""
 
 from __future__ import annotations
 
@@ -223,14 +232,26 @@ class DocumentError(ValueError):
 class _Reader:
     """Typed access to the children of one API document, with errors that say what is wrong."""
 
-    def __init__(self, data: bytes, expected: str) -> None:
+    def __init__(self, data: bytes, expected: str, namespace: str = _H, prefix: str = "hws") -> None:
         try:
             self.root = safexml.parse(data).getroot()
         except safexml.XMLRejected as exc:
-            raise DocumentError(f"unreadable hws:{expected} from the server: {exc.code}: {exc.message}") from None
-        if self.root.tag != f"{_H}{expected}":
-            raise DocumentError(f"expected hws:{expected} from the server, got {self.root.tag}")
-        self.document = f"hws:{expected}"
+            raise DocumentError(f"unreadable {prefix}:{expected} from the server: {exc.code}: {exc.message}") from None
+        if self.root.tag != f"{namespace}{expected}":
+            raise DocumentError(f"expected {prefix}:{expected} from the server, got {self.root.tag}")
+        self.document = f"{prefix}:{expected}"
+
+    def text(self, tag: str, parent: etree._Element | None = None) -> str | None:
+        """The element's text as written (not stripped; ``""`` when empty), None when it is absent."""
+        element = (self.root if parent is None else parent).find(tag)
+        return None if element is None else element.text or ""
+
+    def required_text(self, tag: str, parent: etree._Element | None = None) -> str:
+        """:meth:`text` of an element the schema requires (an ``xs:string`` may be empty)."""
+        value = self.text(tag, parent)
+        if value is None:
+            raise self.fail(f"{etree.QName(tag).localname} is missing")
+        return value
 
     def fail(self, message: str) -> DocumentError:
         return DocumentError(f"unexpected {self.document} from the server: {message}")
@@ -288,6 +309,28 @@ class _Reader:
             raise self.fail(f"{etree.QName(tag).localname} {text!r} is none of {known}") from None
 
 
+@dataclass(frozen=True)
+class PingView:
+    """An ``hws:PingResponse`` read back; the texts as written, ``timestamp`` the
+    ``ResponseDateTime`` as sent (what :func:`ping_response` wrote from its ``when``)."""
+
+    message: str
+    client_id: str
+    office: str
+    timestamp: str
+
+
+def read_ping_response(data: bytes) -> PingView:
+    """An ``hws:PingResponse`` back (what :func:`ping_response` wrote)."""
+    r = _Reader(data, "PingResponse")
+    return PingView(
+        message=r.required_text(f"{_H}Message"),
+        client_id=r.required_text(f"{_H}ClientIdentifier"),
+        office=r.required_text(f"{_H}OfficeCode"),
+        timestamp=r.required_text(f"{_H}ResponseDateTime"),
+    )
+
+
 def read_import_status(data: bytes) -> ImportStatusView:
     """An ``hws:ImportStatus`` document back (what :func:`import_status` wrote)."""
     r = _Reader(data, "ImportStatus")
@@ -332,6 +375,41 @@ def read_request_status(data: bytes) -> RequestStatusView:
         irn=r.optional(f"{_C}InternationalRegistrationNumber"),
         expected_publication=r.day(f"{_C}PublicationDate", expected) if expected is not None else None,
         regularization_deadline=r.day(f"{_H}RegularizationDeadlineDate"),
+    )
+
+
+@dataclass(frozen=True)
+class ProblemView:
+    """An RFC 9457 problem document read back (what :func:`problem_document` wrote).
+
+    Read as RFC 9457 asks of a consumer: a member that is absent is empty (``""``, or
+    None for the optional ``detail``, ``instance``, a non-numeric ``status`` and an
+    entry's ``pointer``); only a document that is not a problem at all is refused."""
+
+    type_uri: str
+    title: str
+    status: int | None
+    code: str
+    detail: str | None = None
+    instance: str | None = None
+    errors: tuple[ProblemItem, ...] = ()
+
+
+def read_problem_document(data: bytes) -> ProblemView:
+    """An RFC 9457 ``problem`` (XML, namespace ``urn:ietf:rfc:7807``) back, texts as written."""
+    r = _Reader(data, "problem", namespace=_P, prefix="problem")
+    status = (r.text(f"{_P}status") or "").strip()
+    return ProblemView(
+        type_uri=r.text(f"{_P}type") or "",
+        title=r.text(f"{_P}title") or "",
+        status=int(status) if status.isdecimal() and status.isascii() else None,
+        code=r.text(f"{_P}code") or "",
+        detail=r.text(f"{_P}detail"),
+        instance=r.text(f"{_P}instance"),
+        errors=tuple(
+            ProblemItem(r.text(f"{_P}code", item) or "", r.text(f"{_P}detail", item) or "", r.text(f"{_P}pointer", item))
+            for item in r.root.iterfind(f"{_P}errors/{_P}i")
+        ),
     )
 
 

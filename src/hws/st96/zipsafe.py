@@ -15,6 +15,7 @@ import stat
 import struct
 import zipfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import IO, BinaryIO
@@ -327,24 +328,37 @@ def _refuse_directory(source: BinaryIO | str | PathLike[str], limits: ZipLimits)
         source.seek(start)
 
 
-def _read_all(zf: zipfile.ZipFile, limits: ZipLimits, result: ZipContent) -> None:
-    infos = zf.infolist()
+def refuse_directory(source: BinaryIO | str | PathLike[str], limits: ZipLimits) -> Problem | None:
+    """``zip-too-many-entries`` from the archive's end records and central directory, read
+    before :class:`zipfile.ZipFile` builds an object per entry (what :func:`read_zip` checks
+    first; the office kit's extraction too). None: within the limit, or no end record
+    (zipfile then says what is wrong). A file object is left where it was."""
+    return _refuse_directory(source, limits)
+
+
+def refuse_entries(infos: Sequence[zipfile.ZipInfo], limits: ZipLimits) -> Problem | None:
+    """Refuse an archive as a whole from its list of entries, before any is inflated: more
+    entries than ``max_entries``, or a declared uncompressed total over ``max_total_bytes``
+    (:func:`read_zip` and the office kit's extraction both use it)."""
     if len(infos) > limits.max_entries:
-        result.problems.append(
-            Problem(
-                "zip-too-many-entries",
-                f"the archive has {len(infos)} entries; the limit is {limits.max_entries}",
-            )
+        return Problem(
+            "zip-too-many-entries",
+            f"the archive has {len(infos)} entries; the limit is {limits.max_entries}",
         )
-        return
     declared_total = sum(i.file_size for i in infos)
     if declared_total > limits.max_total_bytes:
-        result.problems.append(
-            Problem(
-                "zip-too-large",
-                f"the archive declares {declared_total} uncompressed bytes; the limit is {limits.max_total_bytes}",
-            )
+        return Problem(
+            "zip-too-large",
+            f"the archive declares {declared_total} uncompressed bytes; the limit is {limits.max_total_bytes}",
         )
+    return None
+
+
+def _read_all(zf: zipfile.ZipFile, limits: ZipLimits, result: ZipContent) -> None:
+    infos = zf.infolist()
+    refused = refuse_entries(infos, limits)
+    if refused is not None:
+        result.problems.append(refused)
         return
 
     result.names = [i.filename for i in infos if not _is_dir(i)]
