@@ -70,6 +70,8 @@ class Deferment:
     unit: str | None = None  # com:periodCategory, e.g. "In month"
 
 
+#: the version of :meth:`PackageContent.to_json`'s form; records stored before it had
+#: none (they lack parties, Acts, design and decision details: see :func:`with_details`)
 RECORD_VERSION = 2
 
 

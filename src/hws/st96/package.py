@@ -70,10 +70,6 @@ _UTF8_NAMES = frozenset({"utf-8", "utf8"})
 # --------------------------------------------------------------------------- results
 
 
-#: the version of :meth:`PackageContent.to_json`'s form; records stored before it had
-#: none (they lack parties, Acts, design and decision details: see :func:`with_details`)
-
-
 @dataclass
 class ValidationReport:
     problems: list[Problem] = field(default_factory=list)
@@ -350,6 +346,3 @@ def _check_schema(
     if len(errors) > max_errors:
         problems.append(Problem("xsd-invalid", f"more schema errors follow; only the first {max_errors} are listed", where))
     return True
-
-
-# --------------------------------------------------------------------------- structural rules

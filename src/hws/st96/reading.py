@@ -178,13 +178,20 @@ def designations(transaction: etree._Element) -> tuple[Designation, ...]:
     return tuple(Designation(code, act) for code, act in acts.items())
 
 
+def _day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text[:10]) if text else None
+    except ValueError:
+        return None
+
+
 def _design_priorities(design: etree._Element) -> tuple[DesignPriority, ...]:
     out = []
     for el in _all(design, "dgn:PriorityBag/dgn:Priority"):
-        country, day = findtext(el, "com:PriorityCountryCode"), findtext(el, "com:PriorityApplicationFilingDate")
-        if country and day:
+        country, day = findtext(el, "com:PriorityCountryCode"), _day(findtext(el, "com:PriorityApplicationFilingDate"))
+        if country and day:  # a date that is not one is the schema's to report; it is not read
             number = findtext(el, "com:ApplicationNumber/com:ApplicationNumberText")
-            out.append(DesignPriority(country, date.fromisoformat(day[:10]), number))
+            out.append(DesignPriority(country, day, number))
     return tuple(out)
 
 
