@@ -16,11 +16,11 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
 
+from hws.keys.public_keys import JoseKey as JoseKey
 from hws.keys.public_keys import PrivateKey, PublicKey, b64url_encode
+from hws.keys.public_keys import verification_key as verification_key
 
 SUPPORTED_ALGS = ("ES256", "PS256")
-#: a key in the library's form: parse a JWK once with :func:`verification_key` and reuse it
-JoseKey = ECKey | RSAKey
 
 #: the order n of P-256's base point (SEC 2, FIPS 186-4 D.1.2.3). An ECDSA signature
 #: (r, s) verifies exactly when (r, n − s) does; the low-S one has s ≤ n/2.
@@ -38,18 +38,6 @@ def jose_key(key: PrivateKey | PublicKey) -> JoseKey:
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         return ECKey.import_key(key)
     return RSAKey.import_key(key)
-
-
-def verification_key(jwk: Mapping[str, Any]) -> JoseKey:
-    """A registered public JWK, parsed once for many verifications; ``ValueError`` if unusable."""
-    try:
-        if jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
-            return ECKey.import_key({k: jwk[k] for k in ("kty", "crv", "x", "y")})
-        if jwk.get("kty") == "RSA":
-            return RSAKey.import_key({k: jwk[k] for k in ("kty", "e", "n")})
-    except (JoseError, KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"unusable JWK ({exc})") from None
-    raise ValueError("unsupported JWK")
 
 
 def sign(header: Mapping[str, Any], claims: Mapping[str, Any], key: PrivateKey | JoseKey) -> str:

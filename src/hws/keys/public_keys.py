@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc.errors import JoseError
@@ -14,6 +14,8 @@ from joserfc.jwk import thumbprint as _thumbprint
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+#: a key in the library's form: parse a JWK once with :func:`verification_key` and reuse it
+JoseKey = ECKey | RSAKey
 #: the members of a public JWK that identify the key (RFC 7638 §3.2)
 _REQUIRED = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
 
@@ -58,18 +60,22 @@ def thumbprint(jwk: Mapping[str, Any]) -> str:
     return _thumbprint({name: jwk[name] for name in _REQUIRED[kty]})
 
 
+def verification_key(jwk: Mapping[str, Any]) -> JoseKey:
+    """A P-256 or RSA public JWK in the library's form, parsed once for many verifications;
+    ``ValueError`` for anything else."""
+    kty = jwk.get("kty")
+    if not (kty == "RSA" or (kty == "EC" and jwk.get("crv") == "P-256")):
+        raise ValueError("unsupported JWK")
+    try:
+        members = {name: jwk[name] for name in _REQUIRED[str(kty)]}
+        return ECKey.import_key(members) if kty == "EC" else RSAKey.import_key(members)
+    except (JoseError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"unusable JWK ({exc})") from None
+
+
 def key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
     """The public key a P-256 or RSA JWK describes; ``ValueError`` for anything else."""
-    try:
-        if jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
-            key: Any = ECKey.import_key({name: jwk[name] for name in _REQUIRED["EC"]}).public_key
-        elif jwk.get("kty") == "RSA":
-            key = RSAKey.import_key({name: jwk[name] for name in _REQUIRED["RSA"]}).public_key
-        else:
-            raise ValueError("unsupported JWK")
-    except (JoseError, KeyError, TypeError) as exc:
-        raise ValueError(f"unusable JWK ({exc})") from None
-    return cast(PublicKey, key)
+    return verification_key(jwk).public_key
 
 
 def alg_for_key(key: object) -> str:

@@ -139,8 +139,8 @@ class PackageContent:
         or ``None`` without one; ``fallback`` stands in for a missing filing date."""
         if self.deferment is None or not self.deferment.requested:
             return None
+        # ``priorities`` holds every priority claimed, the designs' own included
         priority_dates = [p.filing_date for p in self.priorities if p.filing_date is not None]
-        priority_dates += [p.filing_date for design in self.designs for p in design.priorities]
         return deferment_end(
             filing=self.filing_date or self.request_date or fallback,
             priority_dates=priority_dates,
