@@ -69,8 +69,8 @@ def test_serve_runs_uvicorn_without_its_proxy_headers(monkeypatch: pytest.Monkey
     monkeypatch.setenv("HWS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("HWS_WORKER_THREADS", "0")
     try:
-        serve.serve(host="127.0.0.1", port=8999, workers=1)
-        serve.serve(host="127.0.0.1", port=8999, workers=2)  # closes its service before uvicorn.run
+        serve.serve(host="127.0.0.1", port=8999, workers=1, data_dir=None)
+        serve.serve(host="127.0.0.1", port=8999, workers=2, data_dir=None)  # closes its service before uvicorn.run
     finally:
         built[0].close()
     assert len(calls) == 2

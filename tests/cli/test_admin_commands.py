@@ -19,6 +19,7 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HWS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("HWS_DATABASE_URL", raising=False)
     monkeypatch.setenv("HWS_STRUCTURAL_ONLY_VERSIONS", "V6_0")  # no schema set installed here
+    assert runner.invoke(app, ["admin", "init"]).exit_code == 0  # operator commands never create one themselves
 
 
 def run(*args: str) -> dict | list:  # type: ignore[type-arg]

@@ -18,6 +18,7 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HWS_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()  # the service's data folder (operator commands never create it themselves)
     return tmp_path / "data"
 
 
@@ -81,7 +82,7 @@ def test_check_json(tmp_path: Path) -> None:
 
 def test_unknown_example_kind() -> None:
     result = runner.invoke(app, ["package", "example", "renewal"])
-    assert result.exit_code == 1 and "unknown transaction kind" in result.output
+    assert result.exit_code == 2 and "unknown transaction kind" in result.output  # a usage error
 
 
 def test_schemas_install_list_and_check_with_them(tmp_path: Path, data: Path, st96_dir: Path) -> None:

@@ -180,3 +180,12 @@ def test_argument_errors_are_still_value_errors_and_messages_are_unchanged() -> 
     assert str(stored).startswith("the storage the service redirected to answered 403 Forbidden (store.test); run again")
     assert (stored.status, stored.url) == (403, "https://store.test/b.zip")
     assert str(errors.DigestMismatch(Path("b.zip"), "aa", "bb", 3)).startswith("b.zip: the downloaded file (3 bytes)")
+
+
+def test_nothing_published_says_it_once() -> None:
+    said = errors.NothingPublished(
+        404, "nothing-published", "Nothing published", "week 202648 had nothing to publish", week="202648"
+    )
+    assert str(said) == "week 202648 had nothing to publish"
+    other = errors.NothingPublished(404, "nothing-published", "Nothing published", "", week="202648")
+    assert str(other) == "week 202648 had nothing to publish (Nothing published)"

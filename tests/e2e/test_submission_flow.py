@@ -183,6 +183,6 @@ def test_cli_checks_before_sending(configured, tmp_path) -> None:  # type: ignor
 
 def test_cli_errors_are_readable(configured, tmp_path) -> None:  # type: ignore[no-untyped-def]
     missing = configured.hws("import-status", "imp-unknown", check=False)
-    assert missing.returncode == 1 and "404" in missing.stderr and "Traceback" not in missing.stderr
+    assert missing.returncode == 5 and "404" in missing.stderr and "Traceback" not in missing.stderr  # 5: not found
     missing_sr = configured.hws("status", "970999999", "--json", check=False)
-    assert missing_sr.returncode == 1 and "404" in json.loads(missing_sr.stdout)["error"]
+    assert missing_sr.returncode == 5 and "404" in json.loads(missing_sr.stdout)["error"]

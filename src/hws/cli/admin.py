@@ -12,7 +12,7 @@ from rich.table import Table
 from hws.cli.audit import audit
 from hws.cli.console import emit_json, fail, out
 from hws.cli.examination import clock_app, sr_app
-from hws.cli.operator_service import operator_service
+from hws.cli.operator_service import choose, operator_service
 from hws.cli.publishing import publish
 from hws.domain import scopes as scope_rules
 from hws.keys.certificates import CertificateError, CertificateInfo, read_certificate
@@ -37,6 +37,33 @@ app.command("publish")(publish)
 app.command("audit")(audit)
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+@app.callback()
+def admin_options(
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="The service's data folder (default: HWS_DATA_DIR, the settings file, else ./var)."
+    ),
+    create: bool = typer.Option(False, "--create", help="Create the data folder and database if there are none."),
+) -> None:
+    """Operator commands (the International Bureau's side)."""
+    choose(data_dir=data_dir, create=create)
+
+
+@app.command("init")
+def init(as_json: bool = JSON) -> None:
+    """Create the data folder and the database where the settings point (or bring them up to date)."""
+    service = operator_service(migrate=False, create=True)
+    before = migration.current_revision(service.engine)
+    migration.upgrade(service.engine)
+    revision = migration.current_revision(service.engine)
+    folder = service.settings.data_dir.resolve()
+    if as_json:
+        emit_json({"data_dir": str(folder), "revision": revision, "created": before is None})
+    elif before is None:
+        out.print(f"initialised {folder}: database at revision {revision}; enrol a client with: hws admin clients add")
+    else:
+        out.print(f"{folder} was already initialised; database at revision {revision}")
 
 
 def _certificate(path: Path, as_json: bool) -> CertificateInfo:
@@ -230,8 +257,8 @@ def keys_list(as_json: bool = JSON) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JSON) -> None:
-    """Apply database migrations (Alembic)."""
-    service = operator_service(migrate=False)
+    """Apply database migrations (Alembic); on a new server database, create the schema."""
+    service = operator_service(migrate=False, create_schema=True)
     migration.upgrade(service.engine, revision)
     current = migration.current_revision(service.engine)
     if as_json:

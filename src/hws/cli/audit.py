@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import typer
-from rich.table import Table
 
-from hws.cli.console import emit_json, out
+from hws.cli.console import data_table, emit_json, out
 from hws.cli.examination import parse_duration
 from hws.cli.operator_service import operator_service
 from hws.store import audit as audit_store
@@ -40,17 +39,17 @@ def audit(
     if as_json:
         emit_json(events)
         return
-    table = Table("at", "actor", "office", "action", "target", "outcome", "source", "detail")
+    table = data_table("at", "actor", "office", "action", "target", "outcome", "source", "detail", keep=("at",))
     for e in events:
         detail = ", ".join(f"{k}={v}" for k, v in e["detail"].items())
         table.add_row(
-            e["at"][:19],
+            e["at"][:19] + "Z",
             e["actor"],
             e["office"] or "",
             e["action"],
             e["target"] or "",
             e["outcome"],
             e["source"] or "",
-            detail[:80],
+            detail,
         )
     out.print(table)

@@ -7,9 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from hws.cli.console import emit_json, fail, out
+from hws.cli.console import data_table, emit_json, fail, out
 from hws.cli.operator_service import operator_service
 from hws.store import service_requests as sr_store
 from hws.store.sandbox_clock import SandboxClock
@@ -43,7 +42,9 @@ def sr_list(
     if as_json:
         emit_json([sr.as_dict() for sr in items])
         return
-    table = Table("SRN", "office", "transaction", "status", "reference", "IRN", "deadline / publication")
+    table = data_table(
+        "SRN", "office", "transaction", "status", "reference", "IRN", "deadline / publication", keep=("SRN", "status")
+    )
     for sr in items:
         when = sr.regularization_deadline or sr.expected_publication
         table.add_row(

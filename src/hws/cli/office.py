@@ -6,15 +6,14 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from hws.cli.console import emit_json, fail, out
-from hws.client import HagueClient, HWSError, enrolment
+from hws.cli.console import data_table, emit_json, fail, out
+from hws.client import HagueClient, enrolment
 from hws.client import access_request as form
 from hws.client import profile as profiles
 from hws.client.errors import ProfileError
+from hws.domain.networks import InvalidNetwork, normalize_networks
 from hws.keys.certificates import CertificateError, read_certificate
-from hws.store.clients import RegistryError, normalize_networks
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 PROFILE = typer.Option(None, "--profile", "-p", help="Profile name (default: $HWS_PROFILE or 'default').")
@@ -81,7 +80,7 @@ def access_request(
     ranges = [part.strip() for item in ip for part in item.split(",") if part.strip()]
     try:
         ranges = list(normalize_networks(ranges))
-    except RegistryError as exc:
+    except InvalidNetwork as exc:
         fail(str(exc), as_json=as_json)
     document = form.render(
         form.AccessRequest(
@@ -126,9 +125,7 @@ def configure(
         if as_json:
             emit_json({"profile": profile, "file": str(profiles.profiles_path()), **asdict(current)})
         else:
-            table = Table(title=f"profile {profile} ({profiles.profiles_path()})")
-            table.add_column("setting")
-            table.add_column("value")
+            table = data_table("setting", "value", keep=("setting",), title=f"profile {profile} ({profiles.profiles_path()})")
             for key, value in asdict(current).items():
                 table.add_row(key, str(value) if value is not None else "-")
             out.print(table)
@@ -170,10 +167,7 @@ def token(
     with _client(profile, as_json) as client:
         if scope:
             client.scope = scope
-        try:
-            response = client.token_response()
-        except HWSError as exc:
-            fail(str(exc), as_json=as_json)
+        response = client.token_response()  # failures: hws.cli.failures, at the root command
     if as_json:
         emit_json(response)
     else:
@@ -187,10 +181,7 @@ def ping(
 ) -> None:
     """Call pingMe: checks connectivity, key, allow-list and token end to end."""
     with _client(profile, as_json) as client:
-        try:
-            result = client.ping(name)
-        except HWSError as exc:
-            fail(str(exc), as_json=as_json)
+        result = client.ping(name)
     if as_json:
         emit_json(asdict(result))
     else:

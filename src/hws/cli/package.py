@@ -13,7 +13,7 @@ from hws.st96.builder import BuildError, build_package_file
 from hws.st96.examples import example_spec
 from hws.st96.package import ValidationReport, validate_package
 from hws.st96.problems import Severity
-from hws.st96.schemaset import SchemaSet, default_schema_root
+from hws.st96.schemaset import SchemaError, SchemaSet, default_schema_root, schema_root_for
 from hws.st96.transactions import TransactionKind
 from hws.st96.zipsafe import ZipLimits
 
@@ -61,7 +61,10 @@ def check(
     package: Path = typer.Argument(..., exists=True, dir_okay=False, help="The package ZIP."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     schemas: Path | None = typer.Option(
-        None, "--schemas", help="Folder of schema sets (<dir>/<version>/…); default <data-dir>/schemas."
+        None,
+        "--schemas",
+        help="WIPO's schema folder (e.g. …/V6_0, as for `hws admin schemas install`) or a folder of such folders; "
+        "default <data-dir>/schemas.",
     ),
     office: str | None = typer.Option(None, "--office", help="Your office's two-letter code, as the service knows it."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="hws data folder (for installed schema sets)."),
@@ -69,7 +72,10 @@ def check(
     max_total_bytes: int = typer.Option(ZipLimits().max_total_bytes, help="Most uncompressed bytes in all."),
 ) -> None:
     """Validate a package; list every problem; exit 1 when it would be rejected."""
-    root = schemas if schemas is not None else default_schema_root(data_dir or default_data_dir())
+    try:
+        root = schema_root_for(schemas) if schemas is not None else default_schema_root(data_dir or default_data_dir())
+    except SchemaError as exc:
+        fail(str(exc), as_json=as_json, code=2)
     limits = ZipLimits(max_entries=max_entries, max_total_bytes=max_total_bytes)
     with package.open("rb") as fh:
         report = validate_package(fh, office=office, limits=limits, schemas=SchemaSet(root))
@@ -114,10 +120,14 @@ def _print_report(package: Path, report: ValidationReport) -> None:
 @app.command()
 def example(
     kind: str = typer.Argument("application", help="Transaction kind, e.g. application, refusal, grant, division."),
+    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON (package build reads YAML, a superset)."),
 ) -> None:
     """Print an example description (YAML) to start from."""
     try:
         spec = example_spec(TransactionKind.parse(kind))
     except ValueError as exc:
-        fail(str(exc))
+        fail(str(exc), as_json=as_json, code=2)
+    if as_json:
+        emit_json(spec)
+        return
     typer.echo(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), nl=False)

@@ -13,15 +13,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from hws.cli.console import emit_json, err, fail, out
+from hws.cli.failures import report, transport_failure
 from hws.cli.office import JSON, PROFILE, _client
-from hws.client import HWSError
 from hws.client.downloads import (
     BULLETIN,
     CONFIDENTIAL,
     DownloadResult,
     extract_zip,
 )
-from hws.client.errors import NothingPublished, NotYetPublished
+from hws.client.errors import NotYetPublished
 from hws.domain.weeks import InvalidWeek, Week
 
 #: exit status when the week is not published yet (EX_TEMPFAIL): try again later
@@ -118,21 +118,14 @@ def _download(
         except NotYetPublished as exc:
             details = {"code": exc.code, "week": exc.week, "retry_after": exc.retry_after, "scheduled_for": exc.scheduled_for}
             fail(str(exc), as_json=as_json, code=EXIT_NOT_YET, details=details)
-        except NothingPublished as exc:
-            fail(
-                f"{exc}; there is no file for this week and there never will be",
-                as_json=as_json,
-                details={"code": exc.code, "week": exc.week},
-            )
         except KeyboardInterrupt:
             err.print("interrupted; the part file is kept: run the same command again to resume")
             raise typer.Exit(130) from None
         except httpx.TransportError as exc:
-            fail(
-                f"the connection failed ({exc.__class__.__name__}: {exc}); run the same command again to resume", as_json=as_json
-            )
-        except (HWSError, ValueError, OSError) as exc:
-            fail(str(exc), as_json=as_json, details={"code": getattr(exc, "code", None)} if getattr(exc, "code", None) else None)
+            failure = transport_failure(exc)
+            failure.hint += "; run the same command again to resume (a part file is kept)"
+            report(failure, as_json=as_json)
+            raise typer.Exit(failure.exit_code) from None
     if as_json:
         emit_json(views if since is not None else views[0])
     elif since is not None and not views:

@@ -12,14 +12,10 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from hws.cli.console import emit_json, err, fail, out
 from hws.cli.office import JSON, PROFILE, _client
-from hws.cli.package import _print_report, default_data_dir
-from hws.client import HWSError
 from hws.client.errors import ImportTimeout
 from hws.client.polling import DEFAULT_TIMEOUT
 from hws.client.statuses import ImportStatus, PackageProblem, RequestStatus
 from hws.client.upload import Progress as ProgressCallback
-from hws.st96.package import validate_package
-from hws.st96.schemaset import SchemaSet, default_schema_root
 
 
 def _print_problems(problems: tuple[PackageProblem, ...]) -> None:
@@ -106,6 +102,11 @@ def submit(
 ) -> None:
     """Send an import package (checked here first), print its import ID; --wait for the SRN."""
     if not no_check:
+        # the check loads the schema set: only for this command, and only when asked
+        from hws.cli.package import _print_report, default_data_dir
+        from hws.st96.package import validate_package
+        from hws.st96.schemaset import SchemaSet, default_schema_root
+
         report = validate_package(package, office=None, schemas=SchemaSet(default_schema_root(default_data_dir())))
         if not report.ok:
             if as_json:
@@ -132,8 +133,6 @@ def submit(
         except KeyboardInterrupt:
             err.print("stopped waiting; the import goes on: hws import-status <import ID>")
             raise typer.Exit(130) from None
-        except (HWSError, ValueError, OSError) as exc:
-            fail(str(exc), as_json=as_json)
     _finish(status, as_json, package)
 
 
@@ -149,10 +148,7 @@ def import_status(
 ) -> None:
     """Show an import: Pending, Imported (with the SRN) or Rejected (with every problem); exit 1 when rejected."""
     with _client(profile, as_json) as client:
-        try:
-            status = client.import_status(import_id)
-        except HWSError as exc:
-            fail(str(exc), as_json=as_json)
+        status = client.import_status(import_id)
     _finish(status, as_json)
 
 
@@ -180,10 +176,7 @@ def status(
 ) -> None:
     """Show a service request's status (Undefined, Processing, Registered, …)."""
     with _client(profile, as_json) as client:
-        try:
-            result = client.request_status(srn)
-        except HWSError as exc:
-            fail(str(exc), as_json=as_json)
+        result = client.request_status(srn)
     if as_json:
         emit_json(result.to_dict())
     else:

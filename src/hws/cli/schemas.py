@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from hws.cli.console import emit_json, fail, out
-from hws.cli.package import default_data_dir
+from hws.cli.operator_service import operator_data_dir
 from hws.st96.schemaset import SchemaError, install_schema_set, list_schema_sets
 
 app = typer.Typer(help="Official ST.96 schema sets, one per version (WIPO's files, installed by you).", no_args_is_help=True)
@@ -23,7 +23,7 @@ def install(
 ) -> None:
     """Install a schema set into <data-dir>/schemas/<version>, after checking it compiles offline."""
     try:
-        result = install_schema_set(source, data_dir or default_data_dir(), replace=replace)
+        result = install_schema_set(source, data_dir or operator_data_dir(), replace=replace)
     except SchemaError as exc:
         fail(str(exc), as_json=as_json)
     except OSError as exc:
@@ -41,7 +41,7 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable output."),
 ) -> None:
     """List the installed schema sets."""
-    sets = list_schema_sets(data_dir or default_data_dir())
+    sets = list_schema_sets(data_dir or operator_data_dir())
     if as_json:
         emit_json([{"version": s.version, "path": str(s.path), "files": s.files, "documents": list(s.documents)}
                    for s in sets])  # fmt: skip

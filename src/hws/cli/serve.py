@@ -31,18 +31,30 @@ def first_start_hints(service: Service) -> str:
     """Copy-paste commands to enrol a test office and call ping."""
     bin_dir = Path(sys.argv[0]).resolve().parent if sys.argv and sys.argv[0] else Path(".")
     hws = shlex.quote(str(bin_dir / "hws")) if (bin_dir / "hws").exists() else "hws"
-    office_dir = service.settings.data_dir / "demo-office"
+    office_dir = service.settings.data_dir.resolve() / "demo-office"
+    data_dir = shlex.quote(str(service.settings.data_dir.resolve()))
     issuer = service.settings.issuer
     return f"""
 No client is enrolled yet. To enrol a test office and call pingMe, in another terminal:
 
   {hws} keygen --name DEMO --out {office_dir}
-  {hws} admin clients add --cert {office_dir}/cert.pem --office KR --ip 127.0.0.1/32 --client-id demo-kr
+  {hws} admin --data-dir {data_dir} clients add --cert {office_dir}/cert.pem --office KR --ip 127.0.0.1/32 --client-id demo-kr
   {hws} configure --issuer {issuer} --client-id demo-kr --private-key {office_dir}/private_key.pem
   {hws} ping --name KR
-
-(Run them from this folder so the operator command finds the same data folder.)
 """
+
+
+def sandbox_banner(settings: Settings) -> str:
+    """Said first when the service is a sandbox: nobody should take it for production."""
+    line = "=" * 78
+    return (
+        f"{line}\n"
+        "  SANDBOX (HWS_SANDBOX=1): a test service, not the International Bureau's.\n"
+        f"  Its calendar can be moved (hws admin clock); examination is {settings.examination}"
+        + (" (sandbox rules decide)" if settings.examination == "auto" else " (an operator decides)")
+        + ".\n  Bulletins and confidential copies it publishes are test data.\n"
+        f"{line}"
+    )
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
@@ -143,8 +155,13 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
     workers: int = typer.Option(1, "--workers", min=1, help="API processes (more than one needs a shared database)."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Data folder (database, blobs, keys); default HWS_DATA_DIR, the settings file, else ./var."
+    ),
 ) -> None:
     """Run the service on the configured database and data folder."""
+    if data_dir is not None:
+        os.environ["HWS_DATA_DIR"] = str(data_dir)  # for this process and the --workers children alike
     settings = Settings()
     if "public_url" not in settings.model_fields_set:
         # No public URL configured: the service is reached where it listens.
@@ -152,6 +169,8 @@ def serve(
         os.environ["HWS_PUBLIC_URL"] = f"http://{shown}:{port}"
         settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
+    if settings.sandbox:
+        sys.stderr.write(sandbox_banner(settings) + "\n")
     try:
         service = build_service(settings)
         service.start()

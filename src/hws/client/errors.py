@@ -163,7 +163,9 @@ class NothingPublished(APIError):
     week: str = ""
 
     def __str__(self) -> str:
-        return f"week {self.week} had nothing to publish ({self.detail or self.title})"
+        said = (self.detail or self.title).strip().rstrip(".")
+        base = f"week {self.week} had nothing to publish"
+        return said if said.startswith(base) else f"{base} ({said})"
 
 
 @dataclass

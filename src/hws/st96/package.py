@@ -330,7 +330,7 @@ def _check_schema(
         else:
             message = (
                 f"no official ST.96 {version} schema set is installed; structural rules only"
-                " (give `--schemas` the folder holding WIPO's schema sets to check against them)"
+                " (to check against it, give `--schemas` WIPO's schema folder, e.g. …/V6_0)"
             )
         problems.append(Problem("xsd-not-installed", message, where, Severity.WARNING))
         return False

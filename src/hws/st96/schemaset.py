@@ -184,6 +184,23 @@ def default_schema_root(data_dir: Path) -> Path:
     return Path(data_dir) / "schemas"
 
 
+def schema_root_for(folder: Path | str) -> Path:
+    """The root of a :class:`SchemaSet` from what a person points at: a folder of installed
+    sets (``<dir>/V6_0/…``), or one of WIPO's set folders itself (``…/V6_0``, as
+    ``hws admin schemas install`` takes it). :class:`SchemaError` when it is neither."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SchemaError(f"{folder} is not a folder; give WIPO's schema folder (e.g. …/V6_0) or a folder of them")
+    if _VERSION.match(folder.name) and any(_ENTRY_NAME.match(p.name) for p in folder.rglob("*.xsd")):
+        return folder.parent
+    if SchemaSet(folder).versions():
+        return folder
+    raise SchemaError(
+        f"{folder} holds no ST.96 schema set: give WIPO's schema folder named for its version (e.g. …/V6_0, "
+        f"holding {OFFICE_TO_IB}_V6_0.xsd) or a folder of such folders"
+    )
+
+
 @dataclass(frozen=True)
 class InstalledSchemaSet:
     version: str
