@@ -3,30 +3,39 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install tools clean
+.PHONY: run test lint install install-test tools clean
 
+## What the service needs (make run): the package and its dependencies, no test tools.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
+## What the suite needs on top (make test, make lint): the test extras.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
+
 install: $(STAMP)
+
+install-test: $(TEST_STAMP)
 
 ## Start the service on the embedded default (SQLite + ./var).
 run: $(STAMP)
 	$(BIN)/hws serve
 
 ## Lint: ruff (rules and formatting) and mypy, configured in pyproject.toml.
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 ## Set up, lint, and run the whole suite.
-test: $(STAMP) tools lint
+test: $(TEST_STAMP) tools lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 ## System tools the suite uses: Debian's faketime (year-end tests move the wall clock).

@@ -95,6 +95,24 @@ def test_access_request_prompts_for_what_is_missing(tmp_path: Path) -> None:
     assert "192.0.2.0/24" in (tmp_path / "f.md").read_text()
 
 
+def test_access_request_as_json_reads_back_and_a_bad_form_is_refused_before_it_is_sent(tmp_path: Path) -> None:
+    from hws.client import access_request
+
+    out = tmp_path / "keys"
+    runner.invoke(app, ["keygen", "--name", "DAS", "--out", str(out)])
+    base = ["access-request", "--cert", str(out / "cert.pem"), "--app-name", "App", "--description", "D",
+            "--owner", "Kim", "--tech", "Lee", "--tech-email", "lee@example.org", "--ip", "192.0.2.0/24"]  # fmt: skip
+    written = runner.invoke(app, [*base, "--owner-email", "kim@example.org", "--out", str(tmp_path / "f.json")])
+    assert written.exit_code == 0, written.output
+    parsed = access_request.parse((tmp_path / "f.json").read_bytes())
+    assert parsed.business_owner_email == "kim@example.org" and parsed.ip_ranges == ["192.0.2.0/24"]
+
+    refused = runner.invoke(app, [*base, "--owner-email", "kim at example", "--out", str(tmp_path / "g.md"), "--json"])
+    assert refused.exit_code == 1
+    assert "not an e-mail address" in json.loads(refused.stdout)["error"]
+    assert not (tmp_path / "g.md").exists()
+
+
 def test_configure_saves_and_environment_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key = tmp_path / "k.pem"
     key.write_text("x")

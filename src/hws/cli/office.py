@@ -53,7 +53,9 @@ def keygen(
 
 def access_request(
     cert: Path = typer.Option(..., "--cert", exists=True, dir_okay=False, help="The certificate to send (cert.pem)."),
-    out_file: Path = typer.Option(Path("access-request.md"), "--out", help="Where to write the filled form."),
+    out_file: Path = typer.Option(
+        Path("access-request.md"), "--out", help="Where to write the filled form (a .json name writes JSON, else Markdown)."
+    ),
     app_name: str = typer.Option(..., "--app-name", prompt="API application name"),
     description: str = typer.Option(..., "--description", prompt="Application description"),
     owner: str = typer.Option(..., "--owner", prompt="Application business owner"),
@@ -82,23 +84,26 @@ def access_request(
         ranges = list(normalize_networks(ranges))
     except InvalidNetwork as exc:
         fail(str(exc), as_json=as_json)
-    document = form.render(
-        form.AccessRequest(
-            application_name=app_name,
-            application_description=description,
-            business_owner=owner,
-            business_owner_email=owner_email,
-            technical_contact=tech,
-            technical_contact_email=tech_email,
-            ip_ranges=ranges,
-            certificate=info,
-            request_type=request_type,
-            updated=updated,
-            environment=environment,
-            api_urls=api_url,
-            scopes=scopes,
-        )
+    request = form.AccessRequest(
+        application_name=app_name,
+        application_description=description,
+        business_owner=owner,
+        business_owner_email=owner_email,
+        technical_contact=tech,
+        technical_contact_email=tech_email,
+        ip_ranges=ranges,
+        certificate=info,
+        request_type=request_type,
+        updated=updated,
+        environment=environment,
+        api_urls=api_url,
+        scopes=scopes,
     )
+    document = form.render_json(request) if out_file.suffix.lower() == ".json" else form.render(request)
+    try:
+        form.parse(document)  # what the operator's ``hws admin clients apply`` will read: refused here first
+    except form.AccessRequestError as exc:
+        fail(f"the form would be refused: {exc}", as_json=as_json)
     out_file.write_text(document, "utf-8")
     if as_json:
         emit_json({"form": str(out_file), "kid": info.kid, "ip_ranges": ranges})

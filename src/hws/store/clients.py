@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import enum
 import ipaddress
 import json
 import secrets
@@ -10,15 +11,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from hws.domain import networks as networks_rule
 from hws.domain import scopes as scope_rules
 from hws.domain.clock import Clock
+from hws.domain.contacts import is_email
 from hws.domain.offices import normalize_office_code
 from hws.keys.certificates import CertificateInfo
+from hws.store import audit
 from hws.store.database import read_only
 from hws.store.tables import client_keys, clients
 
@@ -67,6 +71,10 @@ class Client:
     not_after: datetime | None
     created_at: datetime
     updated_at: datetime
+    business_owner: str = ""
+    business_owner_email: str = ""
+    technical_contact: str = ""
+    technical_contact_email: str = ""
 
     def in_validity_period(self, when: datetime) -> bool:
         if self.not_before and when < self.not_before:
@@ -93,6 +101,10 @@ class Client:
             "client_id": self.client_id,
             "office": self.office,
             "name": self.name,
+            "business_owner": self.business_owner,
+            "business_owner_email": self.business_owner_email,
+            "technical_contact": self.technical_contact,
+            "technical_contact_email": self.technical_contact_email,
             "examining": self.examining,
             "scopes": list(self.scopes),
             "default_scopes": list(self.default_scopes),
@@ -130,6 +142,10 @@ def _client(row: Any) -> Client:
         not_after=row.not_after,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        business_owner=row.business_owner,
+        business_owner_email=row.business_owner_email,
+        technical_contact=row.technical_contact,
+        technical_contact_email=row.technical_contact_email,
     )
 
 
@@ -148,19 +164,94 @@ def _key(row: Any) -> ClientKey:
 
 
 def normalize_networks(networks: Iterable[str]) -> tuple[str, ...]:
-    result: list[str] = []
-    for cidr in networks:
-        try:
-            network = ipaddress.ip_network(cidr.strip(), strict=False)
-        except ValueError:
-            raise RegistryError(f"not an IP address or CIDR range: {cidr!r}") from None
-        if str(network) not in result:
-            result.append(str(network))
-    return tuple(result)
+    """The domain's rule (:func:`hws.domain.networks.normalize_networks`), refusals as ``RegistryError``."""
+    try:
+        return networks_rule.normalize_networks(networks)
+    except networks_rule.InvalidNetwork as exc:
+        raise RegistryError(str(exc)) from None
 
 
 def new_client_id(office: str) -> str:
     return f"{office.lower()}-{secrets.token_hex(6)}"
+
+
+class Keep(enum.Enum):
+    """Leave the field as it is (for fields where ``None`` is a value: no limit)."""
+
+    KEEP = "keep"
+
+
+KEEP: Final = Keep.KEEP
+
+#: Contact fields of a client (the access request form's), each a name or an e-mail.
+CONTACT_FIELDS: Final = ("business_owner", "business_owner_email", "technical_contact", "technical_contact_email")
+
+
+def check_contact(field_name: str, value: str) -> str:
+    """``value`` (stripped) if it may be stored as ``field_name``; ``RegistryError`` if not."""
+    value = value.strip()
+    limit = 320 if field_name.endswith("email") else 200
+    if len(value) > limit or not value.isprintable():
+        raise RegistryError(f"{field_name.replace('_', ' ')}: at most {limit} printable characters")
+    if value and field_name.endswith("email") and not is_email(value):
+        raise RegistryError(f"{field_name.replace('_', ' ')}: not an e-mail address: {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class ClientChanges:
+    """What an operator changes on a client. ``None``, empty or :data:`KEEP`: unchanged.
+
+    Networks: ``set_networks`` replaces the allow-list, then ``remove_networks`` are taken
+    off and ``add_networks`` put on. ``certificates`` are added as keys (rollover: the
+    client's current keys keep working until removed)."""
+
+    set_networks: Sequence[str] | None = None
+    add_networks: Sequence[str] = ()
+    remove_networks: Sequence[str] = ()
+    scopes: Sequence[str] | None = None
+    examining: bool | None = None
+    name: str | None = None
+    business_owner: str | None = None
+    business_owner_email: str | None = None
+    technical_contact: str | None = None
+    technical_contact_email: str | None = None
+    not_before: datetime | Keep | None = KEEP
+    not_after: datetime | Keep | None = KEEP
+    certificates: Sequence[CertificateInfo] = ()
+
+
+def _shown(value: Any) -> Any:
+    """A column value as people and the audit log see it (lists, ISO 8601 dates)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+@dataclass(frozen=True)
+class ClientUpdate:
+    """A checked change of one client, not yet written: ``changes`` maps each field that
+    changes to its (before, after) values as shown; ``keys_added`` the new keys' kids."""
+
+    before: Client
+    values: dict[str, Any]
+    changes: dict[str, tuple[Any, Any]]
+    certificates: tuple[CertificateInfo, ...] = ()
+
+    @property
+    def keys_added(self) -> tuple[str, ...]:
+        return tuple(c.kid for c in self.certificates)
+
+    @property
+    def empty(self) -> bool:
+        return not self.values and not self.certificates
+
+    def as_dict(self) -> dict[str, Any]:
+        """What changes, for the audit log and ``--json`` (no secrets: kids, not certificates)."""
+        result: dict[str, Any] = {name: {"before": old, "after": new} for name, (old, new) in self.changes.items()}
+        if self.keys_added:
+            result["keys_added"] = list(self.keys_added)
+        return result
 
 
 class ClientRegistry:
@@ -221,9 +312,16 @@ class ClientRegistry:
         client_id: str | None = None,
         not_before: datetime | None = None,
         not_after: datetime | None = None,
+        contacts: dict[str, str] | None = None,
     ) -> Client:
         office_code = self._office(office)
         self._check_current(certificate)
+        checked_contacts = {k: check_contact(k, v) for k, v in (contacts or {}).items() if k in CONTACT_FIELDS}
+        if unknown := set(contacts or {}) - set(CONTACT_FIELDS):
+            raise RegistryError(f"not a contact field: {', '.join(sorted(unknown))}")
+        name = check_contact("name", name)
+        if not_before and not_after and not_after <= not_before:
+            raise RegistryError("the end of the validity period must come after its start")
         nets = normalize_networks(networks)
         if not nets:
             raise RegistryError("at least one allowed source address or range (--ip) is required")
@@ -251,6 +349,7 @@ class ClientRegistry:
                         not_after=not_after,
                         created_at=now,
                         updated_at=now,
+                        **checked_contacts,
                     )
                 )
                 self._insert_key(conn, client_id, certificate, now)
@@ -273,22 +372,122 @@ class ClientRegistry:
         scopes: Sequence[str] | None = None,
         examining: bool | None = None,
         name: str | None = None,
+        actor: str = "operator",
     ) -> Client:
+        """Change a client at once (checked and audited like :meth:`plan_update`)."""
+        changes = ClientChanges(set_networks=networks, scopes=scopes, examining=examining, name=name)
+        return self.apply_update(self.plan_update(client_id, changes), actor=actor)
+
+    def plan_update(self, client_id: str, changes: ClientChanges) -> ClientUpdate:
+        """Check ``changes`` against the client as it is now; write nothing.
+
+        Refused (``RegistryError``, saying why): an allow-list left empty, removing an
+        address that is not on it, an unknown or empty scope set, a validity period that
+        ends before it starts, a contact that is not a name or an e-mail address, an
+        expired certificate or one already among the client's keys."""
+        before, keys = self._require_with_keys(client_id)
         values: dict[str, Any] = {}
-        if networks is not None:
-            nets = normalize_networks(networks)
-            if not nets:
-                raise RegistryError("at least one allowed source address or range is required")
-            values["networks"] = " ".join(nets)
-        if scopes is not None:
-            granted = self._scopes(scopes)
+
+        nets = list(normalize_networks(changes.set_networks) if changes.set_networks is not None else before.networks)
+        for gone in normalize_networks(changes.remove_networks):
+            if gone not in nets:
+                raise RegistryError(f"{gone} is not on the allow-list of {client_id!r} ({' '.join(nets) or 'empty'})")
+            nets.remove(gone)
+        nets += [n for n in normalize_networks(changes.add_networks) if n not in nets]
+        if not nets:
+            raise RegistryError(
+                f"refused: the change would leave client {client_id!r} no allowed source address or range "
+                "(add one with --add-ip, or use --set-ip)"
+            )
+        values["networks"] = " ".join(nets)
+
+        if changes.scopes is not None:
+            granted = self._scopes(changes.scopes)
+            if not granted:
+                raise RegistryError("refused: a client needs at least one scope")
             values["scopes"] = " ".join(granted)
-            values["default_scopes"] = " ".join(granted)
-        if examining is not None:
-            values["examining"] = examining
-        if name is not None:
-            values["name"] = name
-        return self._update(client_id, **values)
+            kept = [s for s in before.default_scopes if s in granted]
+            values["default_scopes"] = " ".join(kept or granted)
+        if changes.examining is not None:
+            values["examining"] = changes.examining
+        if changes.name is not None:
+            values["name"] = check_contact("name", changes.name)
+        for contact in CONTACT_FIELDS:
+            value = getattr(changes, contact)
+            if value is not None:
+                values[contact] = check_contact(contact, value)
+        if changes.not_before is not KEEP:
+            values["not_before"] = changes.not_before
+        if changes.not_after is not KEEP:
+            values["not_after"] = changes.not_after
+        start, end = values.get("not_before", before.not_before), values.get("not_after", before.not_after)
+        if start is not None and end is not None and end <= start:
+            raise RegistryError(
+                f"refused: the validity period would end ({end.isoformat()}) before it starts ({start.isoformat()})"
+            )
+
+        certificates: list[CertificateInfo] = []
+        for certificate in changes.certificates:
+            self._check_current(certificate)
+            if certificate.kid in {k.kid for k in keys} | {c.kid for c in certificates}:
+                raise RegistryError(f"the key {certificate.kid} is already one of {client_id!r}'s keys")
+            certificates.append(certificate)
+
+        current = before.as_dict()
+        shown: dict[str, tuple[Any, Any]] = {}
+        kept_values: dict[str, Any] = {}
+        for column, value in values.items():
+            old = current[column]
+            new = value.split() if column in ("networks", "scopes", "default_scopes") else _shown(value)
+            if old != new:
+                shown[column] = (old, new)
+                kept_values[column] = value
+        return ClientUpdate(
+            before=before,
+            values=kept_values,
+            changes=shown,
+            certificates=tuple(certificates),
+        )
+
+    def apply_update(
+        self, plan: ClientUpdate, *, actor: str, source: str | None = None, context: dict[str, Any] | None = None
+    ) -> Client:
+        """Write ``plan`` and its audit event (``client.updated``: each field before and
+        after, the kids of keys added) in one transaction. Refused if the client changed
+        since the plan was made (someone else's update): plan again."""
+        client_id = plan.before.client_id
+        if plan.empty:
+            return plan.before
+        now = self._clock.now()
+        try:
+            with self._engine.begin() as conn:
+                stamp = conn.execute(
+                    select(clients.c.updated_at).where(clients.c.client_id == client_id).with_for_update()
+                ).first()
+                if stamp is None:
+                    raise RegistryError(f"no client with ID {client_id!r}")
+                if stamp.updated_at != plan.before.updated_at:
+                    raise RegistryError(f"client {client_id!r} was changed by someone else meanwhile: run the update again")
+                conn.execute(update(clients).where(clients.c.client_id == client_id).values(**plan.values, updated_at=now))
+                for certificate in plan.certificates:
+                    self._insert_key(conn, client_id, certificate, now)
+                audit.record(
+                    conn,
+                    audit.AuditEvent(
+                        at=now,
+                        actor=actor,
+                        office=plan.before.office,
+                        action="client.updated",
+                        target=client_id,
+                        source=source,
+                        detail={**(context or {}), **plan.as_dict()},
+                    ),
+                )
+        except IntegrityError:
+            raise RegistryError(f"a new key ({', '.join(plan.keys_added)}) is already registered to another client") from None
+        client = self.get(client_id)
+        assert client is not None
+        return client
 
     def add_key(self, client_id: str, certificate: CertificateInfo) -> ClientKey:
         self._require(client_id)
@@ -322,6 +521,12 @@ class ClientRegistry:
         if client is None:
             raise RegistryError(f"no client with ID {client_id!r}")
         return client
+
+    def _require_with_keys(self, client_id: str) -> tuple[Client, builtins.list[ClientKey]]:
+        found = self.get_with_keys(client_id)
+        if found is None:
+            raise RegistryError(f"no client with ID {client_id!r}")
+        return found
 
     def _update(self, client_id: str, **values: Any) -> Client:
         self._require(client_id)

@@ -35,6 +35,11 @@ clients = Table(
     Column("client_id", String(64), primary_key=True),
     Column("office", String(2), nullable=False, index=True),
     Column("name", String(200), nullable=False, server_default=""),
+    # the access request form's contacts (Appendix B); "" when not given
+    Column("business_owner", String(200), nullable=False, server_default=""),
+    Column("business_owner_email", String(320), nullable=False, server_default=""),
+    Column("technical_contact", String(200), nullable=False, server_default=""),
+    Column("technical_contact_email", String(320), nullable=False, server_default=""),
     Column("examining", Boolean, nullable=False, server_default="0"),
     Column("scopes", Text, nullable=False),
     Column("default_scopes", Text, nullable=False),
