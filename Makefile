@@ -38,11 +38,15 @@ lint: $(TEST_STAMP)
 test: $(TEST_STAMP) tools lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-## System tools the suite uses: Debian's faketime (year-end tests move the wall clock).
+## System tools the suite uses, from Debian's packages: faketime (year-end tests move the
+## wall clock) and chromium (the API reference pages are tested in a real browser, driven
+## by playwright through /usr/bin/chromium: no browser download).
 tools:
-	@command -v faketime >/dev/null || apt-get install -y -q faketime >/dev/null \
-	  || (apt-get update -q >/dev/null && apt-get install -y -q faketime >/dev/null) \
-	  || (echo "make test needs Debian's faketime: apt-get install faketime" >&2; exit 1)
+	@missing=""; command -v faketime >/dev/null || missing="$$missing faketime"; \
+	  test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	  test -z "$$missing" || apt-get install -y -q $$missing >/dev/null \
+	  || (apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null) \
+	  || (echo "make test needs Debian's$$missing: apt-get install$$missing" >&2; exit 1)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache build src/*.egg-info

@@ -40,7 +40,10 @@ API = "/webservices/api/v1"
 ISSUER = "http://hws.test/oauth2"
 TOKEN = "/oauth2/access_token"
 #: Routes that never touch the database or the blob store: they keep answering.
-INDEPENDENT = {"/healthz", "/metrics", "/oauth2/.well-known/openid-configuration", "/oauth2/jwks", "/docs", "/openapi.json"}
+INDEPENDENT = {
+    "/healthz", "/metrics", "/oauth2/.well-known/openid-configuration", "/oauth2/jwks", "/docs", "/openapi.json",
+    f"{API}/schemas/hws-api-v1.xsd",  # the published XSDs: files shipped in the package
+}  # fmt: skip
 
 
 @contextmanager
@@ -79,7 +82,11 @@ def every_call(app: Any) -> list[tuple[str, str]]:
     """(method, path) for every operation the app publishes, path parameters filled in."""
     calls = []
     for template, operations in app.openapi()["paths"].items():
-        path = re.sub(r"\{[^}]+\}", lambda m: {"{weekId}": "202401", "{importId}": "x"}.get(m.group(0), "970000001"), template)
+        path = re.sub(
+            r"\{[^}]+\}",
+            lambda m: {"{weekId}": "202401", "{importId}": "x", "{name}": "hws-api-v1.xsd"}.get(m.group(0), "970000001"),
+            template,
+        )
         calls += [(method.upper(), path) for method in sorted(operations)]
     return calls
 

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from hws import __version__
-from hws.api import admin, oauth, openapi_responses, operations, problems, publications, requests, v1
+from hws.api import admin, docs_pages, oauth, openapi_responses, operations, problems, publications, requests, v1
 from hws.api.availability import AvailabilityMiddleware
 from hws.api.metrics import MetricsMiddleware
 from hws.api.problems import Problem
@@ -73,7 +73,7 @@ def create_app(service: Service, *, background: Sequence[Background] = ()) -> Fa
         description="The International Bureau's side of WIPO's Hague Web Services: OAuth2 "
         "private_key_jwt token endpoint and the HWS REST API.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by docs_pages, from assets shipped in a package (no CDN)
         redoc_url=None,
     )
     app.state.service = service
@@ -110,7 +110,8 @@ def create_app(service: Service, *, background: Sequence[Background] = ()) -> Fa
     app.include_router(publications.build_router(api_prefix))
     app.include_router(admin.build_router(api_prefix))
     app.include_router(operations.router)
-    openapi_responses.install(app)
+    openapi_responses.install(app, token_url=settings.token_endpoint)
+    docs_pages.install(app)
     app.state.verified_tokens = VerifiedTokens()
     app.state.limiter = Limiter(
         per_minute=settings.rate_limit_per_minute,

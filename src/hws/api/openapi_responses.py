@@ -15,6 +15,9 @@ from typing import Any, Protocol, cast
 from fastapi import FastAPI
 
 from hws.api.problems import CATALOGUE
+from hws.api.representations import SCHEMAS as DOCUMENT_SCHEMAS
+from hws.domain.scopes import ADMIN, PUBLICATIONS, REQUESTS
+from hws.domain.scopes import DESCRIPTIONS as SCOPE_DESCRIPTIONS
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -208,8 +211,49 @@ class _OpenAPIOverride(Protocol):
     openapi: Callable[[], dict[str, Any]]
 
 
-def install(app: FastAPI) -> None:
-    """Make ``app.openapi()`` carry :data:`COMPONENTS` and no automatic 422."""
+#: The scope each tag's operations need (``None``: any valid token). An operation that
+#: can answer 401 gets ``security``: OAuth2 with its scope, or a bearer token.
+SCOPE_OF_TAG: dict[str, str | None] = {"hws": None, "requests": REQUESTS, "publications": PUBLICATIONS, "operator": ADMIN}
+#: Tags whose operations take no access token (the token endpoint authenticates the client itself).
+UNSECURED_TAGS = frozenset({"oauth2", "operations"})
+
+
+def security_schemes(token_url: str) -> dict[str, Any]:
+    """The two ways to call: OAuth2 client credentials at ``token_url`` (the office kit,
+    private_key_jwt), or a bearer token obtained that way (``hws token``; what the
+    Swagger UI's Authorize button takes)."""
+    return {
+        "OAuth2": {
+            "type": "oauth2",
+            "description": "Client credentials grant authenticated with private_key_jwt (RFC 7523; ES256 or PS256 "
+            "assertion signed by the office's enrolled key). A browser cannot sign the assertion: get a token "
+            "with `hws token` and use BearerToken.",
+            "flows": {"clientCredentials": {"tokenUrl": token_url, "scopes": dict(SCOPE_DESCRIPTIONS)}},
+        },
+        "BearerToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "An access token from the token endpoint (`hws token` prints one).",
+        },
+    }
+
+
+def _secure(document: dict[str, Any]) -> None:
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if "401" not in operation.get("responses", {}) or set(operation.get("tags", ())) & UNSECURED_TAGS:
+                continue
+            tags = [t for t in operation.get("tags", ()) if t in SCOPE_OF_TAG]
+            if not tags:
+                raise ValueError(f"operation {operation.get('operationId')} answers 401 but no tag says its scope")
+            scope = SCOPE_OF_TAG[tags[0]]
+            operation["security"] = [{"OAuth2": [scope] if scope else []}, {"BearerToken": []}]
+
+
+def install(app: FastAPI, *, token_url: str) -> None:
+    """Make ``app.openapi()`` carry :data:`COMPONENTS` (and the status documents'
+    schemas), the security schemes, and no automatic 422."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -226,6 +270,9 @@ def install(app: FastAPI) -> None:
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
         schemas.update(COMPONENTS)
+        schemas.update(DOCUMENT_SCHEMAS)
+        document["components"]["securitySchemes"] = security_schemes(token_url)
+        _secure(document)
         app.openapi_schema = document
         return document
 

@@ -127,9 +127,10 @@ def _listing(request: Request, kind: str, office: str, path: str) -> Response:
             [
                 {**asdict(i), "publication_date": i.publication_date.isoformat(), "published_at": i.published_at.isoformat()}
                 for i in items
-            ]
+            ],
+            headers={"Vary": "Accept"},
         )
-    return Response(publication_list(kind, items, office or None), media_type="application/xml")
+    return Response(publication_list(kind, items, office or None), media_type="application/xml", headers={"Vary": "Accept"})
 
 
 def build_router(prefix: str) -> APIRouter:

@@ -17,6 +17,7 @@ from hws.api import upload
 from hws.api.cached_reads import read_through
 from hws.api.openapi_responses import AUTHENTICATED, problems
 from hws.api.problems import Problem
+from hws.api.representations import import_status_json, negotiated, request_status_json, status_content
 from hws.api.security import Caller, authorized, requires, service_of
 from hws.domain.identifiers import IMPORT_ID_PATTERN, SRN_PATTERN, is_import_id, is_srn
 from hws.domain.scopes import REQUESTS
@@ -32,7 +33,6 @@ from hws.usecases.intake import IdempotencyConflict, Receipt, record_receipt
 
 log = logging.getLogger("hws.api.requests")
 
-XML = "application/xml"
 POLL_SECONDS = 2
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 # Patterns documented, not enforced by the framework: a non-matching id is 404 (not-found)
@@ -72,20 +72,19 @@ def _import_view(record: ImportRecord) -> ImportStatusView:
     )
 
 
-def _not_modified(request: Request, etag: str) -> bool:
-    candidates = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
-    return etag in candidates or "*" in candidates
-
-
 def _import_response(request: Request, record: ImportRecord, status_code: int = 200, body: bytes | None = None) -> Response:
-    headers = {"ETag": record.etag, "Cache-Control": "no-cache"}
+    headers = {"Cache-Control": "no-cache"}
     if record.status == import_store.PENDING:
         headers["Retry-After"] = str(POLL_SECONDS)
-    if status_code == 200 and _not_modified(request, record.etag):
-        return Response(status_code=304, headers=headers)
-    if body is None:
-        body = import_status(_import_view(record))
-    return Response(body, status_code=status_code, media_type=XML, headers=headers)
+    return negotiated(
+        request,
+        xml=body if body is not None else (lambda: import_status(_import_view(record))),
+        as_json=lambda: import_status_json(_import_view(record)),
+        status_code=status_code,
+        headers=headers,
+        etag=record.etag,
+        if_none_match=status_code == 200,
+    )
 
 
 def _read_import(service: Service, import_id: str) -> tuple[ImportRecord, bytes] | None:
@@ -94,12 +93,8 @@ def _read_import(service: Service, import_id: str) -> tuple[ImportRecord, bytes]
     return None if record is None else (record, import_status(_import_view(record)))
 
 
-def _read_request(service: Service, srn: str) -> tuple[ServiceRequest, bytes] | None:
-    """A service request and its status document (what the read cache keeps)."""
-    sr = sr_store.get(service.reader, srn)
-    if sr is None:
-        return None
-    view = RequestStatusView(
+def _request_view(sr: ServiceRequest) -> RequestStatusView:
+    return RequestStatusView(
         import_id=sr.import_id,
         srn=sr.srn,
         status=sr.status,
@@ -111,7 +106,12 @@ def _read_request(service: Service, srn: str) -> tuple[ServiceRequest, bytes] | 
         expected_publication=sr.expected_publication,
         regularization_deadline=sr.regularization_deadline,
     )
-    return sr, request_status(view)
+
+
+def _read_request(service: Service, srn: str) -> tuple[ServiceRequest, bytes] | None:
+    """A service request and its status document (what the read cache keeps)."""
+    sr = sr_store.get(service.reader, srn)
+    return None if sr is None else (sr, request_status(_request_view(sr)))
 
 
 def _store(service: Service, client: Client, writer: BlobWriter, idempotency_key: str | None, source: str | None) -> Receipt:
@@ -138,7 +138,10 @@ def install(app: FastAPI, prefix: str) -> None:
         summary="Send an indirect application or a decision (one ST.96 package ZIP)",
         response_class=Response,
         responses={
-            202: {"description": "Received and durably stored; validation follows", "content": {XML: {}}},
+            202: {
+                "description": "Received and durably stored; validation follows (the import's status, Pending)",
+                "content": status_content("ImportStatus", prefix),
+            },
             **problems(
                 400,
                 408,
@@ -207,7 +210,13 @@ def install(app: FastAPI, prefix: str) -> None:
         tags=tags,
         summary="Import status: Pending, Imported (with the SRN) or Rejected (with every problem)",
         response_class=Response,
-        responses={200: {"content": {XML: {}}, "description": "Import status"}, **STATUS_RESPONSES},
+        responses={
+            200: {
+                "content": status_content("ImportStatus", prefix, "ImportStatus", "ImportStatusRejected"),
+                "description": "Import status: XML by default, JSON when Accept prefers it (Vary: Accept)",
+            },
+            **STATUS_RESPONSES,
+        },
     )
     async def get_import(importId: IMPORT_ID, request: Request) -> Response:
         caller = await authorized(request, REQUESTS)  # no dependency to solve: the most polled route
@@ -224,7 +233,13 @@ def install(app: FastAPI, prefix: str) -> None:
         tags=tags,
         summary="Service request status (SRN)",
         response_class=Response,
-        responses={200: {"content": {XML: {}}, "description": "Service request status"}, **STATUS_RESPONSES},
+        responses={
+            200: {
+                "content": status_content("ServiceRequestStatus", prefix),
+                "description": "Service request status: XML by default, JSON when Accept prefers it (Vary: Accept)",
+            },
+            **STATUS_RESPONSES,
+        },
     )
     async def get_request(serviceRequestId: SRN, request: Request) -> Response:
         caller = await authorized(request, REQUESTS)  # no dependency to solve: polled most
@@ -237,7 +252,11 @@ def install(app: FastAPI, prefix: str) -> None:
         if found is None or found[0].office != caller.client.office:
             raise Problem("not-found", detail=f"no service request {serviceRequestId!r} for this office")
         sr, body = found
-        headers = {"ETag": sr.etag, "Cache-Control": "no-cache"}
-        if _not_modified(request, sr.etag):
-            return Response(status_code=304, headers=headers)
-        return Response(body, media_type=XML, headers=headers)
+        return negotiated(
+            request,
+            xml=body,
+            as_json=lambda: request_status_json(_request_view(sr)),
+            headers={"Cache-Control": "no-cache"},
+            etag=sr.etag,
+            if_none_match=True,
+        )
