@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from cryptography.exceptions import UnsupportedAlgorithm
 
+from hws.client.errors import AccessRequestError
 from hws.domain import scopes as scope_rules
 from hws.domain.contacts import is_email
 from hws.domain.networks import InvalidNetwork, normalize_networks
@@ -46,16 +47,6 @@ class AccessRequest:
     api_urls: list[str] = field(default_factory=list)
     audience: str = "external"  # who accesses the application: internal or external people
     scopes: str = ""
-
-
-class AccessRequestError(ValueError):
-    """The form cannot be read; the message names the line (Markdown) and the field."""
-
-    def __init__(self, message: str, *, field: str | None = None, line: int | None = None) -> None:
-        self.field = field
-        self.line = line
-        where = ", ".join(part for part in (f"line {line}" if line else "", field or "") if part)
-        super().__init__(f"{where}: {message}" if where else message)
 
 
 def _box(checked: bool) -> str:

@@ -2,7 +2,8 @@
 
     HWSError
     ├── InvalidArgument (also a ValueError) — refused before anything is sent
-    │   └── ProfileError — the office's profile is missing something or unreadable
+    │   ├── ProfileError — the office's profile is missing something or unreadable
+    │   └── AccessRequestError — an access request form that cannot be read (line, field)
     ├── HTTPStatusError — a server refused; ``status`` is its answer's HTTP status
     │   ├── TokenError — the token endpoint refused (RFC 6749 error, or no token)
     │   ├── DiscoveryError — the discovery document could not be had
@@ -68,6 +69,17 @@ class InvalidArgument(HWSError, ValueError):
 
 class ProfileError(InvalidArgument):
     """The profile lacks something, or the file cannot be read."""
+
+
+class AccessRequestError(InvalidArgument):
+    """An access request form (WIPO Appendix B) cannot be read; the message names the
+    line (Markdown) and the field."""
+
+    def __init__(self, message: str, *, field: str | None = None, line: int | None = None) -> None:
+        self.field = field
+        self.line = line
+        where = ", ".join(part for part in (f"line {line}" if line else "", field or "") if part)
+        super().__init__(f"{where}: {message}" if where else message)
 
 
 # --------------------------------------------------------------------------- error statuses
