@@ -76,6 +76,19 @@ def test_unknown_host(tmp_path: Path, office_key: Path) -> None:
     assert "cannot resolve the host of http://no-such-host.invalid" in one_line(result)
 
 
+def test_a_missing_or_wrong_private_key_is_named(tmp_path: Path, office_key: Path) -> None:
+    issuer = f"http://127.0.0.1:{free_port()}/oauth2"
+    missing = hws("ping", env=office_env(tmp_path, issuer, "kr-1", tmp_path / "nowhere.pem"))
+    assert missing.returncode == ExitCode.USAGE
+    line = one_line(missing)
+    assert f"cannot read the private key {tmp_path / 'nowhere.pem'}: No such file or directory" in line
+    assert "hws configure --private-key" in line
+    certificate = office_key.parent / "cert.pem"  # a certificate where the key should be
+    wrong = hws("token", "--json", env=office_env(tmp_path, issuer, "kr-1", certificate))
+    assert "not an unencrypted PEM private key" in str(as_json(wrong)["error"])
+    assert wrong.returncode == ExitCode.USAGE
+
+
 def test_database_missing(tmp_path: Path) -> None:
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/hws_missing_{uuid.uuid4().hex[:12]}"
     env = clean_env(tmp_path, HWS_DATA_DIR=str(tmp_path / "data"), HWS_DATABASE_URL=url)

@@ -14,10 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from hws.client.errors import InvalidArgument
 from hws.keys.public_keys import public_jwk, thumbprint
 
 PRIVATE_KEY_FILE = "private_key.pem"
@@ -93,11 +95,22 @@ def generate(name: str, out: Path, *, days: int = 730, alg: str = "ES256", overw
 
 
 def load_private_key(path: Path) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
-    """Read an unencrypted PEM private key (SEC1 or PKCS#8), as OpenSSL writes them."""
-    data = path.read_bytes()
-    key = serialization.load_pem_private_key(data, password=None)
+    """Read an unencrypted PEM private key (SEC1 or PKCS#8), as OpenSSL writes them.
+    :class:`~hws.client.errors.InvalidArgument` (a ``ValueError``) naming the file if it
+    cannot be read or is not such a key."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidArgument(
+            f"cannot read the private key {path}: {exc.strerror or exc} "
+            "(the profile's private_key: hws configure --private-key PATH, or HWS_PRIVATE_KEY)"
+        ) from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise InvalidArgument(f"{path}: not an unencrypted PEM private key (as hws keygen writes private_key.pem)") from None
     if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
         return key
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size >= 2048:
         return key
-    raise ValueError(f"{path}: the private key must be P-256 (ES256) or RSA >= 2048 (PS256)")
+    raise InvalidArgument(f"{path}: the private key must be P-256 (ES256) or RSA >= 2048 (PS256)")
