@@ -79,6 +79,32 @@ def test_compiled_once_and_cached(tmp_path: Path) -> None:
     assert compile_schema(entry) is compile_schema(entry)
 
 
+def test_a_replaced_set_is_the_one_used_next(tmp_path: Path) -> None:
+    """The set is hashed once per process (not per validation); replacing it (a new folder)
+    or editing its entry point is seen at the next validation."""
+    data = tmp_path / "data"
+    install_schema_set(_tiny_set(tmp_path / "v1"), data)
+    sets = SchemaSet(data / "schemas")
+    first = sets.compiled("V6_0")
+    assert first is sets.compiled("V6_0")  # unchanged: the same compiled schema
+
+    strict = tmp_path / "v2"
+    strict.mkdir()
+    (strict / "HagueOfficeToIBTransaction_V6_0.xsd").write_text(
+        f'<xsd:schema xmlns:xsd="{XSD}" targetNamespace="{NS["dgn"]}"><xsd:element name="Other"/></xsd:schema>'
+    )
+    install_schema_set(strict, data, replace=True)
+    second = sets.compiled("V6_0")
+    assert second is not first
+    report = validate_package(example_package(), schemas=sets)
+    assert not report.ok and any(p.code == "xsd-invalid" for p in report.problems)
+
+    entry = data / "schemas" / "V6_0" / "HagueOfficeToIBTransaction_V6_0.xsd"  # edited in place
+    entry.write_text(entry.read_text().replace('name="Other"', 'name="HagueOfficeToIBTransaction"') + "\n")
+    assert sets.compiled("V6_0") is not second
+    assert validate_package(example_package(), schemas=sets).ok
+
+
 def test_a_folder_without_a_hague_schema_is_refused(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "Other.xsd").write_text(f'<xsd:schema xmlns:xsd="{XSD}"/>')

@@ -92,12 +92,35 @@ def _fingerprint(entry: Path, root: Path) -> str:
     return digest.hexdigest()
 
 
+#: (entry, root, what stat says of both) → fingerprint: a set is read and hashed once per
+#: process, not on every validation. An installation replaces the set's folder as a whole
+#: (a new directory: a new inode), and an edited entry point changes its size or mtime;
+#: either makes a new key, so the set is hashed (and, if its content changed, compiled) again.
+_fingerprints: dict[tuple[object, ...], str] = {}
+
+
+def _stat_key(entry: Path, root: Path) -> tuple[object, ...]:
+    folder, file = root.stat(), entry.stat()
+    return (str(entry), str(root), folder.st_ino, folder.st_mtime_ns, file.st_ino, file.st_size, file.st_mtime_ns)
+
+
+def _known_fingerprint(entry: Path, root: Path) -> str:
+    key = _stat_key(entry, root)
+    with _cache_lock:
+        known = _fingerprints.get(key)
+    if known is None:
+        known = _fingerprint(entry, root)
+        with _cache_lock:
+            _fingerprints[key] = known
+    return known
+
+
 def compile_schema(path: Path, root: Path | None = None) -> _Compiled:
     """Compile ``path`` (once per process for a given content; cached)."""
     path = path.resolve()
     root = (root or path.parent).resolve()
     try:
-        key = _fingerprint(path, root)
+        key = _known_fingerprint(path, root)
     except (OSError, ValueError) as exc:
         raise SchemaError(f"{path} cannot be read: {exc}") from None
     with _cache_lock:
