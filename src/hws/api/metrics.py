@@ -1,11 +1,20 @@
-"""Prometheus metrics and the middleware that counts requests."""
+"""Prometheus metrics and the middleware that counts requests; the job queue's gauges,
+read from the database when ``/metrics`` is scraped (docs/metrics.md lists every metric)."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable, Iterator
 
 from prometheus_client import Counter, Histogram
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hws.store.jobs import BACKLOG_STATES, Backlog, JobKind
+
+log = logging.getLogger("hws.api")
 
 REQUESTS = Counter("hws_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -15,6 +24,54 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 TOKEN_OUTCOMES = Counter("hws_token_requests_total", "Token endpoint outcomes", ["outcome"])
+#: labelled with the client's registered id only once it is authenticated (never a value a
+#: caller chose, never a token or a secret): one series per enrolled client
+TOKENS_ISSUED = Counter("hws_tokens_issued_total", "Access tokens issued, by client", ["client_id"])
+
+
+class JobQueueCollector(Collector):
+    """The job queue's gauges, computed each time they are collected by ``read`` (one
+    grouped query: :meth:`hws.store.jobs.JobQueue.backlog`). The database is the truth
+    every process shares, so these are never summed across processes: ``/metrics``
+    collects them afresh for each scrape from the service that answers it.
+
+    While the database does not answer, only ``hws_job_queue_up 0`` is reported (the
+    scrape itself still succeeds)."""
+
+    def __init__(self, read: Callable[[], Backlog]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("hws_job_queue_up", "1 if the job queue could be read from the database for this scrape")
+        try:
+            backlog = self._read()
+        except Exception as exc:  # the database is out: /metrics still answers
+            log.warning("job queue not readable for /metrics", extra={"event": "metrics.queue_unreadable",
+                        "error": f"{type(exc).__name__}: {str(exc)[:200]}"})  # fmt: skip
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        kinds = sorted({str(k) for k in JobKind} | {kind for kind, _ in backlog.counts})
+        depth = GaugeMetricFamily(
+            "hws_job_queue_depth", "Jobs in the queue by kind and state (pending, leased, dead)", labels=["kind", "state"]
+        )
+        for kind in kinds:
+            for state in BACKLOG_STATES.values():
+                depth.add_metric([kind, state], backlog.counts.get((kind, state), 0))
+        yield depth
+        oldest = GaugeMetricFamily(
+            "hws_job_queue_oldest_pending_age_seconds",
+            "How long the pending job of this kind that became due first has waited (0: none waiting)",
+            labels=["kind"],
+        )
+        for kind in kinds:
+            oldest.add_metric([kind], backlog.oldest_pending_seconds.get(kind, 0.0))
+        yield oldest
+        dead = GaugeMetricFamily("hws_job_queue_dead_jobs", "Jobs given up after their last attempt (all kinds)")
+        dead.add_metric([], sum(n for (_, state), n in backlog.counts.items() if state == "dead"))
+        yield dead
 
 
 class Observed:

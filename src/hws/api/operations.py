@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 from fastapi import APIRouter, Request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from hws.api.metrics import JobQueueCollector
 from hws.api.security import service_of
 from hws.store import migration
 from hws.store.database import ping
@@ -84,9 +85,16 @@ async def readyz(request: Request) -> JSONResponse:
         200: {"description": "Prometheus text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}
     },
 )
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # hws serve --workers N: every process's counters
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    else:
+        registry = REGISTRY
+    # The job queue's gauges are read from the database (the truth all processes share)
+    # for this scrape, by the service answering it: a registry of their own, so no
+    # process-wide registration (one per service) and no summing across processes.
+    queue = CollectorRegistry(auto_describe=False)
+    queue.register(JobQueueCollector(service_of(request).jobs.backlog))
+    body = await run_in_threadpool(lambda: generate_latest(registry) + generate_latest(queue))
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

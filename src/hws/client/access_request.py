@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from hws.client.errors import AccessRequestError
+from hws.client.errors import AccessRequestError as AccessRequestError  # re-exported: parse() raises it
 from hws.domain import scopes as scope_rules
 from hws.domain.contacts import is_email
 from hws.domain.networks import InvalidNetwork, normalize_networks

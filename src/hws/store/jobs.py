@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 
 from hws.domain.clock import Clock
+from hws.store.job_signal import JobSignal
 from hws.store.tables import jobs
 
 QUEUED, RUNNING, DONE, DEAD = "queued", "running", "done", "dead"
@@ -54,6 +55,24 @@ class Job:
     max_attempts: int
     lease_owner: str | None
     last_error: str | None
+
+
+#: the job statuses an operator watches, by the name the metrics give them
+BACKLOG_STATES = {QUEUED: "pending", RUNNING: "leased", DEAD: "dead"}
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The queue at one moment.
+
+    ``counts``: jobs per ``(kind, state)``: ``pending`` (queued: due, or waiting for a
+    retry after a failure), ``leased`` (held by a worker; a dead worker's job stays leased
+    until its lease expires and another worker retakes it), ``dead`` (attempts exhausted,
+    waiting for an operator). ``oldest_pending_seconds``: per kind with pending jobs, how
+    long the one that became due first has been waiting (0 while none is due yet)."""
+
+    counts: dict[tuple[str, str], int]
+    oldest_pending_seconds: dict[str, float]
 
 
 class LeaseLost(Exception):
@@ -88,9 +107,14 @@ class JobQueue:
         self._clock = clock
         self._lease_ms = lease_seconds * 1000
         self._max_attempts = max_attempts
+        #: rung when a transaction that queued a job has committed (runners wait on it)
+        self.signal = JobSignal()
+        self.signal.watch(engine)
 
     def enqueue(self, conn: Connection, kind: JobKind | str, ref: str, *, max_attempts: int | None = None) -> int:
-        """A job runnable now, inserted in the caller's transaction; returns its id."""
+        """A job runnable now, inserted in the caller's transaction; returns its id. The
+        runners are woken once that transaction commits (:mod:`hws.store.job_signal`)."""
+        self.signal.ring_after_commit(conn)
         return _insert(
             conn,
             kind=str(kind),
@@ -170,6 +194,25 @@ class JobQueue:
                 )
             )
         return DEAD if dead else QUEUED
+
+    def backlog(self) -> Backlog:
+        """The queue as an operator watches it, read with one grouped query over the jobs
+        not done (the status index): how many per kind and state, the oldest due job's wait."""
+        query = (
+            select(jobs.c.kind, jobs.c.status, func.count(), func.min(jobs.c.run_after))
+            .where(jobs.c.status.in_(tuple(BACKLOG_STATES)))
+            .group_by(jobs.c.kind, jobs.c.status)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        now = _ms(self._clock)
+        counts: dict[tuple[str, str], int] = {}
+        waiting: dict[str, float] = {}
+        for kind, status, n, first_run_after in rows:
+            counts[(kind, BACKLOG_STATES[status])] = int(n)
+            if status == QUEUED:
+                waiting[kind] = max(now - int(first_run_after), 0) / 1000
+        return Backlog(counts, waiting)
 
     def counts(self) -> dict[str, int]:
         with self._engine.connect() as conn:

@@ -23,6 +23,7 @@ from hws.store import audit
 from hws.store import service_requests as sr_store
 from hws.store.counters import next_value
 from hws.store.service_requests import ServiceRequest
+from hws.usecases import metrics
 from hws.usecases.ports import Examining
 
 log = logging.getLogger("hws.examination")
@@ -84,6 +85,7 @@ class Examiner:
             ))  # fmt: skip
             if after:
                 after(conn, sr)
+        metrics.status_changed(sr.status, target.value)
         log.info(
             "service request moved",
             extra={"event": "sr.transition", "srn": srn, "from": sr.status, "to": target.value, "actor": actor, "reason": reason},

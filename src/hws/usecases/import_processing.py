@@ -22,6 +22,7 @@ from hws.store import imports as import_store
 from hws.store import service_requests as sr_store
 from hws.store.counters import next_value
 from hws.store.jobs import Job
+from hws.usecases import metrics
 from hws.usecases.auto_examination import enqueue_examination
 from hws.usecases.ports import Importing
 
@@ -109,6 +110,7 @@ def process_import(service: Importing, job: Job) -> str:
                 outcome="rejected", detail={"codes": sorted(report.codes)},
             ))  # fmt: skip
             service.jobs.complete(conn, job)
+        metrics.import_finished(metrics.REJECTED, (p.code for p in report.errors))
         log.info(
             "import rejected",
             extra={"event": "import.rejected", "import_id": record.import_id, "codes": sorted(report.codes)},
@@ -175,6 +177,8 @@ def _open_request(
         if service.settings.examination == "auto":
             enqueue_examination(conn, service, srn)
         service.jobs.complete(conn, job)
+    metrics.import_finished(metrics.IMPORTED)
+    metrics.status_changed(None, sr_store.UNDEFINED)
     log.info(
         "import accepted",
         extra={"event": "import.imported", "import_id": record.import_id, "srn": srn, "transaction": content.transaction.value},

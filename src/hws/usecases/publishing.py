@@ -19,6 +19,7 @@ building a week again yields the same bytes.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,7 @@ from hws.store import imports as import_store
 from hws.store import publications as pub_store
 from hws.store import service_requests as sr_store
 from hws.store.blobs import BlobRef
+from hws.usecases import metrics
 from hws.usecases.ports import Publishing
 
 log = logging.getLogger("hws.worker.publisher")
@@ -244,10 +246,13 @@ class Publisher:
         build: Callable[[], tuple[BlobRef, writer.PublicationSummary]],
         now: datetime,
     ) -> pub_store.Publication:
+        started = time.perf_counter()
         try:
             ref, summary = build()
         except writer.NothingToPublish:
+            metrics.publication_built(kind, time.perf_counter() - started, None)
             return pub_store.Publication(kind, week.id, office, None, 0, 0, 0, now)
+        metrics.publication_built(kind, time.perf_counter() - started, ref.size)
         return pub_store.Publication(
             kind=kind,
             week=week.id,

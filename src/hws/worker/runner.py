@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from hws.service import Service
 from hws.store.database import unavailable
+from hws.store.job_signal import JobListener
 from hws.store.jobs import Job, JobKind, LeaseLost, worker_identity
 from hws.usecases.auto_examination import examine
 from hws.usecases.import_processing import process_import
@@ -93,7 +94,9 @@ class Worker:
         next_maintenance = 0.0
         outage_since: float | None = None
         backoff = 0.0
+        signal = self.service.jobs.signal
         while not stop.is_set():
+            seen = signal.generation  # a job queued from here on wakes the wait below
             try:
                 if time.monotonic() >= next_maintenance:
                     next_maintenance = time.monotonic() + MAINTENANCE_INTERVAL
@@ -107,7 +110,7 @@ class Worker:
                     )
                     outage_since, backoff = None, 0.0
                 if not worked:
-                    stop.wait(poll)
+                    signal.wait(seen, poll)  # rung when a job is queued; polling is the fallback
             except Exception as exc:  # keep going whatever happens
                 if not unavailable(exc):
                     log.exception("worker loop error", extra={"event": "worker.error"})
@@ -124,20 +127,30 @@ class Worker:
 
 
 class WorkerPool:
-    """Worker threads for one process; :meth:`stop` lets running jobs finish."""
+    """Worker threads for one process; :meth:`stop` lets running jobs finish. On
+    PostgreSQL a :class:`~hws.store.job_signal.JobListener` wakes them for jobs other
+    processes queue."""
 
     def __init__(self, service: Service, count: int) -> None:
         self._stop = threading.Event()
+        self._signal = service.jobs.signal
         self._threads = [
             threading.Thread(target=Worker(service).run_until, args=(self._stop,), name=f"hws-worker-{i}", daemon=True)
             for i in range(count)
         ]
+        engine = service.engine
+        self._listener = JobListener(engine, self._signal) if count and engine.dialect.name == "postgresql" else None
 
     def start(self) -> None:
+        if self._listener is not None:
+            self._listener.start()
         for thread in self._threads:
             thread.start()
 
-    def stop(self, timeout: float = 30) -> None:
+    def stop(self, timeout: float | None = 30) -> None:
         self._stop.set()
+        self._signal.ring()  # idle runners see the stop at once
+        if self._listener is not None:
+            self._listener.stop()
         for thread in self._threads:
             thread.join(timeout)
