@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from hws.store.database import POSTGRES_LIBPQ_DEFAULTS
+from hws.store.database import notification_connection
 from hws.store.read_cache import ReadCache
 
 log = logging.getLogger("hws.store.change_feed")
@@ -155,11 +155,7 @@ class ChangeFeed:
     # The listening thread -------------------------------------------------------
 
     def _connect(self) -> Any:
-        import psycopg  # PostgreSQL deployments only
-
-        args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
-        kwargs = {**POSTGRES_LIBPQ_DEFAULTS, **kwargs, "autocommit": True, "application_name": APPLICATION_NAME}
-        connection = psycopg.connect(*args, **kwargs)
+        connection = notification_connection(self.engine, APPLICATION_NAME)
         missing = set(TRIGGERS) - {
             row[0] for row in connection.execute("SELECT tgname FROM pg_trigger WHERE tgname = ANY(%s)", (list(TRIGGERS),))
         }

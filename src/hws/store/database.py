@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
@@ -112,3 +113,13 @@ def ping(engine: Engine) -> None:
     """Raise if the database cannot answer a trivial query."""
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+def notification_connection(engine: Engine, application_name: str) -> Any:
+    """A psycopg connection of its own (autocommit, the libpq defaults above) to ``engine``'s
+    PostgreSQL database, for a thread that ``LISTEN``s; outside the pool."""
+    import psycopg  # PostgreSQL deployments only
+
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    kwargs = {**POSTGRES_LIBPQ_DEFAULTS, **kwargs, "autocommit": True, "application_name": application_name}
+    return psycopg.connect(*args, **kwargs)

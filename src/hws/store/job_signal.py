@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event, func, select
 
-from hws.store.database import POSTGRES_LIBPQ_DEFAULTS
+from hws.store.database import notification_connection
 
 log = logging.getLogger("hws.store.job_signal")
 
@@ -127,11 +127,7 @@ class JobListener:
         self.state = "stopped"
 
     def _connect(self) -> Any:
-        import psycopg  # PostgreSQL deployments only
-
-        args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
-        kwargs = {**POSTGRES_LIBPQ_DEFAULTS, **kwargs, "autocommit": True, "application_name": APPLICATION_NAME}
-        connection = psycopg.connect(*args, **kwargs)
+        connection = notification_connection(self.engine, APPLICATION_NAME)
         connection.execute(f"LISTEN {CHANNEL}")
         return connection
 
