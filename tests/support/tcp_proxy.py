@@ -4,6 +4,7 @@
         ...                                          # clients connect through it
         proxy.cut()       # every open connection reset, new ones refused
         proxy.restore()   # accepting again, on the same port
+        proxy.rate = 4096 # the server's answers trickle at 4 KiB/s (None: full speed)
 
 Runs an asyncio loop in a daemon thread; listens on loopback only.
 """
@@ -24,6 +25,8 @@ class TcpProxy:
         self.port = port
         self.accepted = 0
         self.cuts = 0
+        #: bytes per second from the target to the clients (None: as fast as they come)
+        self.rate: int | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
         self._server: asyncio.base_events.Server | None = None
@@ -106,18 +109,21 @@ class TcpProxy:
         pair = {client_writer, upstream_writer}
         self._writers |= pair
         try:
-            await asyncio.gather(self._pump(client_reader, upstream_writer), self._pump(upstream_reader, client_writer))
+            await asyncio.gather(
+                self._pump(client_reader, upstream_writer), self._pump(upstream_reader, client_writer, downstream=True)
+            )
         finally:
             for writer in pair:
                 writer.transport.abort()
             self._writers -= pair
 
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, downstream: bool = False) -> None:
         try:
-            while data := await reader.read(CHUNK):
+            while data := await reader.read(max(1, self.rate // 10) if downstream and self.rate else CHUNK):
                 writer.write(data)
                 await writer.drain()
+                if downstream and self.rate:
+                    await asyncio.sleep(len(data) / self.rate)
         except (ConnectionError, OSError):
             pass
         finally:

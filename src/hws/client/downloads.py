@@ -346,7 +346,7 @@ class Transfer:
                 raise DownloadError(f"{self.final.name}: the server resumed another version of the file ({etag})")
             self.total = int(match.group(3))
             self.resumed_from = self.offset
-            self._fh = self.part.open("r+b")
+            self._fh = self.part.open("r+b", buffering=0)
             self._sha = hashlib.sha256()
             remaining = self.offset
             while remaining:  # the digest covers the bytes already there
@@ -364,7 +364,7 @@ class Transfer:
             length = response.headers.get("content-length")
             self.total = int(length) if length and length.isdigit() else None
             self.tag_file.unlink(missing_ok=True)
-            self._fh = self.part.open("wb")
+            self._fh = self.part.open("wb", buffering=0)
             self._sha = hashlib.sha256()
             self.written = 0
             if etag and _STRONG_ETAG.match(etag):
@@ -388,7 +388,10 @@ class Transfer:
 
     def write(self, chunk: bytes) -> None:
         assert self._fh is not None
-        self._fh.write(chunk)
+        # unbuffered: the part file holds every byte received, whenever the process stops
+        view = memoryview(chunk)
+        while view:
+            view = view[self._fh.write(view) or 0 :]
         self._sha.update(chunk)
         self.written += len(chunk)
         self.received += len(chunk)
