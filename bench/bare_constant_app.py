@@ -8,6 +8,7 @@ bench``), with the same worker count, event loop and HTTP parser as ``hws serve`
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.requests import Request
 from starlette.responses import Response
 
 BODY = (
@@ -28,3 +29,14 @@ app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 @app.get("/constant")
 async def constant() -> Response:
     return Response(BODY, media_type="application/xml")
+
+
+@app.get("/status/{key}")
+async def status(key: str, request: Request) -> Response:
+    """A per-resource status (``bench/status_polls.py``): the same body, an ETag of its
+    own, 304 when the client already has it — the HTTP work of a conditional status poll."""
+    etag = f'"s-{key}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(BODY, media_type="application/xml", headers=headers)

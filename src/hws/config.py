@@ -108,8 +108,9 @@ class Settings(BaseSettings):
     worker_poll_interval: float = Field(0.5, gt=0, le=30)
     read_cache: bool = Field(
         True,
-        description="PostgreSQL: API processes keep clients and request statuses in memory, kept current by "
-        "change notifications (LISTEN/NOTIFY), so a status poll needs no database round trip.",
+        description="API processes keep clients and request statuses in memory, so a status poll needs no "
+        "database read: kept current by change notifications (LISTEN/NOTIFY) on PostgreSQL, by a change log "
+        "checked before every read (PRAGMA data_version) on SQLite.",
     )
     blob_orphan_grace: int = Field(
         900, ge=0, description="Seconds before an unreferenced blob or temporary upload is swept away."

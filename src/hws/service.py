@@ -29,6 +29,7 @@ from hws.store.database import create_db_engine, read_only
 from hws.store.jobs import JobQueue
 from hws.store.read_cache import ReadCache
 from hws.store.sandbox_clock import SandboxClock
+from hws.store.sqlite_change_feed import SqliteChangeFeed
 
 
 @dataclass
@@ -51,10 +52,10 @@ class Service:
     structural_only: StructuralOnly
     audit: AuditLog
     trusted_proxies: tuple[IPNetwork, ...] = field(default_factory=tuple)
-    #: clients and statuses kept by an API process (PostgreSQL, ``read_cache`` on); live
+    #: clients and statuses kept by an API process (``read_cache`` on, a database file or PostgreSQL); live
     #: while ``change_feed`` runs (started by the API's lifespan)
     read_cache: ReadCache | None = None
-    change_feed: ChangeFeed | None = None
+    change_feed: ChangeFeed | SqliteChangeFeed | None = None
 
     @cached_property
     def reader(self) -> Engine:
@@ -114,10 +115,14 @@ def build_service(settings: Settings, clock: Clock | None = None, calendar: Cloc
         max_entry_bytes=settings.zip_max_entry_bytes,
         max_ratio=float(settings.zip_max_ratio),
     )
-    read_cache = change_feed = None
+    read_cache: ReadCache | None = None
+    change_feed: ChangeFeed | SqliteChangeFeed | None = None
     if settings.read_cache and engine.dialect.name == "postgresql":
         read_cache = ReadCache()
         change_feed = ChangeFeed(engine, read_cache)
+    elif settings.read_cache and engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        read_cache = ReadCache()
+        change_feed = SqliteChangeFeed(engine, read_cache)
     return Service(
         read_cache=read_cache,
         change_feed=change_feed,

@@ -1,5 +1,6 @@
-"""The API's read cache on PostgreSQL, through the real server: status polls are
-answered from memory, yet follow every change another process commits."""
+"""The API's read cache through the real server, on PostgreSQL and on the embedded
+default (SQLite): status polls are answered from memory, yet follow every change another
+process commits — on SQLite from the very next poll."""
 
 from __future__ import annotations
 
@@ -43,3 +44,28 @@ def test_polls_follow_changes_committed_by_other_processes(pg_server, tmp_path) 
     until(lambda: httpx.get(f"{pg_server.url}{API}/pingMe", headers=bearer).status_code == 401, timeout=3,
           what="the disabled client's token to be refused")  # fmt: skip
     assert httpx.get(f"{pg_server.url}{API}/request/{srn}", headers=bearer).status_code == 401
+
+
+def test_sqlite_polls_see_another_process_commit_at_the_next_poll(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert read_cache_state(server)["status"] == "live"
+    client_id, files = enrol_cli(server, tmp_path)
+    package = tmp_path / "application.zip"
+    package.write_bytes(example_package("application"))
+    with HagueClient(issuer=server.issuer, client_id=client_id, private_key=files.private_key) as hws:
+        imported = hws.wait_for_import(hws.submit(package).import_id, timeout=90)
+        assert imported.srn
+        srn = imported.srn
+        before = read_cache_state(server)
+        for _ in range(5):
+            assert hws.request_status(srn).status == "Undefined"
+        assert read_cache_state(server)["hits"] > before["hits"]  # answered from memory
+
+        server.hws("admin", "sr", "take-up", srn)  # another process commits the change
+        assert hws.request_status(srn).status == "Processing"  # no waiting: the next poll sees it
+        token = hws.token()
+
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{server.url}{API}/pingMe", headers=bearer).status_code == 200
+    server.hws("admin", "clients", "disable", client_id)
+    assert httpx.get(f"{server.url}{API}/pingMe", headers=bearer).status_code == 401
+    assert httpx.get(f"{server.url}{API}/request/{srn}", headers=bearer).status_code == 401

@@ -14,6 +14,7 @@ from hws.service import Service
 from hws.store import migration
 from hws.store.change_feed import APPLICATION_NAME, ChangeFeed, _writes_cached_rows
 from hws.store.read_cache import MISSING, ReadCache
+from hws.store.sqlite_change_feed import SqliteChangeFeed
 from tests.conftest import enrol, make_service
 from tests.support.certificates import self_signed
 from tests.support.databases import fresh_postgres_database
@@ -173,11 +174,18 @@ def test_write_detection() -> None:
     assert not _writes_cached_rows("UPDATE jobs SET lease_until = %s")
 
 
-def test_sqlite_has_no_feed(tmp_path: Path, sqlite_url: str) -> None:
+def test_sqlite_has_its_own_feed(tmp_path: Path, sqlite_url: str) -> None:
+    """SQLite keeps the cache with a change log (tests/store/test_sqlite_change_feed.py),
+    not with notifications; HWS_READ_CACHE=false turns it off."""
     service = make_service(tmp_path, sqlite_url)
     try:
-        assert service.read_cache is None and service.change_feed is None
+        assert isinstance(service.change_feed, SqliteChangeFeed) and service.read_cache is service.change_feed.cache
         with pytest.raises(ValueError):
             ChangeFeed(service.engine, ReadCache())
     finally:
         service.close()
+    off = make_service(tmp_path / "off", sqlite_url, read_cache=False)
+    try:
+        assert off.read_cache is None and off.change_feed is None
+    finally:
+        off.close()

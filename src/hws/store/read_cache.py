@@ -20,6 +20,11 @@ trip, and stays correct because it is only *live* while it hears every change:
 What remains is the delay between another process's commit and the notification
 reaching this one (normally well under a millisecond): a poll in that instant answers
 the state of a moment ago, as if it had arrived a moment earlier.
+
+On SQLite (:class:`hws.store.sqlite_change_feed.SqliteChangeFeed`) there is no such delay:
+the feed sets :attr:`ReadCache.sync`, which every read calls first; it asks SQLite whether
+anything was committed since it last looked (``PRAGMA data_version``, microseconds) and,
+if so, evicts what the change log names before the read goes on.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ class ReadCache:
         self._live = False
         self.hits = 0
         self.misses = 0
+        #: called before every read to apply the changes committed since (SQLite's feed)
+        self.sync: Callable[[], None] | None = None
 
     # The feed's side ------------------------------------------------------------
 
@@ -71,6 +78,8 @@ class ReadCache:
 
     def peek(self, table: str, key: str) -> Any:
         """The kept value or :data:`MISSING` (cheap: for the event loop)."""
+        if self.sync is not None:
+            self.sync()
         value = self._entries.get((table, key), MISSING)
         if value is MISSING:
             self.misses += 1
@@ -82,6 +91,8 @@ class ReadCache:
         """The kept value, or ``load()`` (which reads the database), kept when it may be.
 
         ``None`` (no such row) is not kept."""
+        if self.sync is not None:
+            self.sync()
         value = self._entries.get((table, key), MISSING)
         if value is not MISSING:
             return cast(T, value)

@@ -241,3 +241,17 @@ audit_events = Table(
     Column("source", String(64), nullable=True),
     Column("detail", Text, nullable=True),
 )
+
+#: Committed changes of the rows API processes keep in their read cache, written by
+#: triggers on SQLite (migration 0007; PostgreSQL announces them with NOTIFY instead):
+#: ``name`` is the cache's name for the table, ``key`` the row's key. Read by
+#: :class:`hws.store.sqlite_change_feed.SqliteChangeFeed`; the triggers keep the newest
+#: rows only.
+cache_changes = Table(
+    "cache_changes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(32), nullable=False),
+    Column("key", String(64), nullable=False),
+    sqlite_autoincrement=True,
+)
