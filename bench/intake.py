@@ -1,0 +1,288 @@
+"""Intake on the embedded default: from ``POST /request`` to ``Imported``, against the
+least a service can do with the same package (``bench/intake_anchor.py``) — in one run,
+in rounds whose order alternates.
+
+hws: ``hws serve`` with the defaults (SQLite + local folder, one process, the job runner
+in-process), WIPO's V6_0 schema set installed (``hws admin schemas install``), so every
+package is validated against the official XSDs; one office client (KR), rate limits off.
+A package counts as done when its import status says ``Imported`` (the client polls each
+pending import every ``--poll-ms``; those polls are answered from the read cache).
+
+anchor: a bare ASGI app under uvicorn (one process): stores the body fsync-ed, reads and
+CRC-checks every ZIP entry, parses the XML (lxml, hardened) and validates it against the
+same XSD set compiled once; all inside the request, so its 202 means done.
+
+Packages (built by ``hws.st96.builder`` before the timing, distinct office references):
+``small`` — the one-design example application (about 3 KiB); ``large`` — 40 designs of
+4 views each (about 31 KiB). Phases:
+
+* **burst**: ``--burst`` packages sent on 8 connections as fast as answered; packages/s
+  from the first send to the last done, server CPU per package;
+* **steady**: one package every 1/``--rate`` s for ``--steady-seconds``; POST → done
+  latency (median, p99).
+
+Targets (issue 15): small ≤ 10 ms CPU, large ≤ 40 ms; steady 8/s median < 100 ms, p99 <
+250 ms; burst ≥ 80 packages/s; hws ≥ 0.5× the anchor's packages/s.
+
+    .venv/bin/python bench/intake.py            # 3 rounds; about 3 minutes
+    .venv/bin/python bench/intake.py --quick    # 1 round
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from soak import Connection, get, percentile, post
+
+from harness import HOST, free_port, hws_bin, proc_cpu_seconds, stop, wait_port
+from hws.client import HagueClient
+from hws.client.enrolment import generate
+from hws.st96.builder import build_package
+from hws.st96.examples import example_package, example_spec
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = HERE / ".work" / "intake"
+SCHEMAS = ROOT.parent / "shared" / "st96" / "V6_0"
+API = "/webservices/api/v1"
+_STATE = re.compile(rb"ImportStatusCategory>(\w+)<")
+_VIEWS = (("jpg", "Perspective"), ("png", "Front"), ("jpg", "Back"), ("png", "Top"))
+
+
+def packages(kind: str, count: int, tag: str) -> list[bytes]:
+    if kind == "small":
+        return [example_package("application", office_reference=f"KR-{tag}-{n}") for n in range(count)]
+    designs = [
+        {"id": str(i), "product": f"Chair model {i}", "locarno": "06-01", "description": f"A chair with {i} legs " * 3,
+         "views": [{"file": f"images/{i}.{v}.{ext}", "type": t} for v, (ext, t) in enumerate(_VIEWS, 1)]}
+        for i in range(1, 41)
+    ]  # fmt: skip
+    return [
+        build_package(example_spec("application", designs=designs, office_reference=f"KR-{tag}-{n}"), fill_missing=True)
+        for n in range(count)
+    ]
+
+
+@dataclass
+class Result:
+    side: str
+    kind: str
+    count: int = 0
+    seconds: float = 0.0
+    cpu: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+
+class Side:
+    def __init__(self, name: str, pid: int, port: int, path: str, token: str | None) -> None:
+        self.name, self.pid, self.port, self.path, self.token = name, pid, port, path, token
+
+    async def one(
+        self, connection: Connection, poller: Connection | None, body: bytes, poll_s: float
+    ) -> tuple[float, str | None]:
+        """Send one package; seconds until it is done, or the problem."""
+        started = time.perf_counter()
+        status, headers, answer, problem = await connection.request(post(self.path, body, "application/zip", self.token))
+        if status != 202:
+            return 0.0, f"POST {status} {problem or answer[:200]!r}"
+        if self.name == "anchor":
+            return (time.perf_counter() - started), None if json.loads(answer)["valid"] else "anchor: not valid"
+        assert poller is not None and self.token is not None
+        location = headers["location"].split("://", 1)[-1]
+        location = location[location.index("/") :]
+        while True:
+            status, _, answer, problem = await poller.request(get(location, self.token))
+            state = _STATE.search(answer)
+            if status != 200 or state is None:
+                return 0.0, f"GET {status} {problem or ''}"
+            if state.group(1) == b"Imported":
+                return time.perf_counter() - started, None
+            if state.group(1) != b"Pending":
+                return 0.0, f"import {state.group(1).decode()}: {answer[:600]!r}"
+            await asyncio.sleep(poll_s)
+
+    async def burst(self, kind: str, bodies: list[bytes], conns: int, poll_s: float) -> Result:
+        result = Result(self.name, kind)
+        queue = list(reversed(bodies))
+
+        async def worker() -> None:
+            connection, poller = Connection(self.port), Connection(self.port)
+            try:
+                while queue:
+                    seconds, problem = await self.one(connection, poller, queue.pop(), poll_s)
+                    if problem:
+                        result.failures.append(problem)
+                    else:
+                        result.latencies.append(seconds * 1000)
+            finally:
+                connection.close()
+                poller.close()
+
+        before, began = proc_cpu_seconds(self.pid), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(conns)))
+        result.seconds, result.cpu = time.perf_counter() - began, proc_cpu_seconds(self.pid) - before
+        result.count = len(result.latencies)
+        return result
+
+    async def steady(self, kind: str, bodies: list[bytes], rate: float, poll_s: float) -> Result:
+        result = Result(self.name, f"{kind} {rate:g}/s")
+
+        async def send(body: bytes) -> None:
+            connection, poller = Connection(self.port), Connection(self.port)
+            try:
+                seconds, problem = await self.one(connection, poller, body, poll_s)
+            finally:
+                connection.close()
+                poller.close()
+            if problem:
+                result.failures.append(problem)
+            else:
+                result.latencies.append(seconds * 1000)
+
+        before, began = proc_cpu_seconds(self.pid), time.perf_counter()
+        tasks = []
+        for n, body in enumerate(bodies):
+            await asyncio.sleep(max(0.0, began + n / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(send(body)))
+        await asyncio.gather(*tasks)
+        result.seconds, result.cpu = time.perf_counter() - began, proc_cpu_seconds(self.pid) - before
+        result.count = len(result.latencies)
+        return result
+
+
+def line(round_no: int, r: Result) -> str:
+    cpu = r.cpu * 1000 / max(1, r.count)
+    return (f"{round_no:<6}{r.kind:<12}{r.side:<8}{r.count:>6}{r.rate:>12.1f}{cpu:>12.2f}"
+            f"{percentile(r.latencies, 50):>10.1f}{percentile(r.latencies, 99):>10.1f}{len(r.failures):>9}")  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one round")
+    parser.add_argument("--rounds", type=int, help="rounds (default 3; --quick 1)")
+    parser.add_argument("--burst", type=int, default=120, help="packages per burst (small; large: a third), default 120")
+    parser.add_argument("--conns", type=int, default=8, help="connections of a burst, default 8")
+    parser.add_argument("--rate", type=float, default=8.0, help="packages per second of the steady phase, default 8")
+    parser.add_argument("--steady-seconds", type=float, default=10.0, help="seconds of the steady phase, default 10")
+    parser.add_argument("--poll-ms", type=float, default=5.0, help="ms between import-status polls of a package, default 5")
+    parser.add_argument("--schemas", type=Path, default=SCHEMAS, help=f"WIPO's V6_0 folder (default {SCHEMAS})")
+    args = parser.parse_args()
+    rounds = args.rounds or (1 if args.quick else 3)
+    if not (args.schemas / "HagueOfficeToIBTransaction_V6_0.xsd").exists():
+        print(f"error: WIPO's V6_0 schema set is not at {args.schemas}; give it with --schemas DIR", file=sys.stderr)
+        return 2
+
+    shutil.rmtree(WORK, ignore_errors=True)
+    data_dir = WORK / "data"
+    data_dir.mkdir(parents=True)
+    hws_port, anchor_port = free_port(), free_port()
+    base = f"http://{HOST}:{hws_port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HWS_")}
+    env.update({"HWS_DATA_DIR": str(data_dir), "HWS_PUBLIC_URL": base, "HWS_LOG_LEVEL": "WARNING",
+                "HWS_RATE_LIMIT_PER_MINUTE": "0", "HWS_TOKEN_RATE_PER_MINUTE": "0", "HWS_MAX_CONCURRENT_PER_CLIENT": "0"})  # fmt: skip
+    hws = [str(hws_bin())]
+    subprocess.run([*hws, "admin", "init"], env=env, check=True, capture_output=True)
+    subprocess.run([*hws, "admin", "schemas", "install", str(args.schemas)], env=env, check=True, capture_output=True)
+    files = generate("KR", WORK / "keys")
+    created = json.loads(subprocess.run(
+        [*hws, "admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1/32", "--json"],
+        env=env, check=True, capture_output=True, text=True).stdout)  # fmt: skip
+    logs = WORK / "hws.log", WORK / "anchor.log"
+    server = subprocess.Popen([*hws, "serve", "--host", HOST, "--port", str(hws_port)], env=env,
+                              stdout=logs[0].open("wb"), stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    anchor_env = {**env, "INTAKE_ANCHOR_DIR": str(WORK / "anchor-store"),
+                  "INTAKE_ANCHOR_XSD": str(data_dir / "schemas" / "V6_0" / "HagueOfficeToIBTransaction_V6_0.xsd")}  # fmt: skip
+    anchor = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "intake_anchor:app", "--app-dir", str(HERE), "--host", HOST, "--port",
+         str(anchor_port), "--log-level", "warning", "--no-access-log", "--loop", "uvloop", "--http", "httptools"],
+        env=anchor_env, stdout=logs[1].open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_port(hws_port, server, "hws serve", logs[0])
+        wait_port(anchor_port, anchor, "anchor", logs[1])
+        for _ in range(100):
+            if httpx.get(f"{base}/readyz").status_code == 200:
+                break
+            time.sleep(0.1)
+        with HagueClient(issuer=f"{base}/oauth2", client_id=created["client_id"], private_key=files.private_key) as client:
+            token = client.token()
+        sides = [
+            Side("anchor", anchor.pid, anchor_port, "/request", None),
+            Side("hws", server.pid, hws_port, f"{API}/request", token),
+        ]
+        sizes = {kind: len(packages(kind, 1, "size")[0]) for kind in ("small", "large")}
+        print(f"packages: small {sizes['small']:,} bytes (1 design), large {sizes['large']:,} bytes (40 designs × 4 views)")
+        print(
+            "hws: hws serve, SQLite + local folder (the embedded default), V6_0 XSDs installed; done = Imported, "
+            f"seen by polling every {args.poll_ms:g} ms"
+        )
+        print(
+            "anchor: bare ASGI + uvicorn: body fsync-ed (file and folder), every ZIP entry CRC-checked, XML parsed "
+            "(lxml) and XSD-validated, inside the request"
+        )
+        print(f"machine load before: {os.getloadavg()[0]:.2f}\n")
+        print(f"{'round':<6}{'phase':<12}{'side':<8}{'done':>6}{'packages/s':>12}{'CPU ms/pkg':>12}"
+              f"{'p50 ms':>10}{'p99 ms':>10}{'failures':>9}")  # fmt: skip
+        ratios: dict[str, list[float]] = {"small": [], "large": []}
+        all_results: list[Result] = []
+        poll_s = args.poll_ms / 1000
+        for n in range(rounds):
+            order = sides if n % 2 == 0 else list(reversed(sides))
+            for kind, count in (("small", args.burst), ("large", max(1, args.burst // 3))):
+                rates = {}
+                for side in order:
+                    bodies = packages(kind, count, f"{side.name}{n}{kind}")
+                    result = asyncio.run(side.burst(kind, bodies, args.conns, poll_s))
+                    rates[side.name] = result.rate
+                    all_results.append(result)
+                    print(line(n + 1, result))
+                    for failure in result.failures[:3]:
+                        print(f"    failure: {failure}")
+                ratios[kind].append(rates["hws"] / rates["anchor"])
+            for side in order:
+                bodies = packages("small", int(args.rate * args.steady_seconds), f"{side.name}{n}steady")
+                result = asyncio.run(side.steady("small", bodies, args.rate, poll_s))
+                all_results.append(result)
+                print(line(n + 1, result))
+                for failure in result.failures[:3]:
+                    print(f"    failure: {failure}")
+        print()
+        for kind, values in ratios.items():
+            print(f"burst {kind}: hws ÷ anchor packages/s median {statistics.median(values):.2f}× "
+                  f"(rounds: {', '.join(f'{v:.2f}' for v in values)}); target ≥ 0.5×")  # fmt: skip
+        steady = [r for r in all_results if r.side == "hws" and "/s" in r.kind]
+        latencies = [ms for r in steady for ms in r.latencies]
+        print(f"steady {args.rate:g}/s, hws POST → Imported: median {percentile(latencies, 50):.1f} ms, "
+              f"p99 {percentile(latencies, 99):.1f} ms (targets < 100, < 250)")  # fmt: skip
+        for kind, target in (("small", 10), ("large", 40)):
+            runs = [r for r in all_results if r.side == "hws" and r.kind == kind]
+            cpu = statistics.median(r.cpu * 1000 / max(1, r.count) for r in runs)
+            best = max(r.rate for r in runs)
+            print(f"hws {kind}: CPU {cpu:.1f} ms per package (target ≤ {target}), burst up to {best:.0f} packages/s")
+        print(f"machine load after: {os.getloadavg()[0]:.2f}")
+        return 1 if any(r.failures for r in all_results) else 0
+    finally:
+        for proc in (server, anchor):
+            stop(proc, signal.SIGTERM)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
