@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 import zipfile
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from hws.st96.schemaset import (
     install_schema_set,
     list_schema_sets,
 )
+from hws.worker.runner import WorkerPool
+from tests.conftest import make_service
 from tests.st96.repack import NS, with_tree
 
 XSD = "http://www.w3.org/2001/XMLSchema"
@@ -158,3 +161,34 @@ def test_version_picks_the_set(tmp_path: Path) -> None:
     assert report.ok and report.schema_checked and report.st96_version == "V4_0"
     report = validate_package(example_package(), schemas=sets)
     assert report.ok and not report.schema_checked and "xsd-not-installed" in report.codes
+
+
+def test_warm_compiles_every_installed_version_and_names_a_broken_one(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    install_schema_set(_tiny_set(tmp_path / "good", "V6_0"), data)
+    schemas = SchemaSet(data / "schemas")
+    broken = data / "schemas" / "V5_0"  # damaged after its installation
+    broken.mkdir()
+    (broken / "HagueOfficeToIBTransaction_V5_0.xsd").write_text("<xsd:schema not xml")
+    outcome = schemas.warm()
+    assert outcome["V6_0"] is None and "does not compile" in (outcome["V5_0"] or "")
+    assert schemas.compiled("V6_0") is schemas.compiled("V6_0")
+
+
+def test_a_job_runner_compiles_the_installed_sets_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The first package after a start does not wait for the compile (seconds for WIPO's set)."""
+    service = make_service(tmp_path, f"sqlite:///{tmp_path / 'hws.sqlite3'}", worker_poll_interval=30.0)
+    install_schema_set(_tiny_set(tmp_path / "set", "V6_0"), service.settings.data_dir)
+    pool = WorkerPool(service, 1)
+    caplog.set_level("INFO", logger="hws.worker")
+    pool.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not [r for r in caplog.records if getattr(r, "event", None) == "schemas.compiled"]:
+            assert time.monotonic() < deadline, "the installed set was not compiled at start"
+            time.sleep(0.05)
+        [record] = [r for r in caplog.records if getattr(r, "event", None) == "schemas.compiled"]
+        assert record.versions == ["V6_0"]  # type: ignore[attr-defined]
+    finally:
+        pool.stop()
+        service.close()

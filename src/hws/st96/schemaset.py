@@ -79,6 +79,8 @@ class _Compiled:
 
 _cache: dict[str, _Compiled] = {}
 _cache_lock = threading.Lock()
+#: held while a set compiles (seconds for WIPO's): others asking for it wait, not compile too
+_compile_lock = threading.Lock()
 
 
 def _fingerprint(entry: Path, root: Path) -> str:
@@ -127,13 +129,18 @@ def compile_schema(path: Path, root: Path | None = None) -> _Compiled:
         hit = _cache.get(key)
     if hit is not None:
         return hit
-    try:
-        doc = etree.parse(str(path), _xsd_parser(root))
-        compiled = _Compiled(etree.XMLSchema(doc))
-    except (etree.XMLSyntaxError, etree.XMLSchemaParseError, OSError) as exc:
-        raise SchemaError(f"{path.name} does not compile: {exc}") from None
-    with _cache_lock:
-        return _cache.setdefault(key, compiled)
+    with _compile_lock:  # one compile at a time: a second caller waits for the first's result
+        with _cache_lock:
+            hit = _cache.get(key)
+        if hit is not None:
+            return hit
+        try:
+            doc = etree.parse(str(path), _xsd_parser(root))
+            compiled = _Compiled(etree.XMLSchema(doc))
+        except (etree.XMLSyntaxError, etree.XMLSchemaParseError, OSError) as exc:
+            raise SchemaError(f"{path.name} does not compile: {exc}") from None
+        with _cache_lock:
+            return _cache.setdefault(key, compiled)
 
 
 class SchemaSet:
@@ -170,6 +177,19 @@ class SchemaSet:
         if entry is None:
             return None
         return compile_schema(entry, self.root / version)
+
+    def warm(self) -> dict[str, str | None]:
+        """Compile every installed version now (a job runner does it at start, so that the
+        first package after a start does not wait seconds for WIPO's set to compile):
+        version → None, or why it does not compile."""
+        outcome: dict[str, str | None] = {}
+        for version in self.versions():
+            try:
+                self.compiled(version)
+                outcome[version] = None
+            except SchemaError as exc:
+                outcome[version] = str(exc)
+        return outcome
 
 
 @dataclass(frozen=True, slots=True)
