@@ -15,8 +15,9 @@ CRC-checks every ZIP entry, parses the XML (lxml, hardened) and validates it aga
 same XSD set compiled once; all inside the request, so its 202 means done.
 
 Packages (built by ``hws.st96.builder`` before the timing, distinct office references):
-``small`` — the one-design example application (about 3 KiB); ``large`` — 40 designs of
-4 views each (about 31 KiB). Phases:
+``small`` — the example application (about 4 KiB: two designs, three views, two PDFs);
+``large`` — 18 designs of 4 views each (about 30 KiB). Every view has an image of its own
+(distinct bytes, as in real applications: nothing is stored once for several views). Phases:
 
 * **burst**: ``--burst`` packages sent on 8 connections as fast as answered; packages/s
   from the first send to the last done, server CPU per package;
@@ -34,6 +35,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
+import itertools
 import json
 import os
 import re
@@ -45,15 +48,17 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+from PIL import Image
 from soak import Connection, get, percentile, post
 
 from harness import HOST, free_port, hws_bin, proc_cpu_seconds, stop, wait_port
 from hws.client import HagueClient
 from hws.client.enrolment import generate
 from hws.st96.builder import build_package
-from hws.st96.examples import example_package, example_spec
+from hws.st96.examples import example_spec
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -62,19 +67,38 @@ SCHEMAS = ROOT.parent / "shared" / "st96" / "V6_0"
 API = "/webservices/api/v1"
 _STATE = re.compile(rb"ImportStatusCategory>(\w+)<")
 _VIEWS = (("jpg", "Perspective"), ("png", "Front"), ("jpg", "Back"), ("png", "Top"))
+#: designs of the large package (4 views each): about 30 KiB with an image of its own per view
+DESIGNS = 18
+
+
+_serial = itertools.count(1)
+
+
+def _image(ext: str) -> bytes:
+    """A small image of its own (as every view of a real application is): distinct bytes."""
+    n = next(_serial)
+    out = io.BytesIO()
+    Image.new("RGB", (24, 24), ((n * 37) % 256, (n * 91) % 256, (n // 256) % 256)).save(
+        out, "JPEG" if ext == "jpg" else "PNG", **({"quality": 80} if ext == "jpg" else {})
+    )
+    return out.getvalue()
+
+
+def _with_own_images(spec: dict[str, Any]) -> bytes:
+    files = {view["file"]: _image(view["file"].rsplit(".", 1)[1]) for design in spec["designs"] for view in design["views"]}
+    return build_package(spec, files, fill_missing=True)  # the documents (PDF) from the specimen
 
 
 def packages(kind: str, count: int, tag: str) -> list[bytes]:
     if kind == "small":
-        return [example_package("application", office_reference=f"KR-{tag}-{n}") for n in range(count)]
+        return [_with_own_images(example_spec("application", office_reference=f"KR-{tag}-{n}")) for n in range(count)]
     designs = [
         {"id": str(i), "product": f"Chair model {i}", "locarno": "06-01", "description": f"A chair with {i} legs " * 3,
          "views": [{"file": f"images/{i}.{v}.{ext}", "type": t} for v, (ext, t) in enumerate(_VIEWS, 1)]}
-        for i in range(1, 41)
+        for i in range(1, DESIGNS + 1)
     ]  # fmt: skip
     return [
-        build_package(example_spec("application", designs=designs, office_reference=f"KR-{tag}-{n}"), fill_missing=True)
-        for n in range(count)
+        _with_own_images(example_spec("application", designs=designs, office_reference=f"KR-{tag}-{n}")) for n in range(count)
     ]
 
 
@@ -234,7 +258,8 @@ def main() -> int:
             Side("hws", server.pid, hws_port, f"{API}/request", token),
         ]
         sizes = {kind: len(packages(kind, 1, "size")[0]) for kind in ("small", "large")}
-        print(f"packages: small {sizes['small']:,} bytes (1 design), large {sizes['large']:,} bytes (40 designs × 4 views)")
+        print(f"packages: small {sizes['small']:,} bytes (2 designs, 3 views), large {sizes['large']:,} bytes "
+              f"({DESIGNS} designs × 4 views), an image of its own per view")  # fmt: skip
         print(
             "hws: hws serve, SQLite + local folder (the embedded default), V6_0 XSDs installed; done = Imported, "
             f"seen by polling every {args.poll_ms:g} ms (steady), {args.burst_poll_ms:g} ms (burst)"

@@ -91,3 +91,63 @@ def test_staging_is_removed_when_the_build_fails(store: FilesystemBlobStore) -> 
 def test_files_on_disk_have_no_presigned_url(store: FilesystemBlobStore) -> None:
     ref = store.put_bytes(b"x")
     assert store.presigned_url(ref.sha256, expires=60) is None
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_put_many_stores_a_batch_with_two_flushes_renaming_only_what_is_on_the_device(
+    store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [os.urandom(100 + n) for n in range(6)]
+    already = store.put_bytes(items[0])
+    inode = store.path_for(already.sha256).stat().st_ino
+    batch = [*items, items[2]]  # the same bytes twice in one package: stored once
+    flushes: list[list[bool]] = []
+    real = blobs._SYNCFS
+    assert real is not None, "Linux has syncfs"
+
+    def recording(fd: int) -> int:
+        flushes.append([store.path_for(_sha(data)).exists() for data in items[1:]])
+        return real(fd)
+
+    monkeypatch.setattr(blobs, "_SYNCFS", recording)
+    refs = store.put_many(batch)
+    assert [(r.sha256, r.size) for r in refs] == [(_sha(d), len(d)) for d in batch]
+    assert flushes == [[False] * 5, [True] * 5]  # renamed into place only after the first flush
+    assert all(store.path_for(_sha(d)).read_bytes() == d for d in items)
+    assert store.path_for(already.sha256).stat().st_ino == inode  # an existing blob is not rewritten
+    assert not list(store.tmp_dir.iterdir())
+
+
+def test_put_many_without_syncfs_or_for_a_few_files_stores_file_by_file(
+    store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blobs, "_SYNCFS", None)
+    items = [os.urandom(50) for _ in range(5)]
+    assert [r.sha256 for r in store.put_many(items)] == [_sha(d) for d in items]
+    assert all(store.path_for(_sha(d)).read_bytes() == d for d in items)
+
+    def never(fd: int) -> int:
+        raise AssertionError("a batch of fewer than BATCH_MIN new files is stored file by file")
+
+    monkeypatch.setattr(blobs, "_SYNCFS", never)
+    few = [os.urandom(40) for _ in range(FilesystemBlobStore.BATCH_MIN - 1)]
+    assert [r.sha256 for r in store.put_many([*items, *few])] == [_sha(d) for d in [*items, *few]]
+
+
+def test_put_many_failing_midway_leaves_no_partial_blob_and_no_temporary_file(
+    store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [os.urandom(80) for _ in range(6)]
+
+    def device_error(fd: int) -> int:
+        blobs.ctypes.set_errno(errno.EIO)
+        return -1
+
+    monkeypatch.setattr(blobs, "_SYNCFS", device_error)
+    with pytest.raises(OSError, match="syncfs"):
+        store.put_many(items)
+    assert not any(store.path_for(_sha(d)).exists() for d in items)
+    assert not list(store.tmp_dir.iterdir())

@@ -25,7 +25,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +60,11 @@ class BlobStore(Protocol):
     def writer(self) -> BlobWriter: ...
 
     def put_bytes(self, data: bytes) -> BlobRef: ...
+
+    def put_many(self, items: Sequence[bytes]) -> list[BlobRef]:
+        """Store every item (as :meth:`put_bytes` would, each durable when this returns),
+        in as few flushes to the device as the store can do it."""
+        ...
 
     def open(self, sha256: str) -> BinaryIO: ...
 
@@ -131,6 +136,23 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
 
 
 _SYNC_FILE_RANGE = _sync_file_range()
+
+
+def _syncfs() -> Callable[[int], int] | None:
+    """Linux's ``syncfs(2)``: every dirty page and inode of one file system written and
+    waited for (the journal committed), or ``None`` elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return cast(Callable[[int], int], function)
+
+
+_SYNCFS = _syncfs()
 _SYNC_WRITE = 2  # SYNC_FILE_RANGE_WRITE: start writeback of the range's dirty pages
 _SYNC_WAIT = 1 | 2 | 4  # WAIT_BEFORE | WRITE | WAIT_AFTER: the range is on the device
 _NOT_SUPPORTED = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ESPIPE})
@@ -266,6 +288,64 @@ class FilesystemBlobStore:
 
     def put_bytes(self, data: bytes) -> BlobRef:
         return write_all(self.writer(), data)
+
+    #: below this many new files a batch is stored file by file (two fsyncs each)
+    BATCH_MIN = 4
+
+    def put_many(self, items: Sequence[bytes]) -> list[BlobRef]:
+        """The files of a package, stored in one batch: each is written to a temporary file,
+        one ``syncfs`` puts them all on the device, they are renamed into place, and a
+        second ``syncfs`` makes the renames durable — two flushes for the batch instead of
+        two fsyncs per file. A file at a blob's path is whole, always (it is renamed there
+        only once its bytes are on the device). Where ``syncfs`` is missing, or for a
+        batch of a few new files, each is stored as :meth:`put_bytes` does."""
+        refs: list[BlobRef] = []
+        new: dict[str, bytes] = {}
+        for data in items:
+            sha = hashlib.sha256(data).hexdigest()
+            refs.append(BlobRef(sha, len(data)))
+            if sha in new:
+                continue
+            try:
+                os.utime(self.path_for(sha))  # already stored (whole and durable): kept fresh for the sweeper
+            except FileNotFoundError:
+                new[sha] = data
+        if _SYNCFS is None or len(new) < self.BATCH_MIN:
+            for data in new.values():
+                self.put_bytes(data)
+            return refs
+        staged: list[tuple[Path, Path]] = []
+        try:
+            for sha, data in new.items():
+                tmp = self.tmp_dir / f"{secrets.token_hex(12)}.part"
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                finally:
+                    os.close(fd)
+                staged.append((tmp, self.path_for(sha)))
+            self._syncfs()  # the bytes are on the device
+            for tmp, final in staged:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, final)
+            self._syncfs()  # and so are the names
+        except BaseException:
+            for tmp, _final in staged:
+                tmp.unlink(missing_ok=True)
+            raise
+        return refs
+
+    def _syncfs(self) -> None:
+        assert _SYNCFS is not None
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            if _SYNCFS(fd) != 0:
+                code = ctypes.get_errno()
+                raise OSError(code, f"syncfs: {os.strerror(code)}", str(self.root))
+        finally:
+            os.close(fd)
 
     def open(self, sha256: str) -> BinaryIO:
         try:

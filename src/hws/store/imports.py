@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,6 +64,16 @@ def _insert(conn: Connection) -> Callable[[Table], postgresql.Insert | sqlite.In
 def reference_blob(conn: Connection, sha256: str, size: int, now: datetime) -> None:
     """Record that a committed blob is in use (idempotent)."""
     conn.execute(_insert(conn)(blobs).values(sha256=sha256, size=size, created_at=now).on_conflict_do_nothing())
+
+
+def reference_blobs(conn: Connection, stored: Sequence[tuple[str, int]], now: datetime) -> None:
+    """:func:`reference_blob` for many ``(sha256, size)`` at once: one statement, executed
+    for all (a package of many files is recorded in one round trip, not one per file), in
+    digest order, so that two transactions recording the same blobs take their row locks
+    in the same order (PostgreSQL)."""
+    rows = [{"sha256": sha256, "size": size, "created_at": now} for sha256, size in sorted(dict(stored).items())]
+    if rows:
+        conn.execute(_insert(conn)(blobs).on_conflict_do_nothing(), rows)
 
 
 def referenced_blobs(conn: Connection, candidates: list[str]) -> set[str]:

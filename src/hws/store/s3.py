@@ -48,7 +48,7 @@ import hashlib
 import io
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -356,6 +356,10 @@ class S3BlobStore:
 
     def put_bytes(self, data: bytes) -> BlobRef:
         return write_all(self.writer(), data)
+
+    def put_many(self, items: Sequence[bytes]) -> list[BlobRef]:
+        """Each item as its own object (an S3 PUT is durable when it answers)."""
+        return [self.put_bytes(data) for data in items]
 
     def copy(self, source: str, target: str, size: int) -> None:
         """Server-side copy: one ``CopyObject`` up to ``copy_limit`` (S3: 5 GiB), else a

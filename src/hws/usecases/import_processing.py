@@ -130,19 +130,22 @@ def _open_request(
     report: ValidationReport,
     now: datetime,
 ) -> str:
-    stored: list[sr_store.StoredFile] = []
     kinds = {d.file: d.kind for d in content.documents}
-    for name, data in content.files.items():
-        if name == content.xml_entry:
-            kind = "ST96_XML"
-        else:
-            kind = kinds.get(name) or "REPRODUCTION"
-        ref = service.blobs.put_bytes(data)
-        stored.append(sr_store.StoredFile(name, ref.sha256, ref.size, _media_type(name), kind))
+    names = list(content.files)
+    refs = service.blobs.put_many([content.files[name] for name in names])  # one batch, durable when it returns
+    stored = [
+        sr_store.StoredFile(
+            name,
+            ref.sha256,
+            ref.size,
+            _media_type(name),
+            "ST96_XML" if name == content.xml_entry else kinds.get(name) or "REPRODUCTION",
+        )
+        for name, ref in zip(names, refs, strict=True)
+    ]
 
     with service.engine.begin() as conn:
-        for item in stored:
-            import_store.reference_blob(conn, item.sha256, item.size, now)
+        import_store.reference_blobs(conn, [(item.sha256, item.size) for item in stored], now)
         srn = format_srn(next_value(conn, "srn", service.settings.srn_start))
         finished = import_store.finish(
             conn,
