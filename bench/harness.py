@@ -80,3 +80,18 @@ def proc_cpu_seconds(pid: int) -> float:
 def nginx_version(binary: str) -> str:
     result = subprocess.run([binary, "-v"], text=True, capture_output=True)
     return (result.stderr or result.stdout).strip().split("/")[-1]
+
+
+def fresh_service_env(work: Path, base: str, **settings: str) -> tuple[Path, dict[str, str]]:
+    """A fresh ``work`` folder with an empty data folder in it, and the environment of an
+    ``hws`` serving it at ``base``: the caller's variables without any ``HWS_*``, rate
+    limits off (one load generator, a few office clients), warnings only in the log, and
+    ``settings`` (``HWS_*`` names)."""
+    shutil.rmtree(work, ignore_errors=True)
+    data_dir = work / "data"
+    data_dir.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HWS_")}
+    env.update({"HWS_DATA_DIR": str(data_dir), "HWS_PUBLIC_URL": base, "HWS_LOG_LEVEL": "WARNING",
+                "HWS_RATE_LIMIT_PER_MINUTE": "0", "HWS_TOKEN_RATE_PER_MINUTE": "0", "HWS_MAX_CONCURRENT_PER_CLIENT": "0",
+                **settings})  # fmt: skip
+    return data_dir, env

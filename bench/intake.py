@@ -40,7 +40,6 @@ import itertools
 import json
 import os
 import re
-import shutil
 import signal
 import statistics
 import subprocess
@@ -54,7 +53,7 @@ import httpx
 from PIL import Image
 from soak import Connection, get, percentile, post
 
-from harness import HOST, free_port, hws_bin, proc_cpu_seconds, stop, wait_port
+from harness import HOST, free_port, fresh_service_env, hws_bin, proc_cpu_seconds, stop, wait_port
 from hws.client import HagueClient
 from hws.client.enrolment import generate
 from hws.st96.builder import build_package
@@ -219,14 +218,9 @@ def main() -> int:
         print(f"error: WIPO's V6_0 schema set is not at {args.schemas}; give it with --schemas DIR", file=sys.stderr)
         return 2
 
-    shutil.rmtree(WORK, ignore_errors=True)
-    data_dir = WORK / "data"
-    data_dir.mkdir(parents=True)
     hws_port, anchor_port = free_port(), free_port()
     base = f"http://{HOST}:{hws_port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HWS_")}
-    env.update({"HWS_DATA_DIR": str(data_dir), "HWS_PUBLIC_URL": base, "HWS_LOG_LEVEL": "WARNING",
-                "HWS_RATE_LIMIT_PER_MINUTE": "0", "HWS_TOKEN_RATE_PER_MINUTE": "0", "HWS_MAX_CONCURRENT_PER_CLIENT": "0"})  # fmt: skip
+    data_dir, env = fresh_service_env(WORK, base)
     hws = [str(hws_bin())]
     subprocess.run([*hws, "admin", "init"], env=env, check=True, capture_output=True)
     subprocess.run([*hws, "admin", "schemas", "install", str(args.schemas)], env=env, check=True, capture_output=True)

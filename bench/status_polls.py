@@ -35,7 +35,6 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import signal
 import statistics
 import subprocess
@@ -48,7 +47,7 @@ from pathlib import Path
 import httpx
 from soak import Connection, get, percentile
 
-from harness import HOST, free_port, hws_bin, proc_cpu_seconds, stop, wait_port
+from harness import HOST, free_port, fresh_service_env, hws_bin, proc_cpu_seconds, stop, wait_port
 from hws.client import HagueClient
 from hws.client.enrolment import generate
 from hws.st96.examples import example_package
@@ -173,17 +172,10 @@ def main() -> int:
     args.seconds = args.seconds or (5.0 if args.quick else 10.0)
     args.resources = args.resources or (100 if args.quick else 500)
 
-    shutil.rmtree(WORK, ignore_errors=True)
-    data_dir = WORK / "data"
-    data_dir.mkdir(parents=True)
     hws_port, anchor_port = free_port(), free_port()
     base = f"http://{HOST}:{hws_port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HWS_")}
-    env.update({
-        "HWS_DATA_DIR": str(data_dir), "HWS_PUBLIC_URL": base, "HWS_SANDBOX": "1", "HWS_EXAMINATION": "auto",
-        "HWS_AUTO_IRREGULARITY": "never", "HWS_STRUCTURAL_ONLY_VERSIONS": "V6_0", "HWS_LOG_LEVEL": "WARNING",
-        "HWS_RATE_LIMIT_PER_MINUTE": "0", "HWS_TOKEN_RATE_PER_MINUTE": "0", "HWS_MAX_CONCURRENT_PER_CLIENT": "0",
-    })  # fmt: skip
+    data_dir, env = fresh_service_env(WORK, base, HWS_SANDBOX="1", HWS_EXAMINATION="auto", HWS_AUTO_IRREGULARITY="never",
+                                      HWS_STRUCTURAL_ONLY_VERSIONS="V6_0")  # fmt: skip
     logs = WORK / "hws.log", WORK / "anchor.log", WORK / "hws-uncached.log"
     uncached_port = free_port()
     uncached = None

@@ -45,7 +45,7 @@ from hws.client.errors import APIError, DownloadError, HTTPStatusError
 from hws.client.hague import HagueClient
 from hws.client.hooks import Hook
 from hws.client.polling import TRANSIENT_STATUSES
-from hws.client.watch_state import Event, StateError, WatchState
+from hws.client.watch_state import Event, Followed, StateError, WatchState
 from hws.domain.lifecycle import Status
 
 #: an outbox file younger than this (seconds since its last change) may still be being written
@@ -260,19 +260,24 @@ class Watcher:
 
     # ------------------------------------------------------------------ 2. imports
 
+    def _not_found(self, item: Followed, exc: APIError) -> None:
+        """A followed identifier the service does not know (404): an event, and no more asking."""
+        if exc.status != 404:
+            raise exc
+        named = {"import_id": item.id, "package": item.package} if item.kind == "import" else {"srn": item.id}
+        self._record(
+            f"{item.kind}:{item.id}:not-found",
+            f"{item.kind}.not-found",
+            {**named, "detail": exc.detail or exc.title},
+            self._ended(item.kind, item.id, "NotFound"),
+        )
+
     def _follow_imports(self) -> None:
         for item in self.state.open_items("import"):
             try:
                 status = self.client.import_status(item.id)
             except APIError as exc:
-                if exc.status != 404:
-                    raise
-                self._record(
-                    f"import:{item.id}:not-found",
-                    "import.not-found",
-                    {"import_id": item.id, "package": item.package, "detail": exc.detail or exc.title},
-                    self._ended("import", item.id, "NotFound"),
-                )
+                self._not_found(item, exc)
                 continue
             if str(status.status) == item.state:
                 continue
@@ -309,14 +314,7 @@ class Watcher:
             try:
                 status = self.client.request_status(item.id)
             except APIError as exc:
-                if exc.status != 404:
-                    raise
-                self._record(
-                    f"request:{item.id}:not-found",
-                    "request.not-found",
-                    {"srn": item.id, "detail": exc.detail or exc.title},
-                    self._ended("request", item.id, "NotFound"),
-                )
+                self._not_found(item, exc)
                 continue
             current = str(status.status)
             if current == item.state:
