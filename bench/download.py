@@ -179,6 +179,7 @@ class HwsServer:
             "HWS_MAX_CONCURRENT_PER_CLIENT": "0",
             "HWS_SCHEDULER": "false",
         }
+        run([str(hws_bin()), "admin", "init"], env=env)  # operator commands never create a database unasked
         added = run(
             [str(hws_bin()), "admin", "clients", "add", "--cert", str(keys / "cert.pem"), "--office", "KR",
              "--ip", f"{HOST}/32", "--client-id", CLIENT_ID, "--json"],

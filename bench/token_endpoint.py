@@ -4,7 +4,10 @@ Every server gets the same work: ``grant_type=client_credentials`` authenticated
 fresh ES256 ``private_key_jwt`` assertion (new ``jti`` each, single use enforced by both
 servers), answered with an ES256-signed JWT access token (``typ: at+jwt``).
 
-Servers, one at a time on this machine (never two at once, so they do not share cores):
+Servers (all started first; each is measured alone while the others sit idle, in an
+order that rotates from round to round, ``--rounds`` rounds, so that a drift of the
+machine's load moves every side alike; the tables give each server's median round and
+the per-round ratios):
 
 * ``oidc-provider`` — node-oidc-provider (npm ``oidc-provider``), one node process,
   configured by ``bench/oidc-provider/server.mjs``; the anchor.
@@ -17,6 +20,11 @@ Servers, one at a time on this machine (never two at once, so they do not share 
   ``at+jwt`` access token. No client look-up, no claim checks, no single-use record, no
   database, no framework. Reported with its ratio like the others, labelled as a ceiling.
 * ``ceiling-w2``    — the same with two uvicorn worker processes.
+
+Durability, which differs: hws records each assertion's ``jti`` (single use) and an audit
+row in SQLite (WAL, ``synchronous=FULL``, group commit) before it answers;
+node-oidc-provider keeps its replay detection in the process's memory (its default
+adapter): nothing of it survives a restart. The ceiling records nothing.
 
 For each server and each concurrency level (default 1, 8, 32) the load generator first
 signs every assertion it may need (so signing costs nothing while the clock runs), then
@@ -90,6 +98,7 @@ CEILINGS = ("ceiling", "ceiling-w2")
 class Phase:
     server: str
     concurrency: int
+    round: int = 1
     requests: int = 0
     errors: int = 0
     elapsed: float = 0.0
@@ -120,6 +129,7 @@ class Phase:
         return {
             "server": self.server,
             "concurrency": self.concurrency,
+            "round": self.round,
             "requests": self.requests,
             "errors": self.errors,
             "elapsed_s": round(self.elapsed, 3),
@@ -539,6 +549,7 @@ def hws_server(key: str, label: str, work: Path, cert: Path, workers: int) -> Se
     public_url = f"http://{HOST}:{port}"
     # The bench measures issuance, not the per-address token rate limit: turn it off.
     env = {**os.environ, "HWS_DATA_DIR": str(data), "HWS_PUBLIC_URL": public_url, "HWS_TOKEN_RATE_PER_MINUTE": "0"}
+    run([str(hws_bin()), "admin", "init"], env=env)  # operator commands never create a database unasked
     run(
         [
             str(hws_bin()),
@@ -634,6 +645,37 @@ def fmt_ms(value: float) -> str:
     return f"{value:.2f}" if value == value else "-"
 
 
+def median_rounds(phases: list[Phase]) -> list[Phase]:
+    """Per server and level, the round with the median req/s (the lower middle one of an even count)."""
+    groups: dict[tuple[str, int], list[Phase]] = {}
+    for phase in phases:
+        groups.setdefault((phase.server, phase.concurrency), []).append(phase)
+    return [sorted(group, key=lambda p: p.rps)[(len(group) - 1) // 2] for group in groups.values()]
+
+
+def round_ratios(phases: list[Phase], labels: dict[str, str], levels: list[int]) -> list[str]:
+    """req/s ÷ oidc-provider's in the same round, for each round: how much the ratio moves."""
+    by = {(p.server, p.concurrency, p.round): p for p in phases}
+    rounds = sorted({p.round for p in phases})
+    if "oidc-provider" not in labels or len(rounds) < 2:
+        return []
+    lines = ["", "req/s ratio against oidc-provider, round by round (median; min–max)"]
+    for name in (k for k in labels if k != "oidc-provider"):
+        for level in levels:
+            ratios = [
+                by[(name, level, r)].rps / by[("oidc-provider", level, r)].rps
+                for r in rounds
+                if (name, level, r) in by and ("oidc-provider", level, r) in by and by[("oidc-provider", level, r)].rps
+            ]
+            if ratios:
+                ordered = sorted(ratios)
+                lines.append(
+                    f"  {labels[name]:<32} c={level:<3} {ordered[(len(ordered) - 1) // 2]:.2f}x "
+                    f"({ordered[0]:.2f}–{ordered[-1]:.2f}; rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+                )
+    return lines
+
+
 def report(phases: list[Phase], labels: dict[str, str], levels: list[int]) -> list[str]:
     lines: list[str] = []
     width = max(len(v) for v in labels.values())
@@ -697,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="seconds per level (default 12; --quick 3)")
     parser.add_argument("--max-requests", type=int, help="requests per level at most (default 15000; --quick 3000)")
     parser.add_argument("--warmup", type=int, help="untimed requests per server first (default 500; --quick 150)")
+    parser.add_argument("--rounds", type=int, help="rounds over every server and level, order rotating (default 3; --quick 1)")
     parser.add_argument(
         "--servers",
         default=",".join(SERVERS),
@@ -708,6 +751,7 @@ def main(argv: list[str] | None = None) -> int:
     args.duration = args.duration or (3.0 if args.quick else 12.0)
     args.max_requests = args.max_requests or (3000 if args.quick else 15000)
     args.warmup = args.warmup if args.warmup is not None else (150 if args.quick else 500)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
     unknown = set(wanted) - set(SERVERS)
@@ -748,30 +792,45 @@ def main(argv: list[str] | None = None) -> int:
         f"warm-up {args.warmup} per server; load average {os.getloadavg()[0]:.2f} before",
         flush=True,
     )
+    print(
+        "durability: hws records each assertion's jti and an audit row in SQLite (WAL, synchronous=FULL) before "
+        "answering; oidc-provider keeps its replay detection in memory (lost on restart); the ceiling records nothing",
+        flush=True,
+    )
     phases: list[Phase] = []
-    for server in servers:
-        print(f"== {server.label} on {HOST}:{server.port}", flush=True)
-        server.start()
-        try:
+    started: list[Server] = []
+    try:
+        for server in servers:
+            print(f"== starting {server.label} on {HOST}:{server.port}", flush=True)
+            server.start()
+            started.append(server)
             warm_up(server, key, args.warmup)
+        for round_no in range(1, args.rounds + 1):
+            shift = (round_no - 1) % len(servers)
+            order = servers[shift:] + servers[:shift]
             for level in levels:
-                phase = measure(server, key, level, args)
-                phases.append(phase)
-                print(
-                    f"   c={level:<3} {phase.requests:>6} requests  {phase.errors} errors  {phase.rps:8.1f} req/s  "
-                    f"p50 {fmt_ms(phase.percentile(50))} ms  p99 {fmt_ms(phase.percentile(99))} ms  "
-                    f"server CPU {fmt_ms(phase.cpu_ms_per_request(phase.server_cpu))} ms/req"
-                    + (f"  first error: {phase.error_samples[0]}" if phase.error_samples else ""),
-                    flush=True,
-                )
-        finally:
+                for server in order:
+                    phase = measure(server, key, level, args)
+                    phase.round = round_no
+                    phases.append(phase)
+                    print(
+                        f"   round {round_no} {server.key:<13} c={level:<3} {phase.requests:>6} requests  {phase.errors} errors  "
+                        f"{phase.rps:8.1f} req/s  p50 {fmt_ms(phase.percentile(50))} ms  p99 {fmt_ms(phase.percentile(99))} ms  "
+                        f"server CPU {fmt_ms(phase.cpu_ms_per_request(phase.server_cpu))} ms/req"
+                        + (f"  first error: {phase.error_samples[0]}" if phase.error_samples else ""),
+                        flush=True,
+                    )
+    finally:
+        for server in started:
             server.stop()
 
     print(
         f"load average {os.getloadavg()[0]:.2f} after (this machine has {os.cpu_count()} CPUs; anything else running skews the numbers)"
     )
     print()
-    for line in report(phases, labels, levels):
+    for line in report(median_rounds(phases), labels, levels):
+        print(line)
+    for line in round_ratios(phases, labels, levels):
         print(line)
     if args.json:
         args.json.write_text(

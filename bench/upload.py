@@ -271,6 +271,7 @@ class HwsServer:
             "HWS_RATE_LIMIT_PER_MINUTE": "0",
             "HWS_MAX_CONCURRENT_PER_CLIENT": "0",
         }
+        run([str(hws_bin()), "admin", "init"], env=env)  # operator commands never create a database unasked
         run(
             [str(hws_bin()), "admin", "clients", "add", "--cert", str(keys / "cert.pem"), "--office", "KR",
              "--ip", f"{HOST}/32", "--client-id", CLIENT_ID, "--json"],
