@@ -71,7 +71,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from harness import hws_bin, run
+from harness import hws_bin, process_tree_cpu, run
 from hws.auth import jws_checks as jws
 from hws.client.assertion import sign_client_assertion
 from hws.client.enrolment import load_private_key
@@ -308,34 +308,6 @@ def verify_sample(tokens: list[str], jwks: dict[str, Any], issuer: str) -> str |
 
 
 # Servers ------------------------------------------------------------------------------
-
-
-def process_tree_cpu(pid: int) -> float | None:
-    """CPU seconds (user + system) used so far by ``pid`` and its live children (Linux)."""
-    proc = Path("/proc")
-    if not (proc / str(pid) / "stat").exists():
-        return None
-    tick = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    stats: dict[int, list[str]] = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
-        stats[int(entry.name)] = fields
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        fields = stats.get(current)
-        if fields:
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        todo.extend(children.get(current, []))
-    return total / tick
 
 
 def free_port() -> int:
