@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 
 @dataclass(frozen=True)
@@ -122,37 +122,28 @@ def _check_hex(sha256: str) -> str:
     return sha256
 
 
-def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    """Linux's ``sync_file_range(2)`` (not in :mod:`os`), or ``None`` elsewhere."""
+def _linux_call(name: str, *argtypes: type[ctypes._SimpleCData[Any]]) -> Any:
+    """The C library's ``name`` (a Linux system call :mod:`os` lacks), returning an int
+    (0 or -1 with ``errno``), or ``None`` elsewhere."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+        function = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.argtypes = list(argtypes)
     function.restype = ctypes.c_int
-    return cast(Callable[[int, int, int, int], int], function)
+    return function
 
 
-_SYNC_FILE_RANGE = _sync_file_range()
-
-
-def _syncfs() -> Callable[[int], int] | None:
-    """Linux's ``syncfs(2)``: every dirty page and inode of one file system written and
-    waited for (the journal committed), or ``None`` elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        function = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int]
-    function.restype = ctypes.c_int
-    return cast(Callable[[int], int], function)
-
-
-_SYNCFS = _syncfs()
+#: ``sync_file_range(2)``: start or wait for the writeback of a byte range
+_SYNC_FILE_RANGE = cast(
+    Callable[[int, int, int, int], int] | None,
+    _linux_call("sync_file_range", ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint),
+)
+#: ``syncfs(2)``: every dirty page and inode of one file system written and waited for
+#: (the journal committed)
+_SYNCFS = cast(Callable[[int], int] | None, _linux_call("syncfs", ctypes.c_int))
 _SYNC_WRITE = 2  # SYNC_FILE_RANGE_WRITE: start writeback of the range's dirty pages
 _SYNC_WAIT = 1 | 2 | 4  # WAIT_BEFORE | WRITE | WAIT_AFTER: the range is on the device
 _NOT_SUPPORTED = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ESPIPE})
