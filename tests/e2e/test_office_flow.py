@@ -12,6 +12,7 @@ import pytest
 from hws.client import APIError, AsyncHagueClient, HagueClient, TokenError
 from hws.client.enrolment import generate
 from tests.support.jose import claims_for, craft, form
+from tests.support.servers import until
 
 pytestmark = pytest.mark.e2e
 
@@ -152,8 +153,10 @@ def test_key_rotation_on_a_running_server(server, tmp_path) -> None:
         old = hws.token()
         rotated = json.loads(server.hws("admin", "keys", "rotate", "--json").stdout)
         assert len(rotated["published"]) == 2
-        jwks = httpx.get(f"{server.issuer}/jwks").json()["keys"]
-        assert rotated["kid"] in {k["kid"] for k in jwks}
+        # the running server looks at its key folder at most once a second: the new key is
+        # published (and signs) within that second, never later
+        until(lambda: rotated["kid"] in {k["kid"] for k in httpx.get(f"{server.issuer}/jwks").json()["keys"]},
+              timeout=3, what="the rotated key in the JWKS")  # fmt: skip
         new = hws.token(force=True)
         assert json.loads(__import__("base64").urlsafe_b64decode(new.split(".")[0] + "=="))["kid"] == rotated["kid"]
         for token in (old, new):
