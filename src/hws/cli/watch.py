@@ -7,11 +7,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import typer
 from rich.markup import escape
@@ -53,7 +52,7 @@ def _describe(event: Event) -> str:
     return f"{event.type} {event.key}"
 
 
-def _printer(as_json: bool) -> Any:
+def _printer(as_json: bool) -> Callable[[Event], None]:
     def printed(event: Event) -> None:
         if as_json:
             sys.stdout.write(json.dumps(event.to_dict(), default=str) + "\n")

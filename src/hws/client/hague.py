@@ -69,9 +69,9 @@ from hws.client.polling import (
     DEFAULT_MAX_POLL,
     DEFAULT_POLL,
     DEFAULT_TIMEOUT,
-    TRANSIENT_STATUSES,
     PollSchedule,
     parse_retry_after,
+    transient,
 )
 from hws.client.profile import Profile
 from hws.client.profile import load as load_profile
@@ -123,11 +123,6 @@ def problem_from(response: httpx.Response) -> APIError:
     except ValueError:  # DocumentError too: not a problem document
         pass
     return APIError(response.status_code, "http-error", response.reason_phrase, response.text[:500])
-
-
-def _transient(exc: Exception) -> bool:
-    """A failure worth polling through: a network error, 429 or a passing 5xx."""
-    return isinstance(exc, httpx.TransportError) or (isinstance(exc, APIError) and exc.status in TRANSIENT_STATUSES)
 
 
 def _import_status_of(response: httpx.Response) -> ImportStatus:
@@ -460,7 +455,7 @@ class HagueClient(_Base):
                     return last
                 retry_after = last.retry_after
             except (APIError, httpx.TransportError) as exc:
-                if not _transient(exc):
+                if not transient(exc):
                     raise
                 error = exc
             delay = schedule.next_delay(self._monotonic(), retry_after)
@@ -718,7 +713,7 @@ class AsyncHagueClient(_Base):
                     return last
                 retry_after = last.retry_after
             except (APIError, httpx.TransportError) as exc:
-                if not _transient(exc):
+                if not transient(exc):
                     raise
                 error = exc
             delay = schedule.next_delay(self._monotonic(), retry_after)

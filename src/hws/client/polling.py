@@ -10,13 +10,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from hws.client.errors import InvalidArgument
+import httpx
+
+from hws.client.errors import HTTPStatusError, InvalidArgument
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_POLL = 1.0
 DEFAULT_MAX_POLL = 30.0
 #: statuses that mean "not now": keep polling through them while waiting
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def transient(exc: BaseException) -> bool:
+    """A failure worth asking through: a network error, 429 or a passing 5xx."""
+    return isinstance(exc, httpx.TransportError) or (isinstance(exc, HTTPStatusError) and exc.status in TRANSIENT_STATUSES)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -38,13 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from hws.client.downloads import BULLETIN, CONFIDENTIAL, Publication
-from hws.client.errors import APIError, DownloadError, HTTPStatusError
+from hws.client.errors import APIError, DownloadError
 from hws.client.hague import HagueClient
 from hws.client.hooks import Hook
-from hws.client.polling import TRANSIENT_STATUSES
+from hws.client.polling import transient
 from hws.client.watch_state import Event, Followed, StateError, WatchState
 from hws.domain.lifecycle import Status
 
@@ -57,12 +55,10 @@ HOOK_ATTEMPTS = 5
 Progress = Callable[[str, int, int], None]
 
 
-def transient(exc: BaseException) -> bool:
-    """A failure the next round may not see: the network, 429, 502-504, a download that did
-    not verify (the part file is discarded or kept as the download found best)."""
-    return isinstance(exc, (httpx.TransportError, DownloadError)) or (
-        isinstance(exc, HTTPStatusError) and exc.status in TRANSIENT_STATUSES
-    )
+def passing(exc: BaseException) -> bool:
+    """A failure the next round may not see: the network, 429, 502-504
+    (:func:`~hws.client.polling.transient`), or a download that did not verify."""
+    return transient(exc) or isinstance(exc, DownloadError)
 
 
 @dataclass
@@ -167,7 +163,7 @@ class Watcher:
             try:
                 step()
             except Exception as exc:
-                if not transient(exc):
+                if not passing(exc):
                     raise
                 done.problems.append((name, exc))
                 self._on_notice(f"{name}: {exc}; tried again in the next round")

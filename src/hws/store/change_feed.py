@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from hws.store.database import notification_connection
+from hws.store.notification_listener import NotificationListener, Unusable
 from hws.store.read_cache import ReadCache
 
 log = logging.getLogger("hws.store.change_feed")
@@ -42,7 +42,14 @@ def _writes_cached_rows(statement: str) -> bool:
     return head in ("INSERT", "UPDATE", "DELETE") and _WRITES_CACHED_TABLE.search(statement) is not None
 
 
-class ChangeFeed:
+class ChangeFeed(NotificationListener):
+    channel = CHANNEL
+    application_name = APPLICATION_NAME
+    thread_name = "hws-change-feed"
+    listening_state = "live"
+    down_event = "cache.feed_down"
+    off_event = "cache.off"
+
     def __init__(
         self,
         engine: Engine,
@@ -52,45 +59,23 @@ class ChangeFeed:
         max_retry_seconds: float = 30.0,
         sync_timeout: float = 2.0,
     ) -> None:
-        if engine.dialect.name != "postgresql":
-            raise ValueError("change notifications need PostgreSQL")
-        self.engine = engine
+        super().__init__(engine, retry_seconds=retry_seconds, max_retry_seconds=max_retry_seconds)
         self.cache = cache
-        self.retry_seconds = retry_seconds
-        self.max_retry_seconds = max_retry_seconds
         self.sync_timeout = sync_timeout
         self._expected: dict[str, threading.Event] = {}  # markers of this process's commits not yet heard
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._connection: Any = None
         self._watching = False
-        #: for operators (``/readyz`` details): stopped, connecting, live, down: …, off: …
-        self.state = "stopped"
 
     # Lifecycle ------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._watch_local_writes()
-        self._stop.clear()
-        self.state = "connecting"
-        self._thread = threading.Thread(target=self._run, name="hws-change-feed", daemon=True)
-        self._thread.start()
+        if self._thread is None:
+            self._watch_local_writes()
+        super().start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self.cache.set_live(False)
-        connection = self._connection
-        if connection is not None:
-            try:
-                connection.cancel_safe(timeout=1.0)  # wakes notifies()
-            except Exception:  # best effort on the way out
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        self.state = "stopped"
+        super().stop(timeout)
 
     # This process's own writes --------------------------------------------------
 
@@ -154,63 +139,27 @@ class ChangeFeed:
 
     # The listening thread -------------------------------------------------------
 
-    def _connect(self) -> Any:
-        connection = notification_connection(self.engine, APPLICATION_NAME)
+    def _check(self, connection: Any) -> None:
         missing = set(TRIGGERS) - {
             row[0] for row in connection.execute("SELECT tgname FROM pg_trigger WHERE tgname = ANY(%s)", (list(TRIGGERS),))
         }
         if missing:
-            connection.close()
-            raise LookupError(f"change-notification triggers missing ({', '.join(sorted(missing))}): run hws admin db upgrade")
-        connection.execute(f"LISTEN {CHANNEL}")
-        return connection
+            raise Unusable(f"change-notification triggers missing ({', '.join(sorted(missing))}): run hws admin db upgrade")
 
-    def _run(self) -> None:
-        delay = self.retry_seconds
-        while not self._stop.is_set():
-            try:
-                self._connection = self._connect()
-            except LookupError as exc:
-                self.state = f"off: {exc}"
-                log.warning("read cache off: %s", exc, extra={"event": "cache.off"})
-                self._stop.wait(self.max_retry_seconds)
-                continue
-            except Exception as exc:  # the database may be down: retry
-                self.state = f"down: {type(exc).__name__}"
-                log.info("change feed cannot connect: %s", exc, extra={"event": "cache.feed_down"})
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.max_retry_seconds)
-                continue
-            delay = self.retry_seconds
-            self.cache.set_live(True)
-            self.state = "live"
-            log.info("read cache live", extra={"event": "cache.live"})
-            try:
-                self._listen(self._connection)
-            except Exception as exc:  # connection lost: cache off, then retry
-                if not self._stop.is_set():
-                    self.state = f"down: {type(exc).__name__}"
-                    log.warning("change feed lost: %s", exc, extra={"event": "cache.feed_down"})
-            finally:
-                self.cache.set_live(False)
-                for heard in list(self._expected.values()):
-                    heard.set()  # waiting is pointless now: the cache is off and empty
-                try:
-                    self._connection.close()
-                except Exception:
-                    pass
-                self._connection = None
-            self._stop.wait(delay)
+    def _listening(self) -> None:
+        self.cache.set_live(True)
+        log.info("read cache live", extra={"event": "cache.live"})
 
-    def _listen(self, connection: Any) -> None:
-        while not self._stop.is_set():
-            for note in connection.notifies(timeout=5.0):
-                table, _, key = note.payload.partition(":")
-                if table == _MARKER:
-                    heard = self._expected.get(key)
-                    if heard is not None:  # ours (other processes' markers are not)
-                        heard.set()
-                else:
-                    self.cache.evict(table, key)
-            if not self._stop.is_set():
-                connection.execute("SELECT 1")  # a quiet channel: make sure the connection still lives
+    def _heard(self, payload: str) -> None:
+        table, _, key = payload.partition(":")
+        if table == _MARKER:
+            heard = self._expected.get(key)
+            if heard is not None:  # ours (other processes' markers are not)
+                heard.set()
+        else:
+            self.cache.evict(table, key)
+
+    def _not_listening(self) -> None:
+        self.cache.set_live(False)
+        for heard in list(self._expected.values()):
+            heard.set()  # waiting is pointless now: the cache is off and empty

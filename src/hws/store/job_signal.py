@@ -14,15 +14,12 @@ one poll interval, never a job.
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event, func, select
 
-from hws.store.database import notification_connection
-
-log = logging.getLogger("hws.store.job_signal")
+from hws.store.notification_listener import NotificationListener
 
 CHANNEL = "hws_jobs"
 APPLICATION_NAME = "hws-job-listener"
@@ -87,78 +84,22 @@ def _rolling_back(conn: Connection) -> None:
     conn.info.pop(_QUEUED, None)
 
 
-class JobListener:
+class JobListener(NotificationListener):
     """One thread with its own PostgreSQL connection, ``LISTEN hws_jobs``: each
     notification rings ``signal``. Connection lost: retried with backoff (runners poll
     meanwhile)."""
 
+    channel = CHANNEL
+    application_name = APPLICATION_NAME
+    thread_name = "hws-job-listener"
+    down_event = "jobs.listener_down"
+
     def __init__(self, engine: Engine, signal: JobSignal, *, retry_seconds: float = 1.0, max_retry_seconds: float = 30.0):
-        if engine.dialect.name != "postgresql":
-            raise ValueError("job notifications need PostgreSQL")
-        self.engine = engine
+        super().__init__(engine, retry_seconds=retry_seconds, max_retry_seconds=max_retry_seconds)
         self.signal = signal
-        self.retry_seconds = retry_seconds
-        self.max_retry_seconds = max_retry_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._connection: Any = None
-        #: stopped, connecting, listening, down: …
-        self.state = "stopped"
 
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self.state = "connecting"
-        self._thread = threading.Thread(target=self._run, name="hws-job-listener", daemon=True)
-        self._thread.start()
+    def _listening(self) -> None:
+        self.signal.ring()  # jobs queued while not listening are looked for now
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        connection = self._connection
-        if connection is not None:
-            try:
-                connection.cancel_safe(timeout=1.0)  # wakes notifies()
-            except Exception:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        self.state = "stopped"
-
-    def _connect(self) -> Any:
-        connection = notification_connection(self.engine, APPLICATION_NAME)
-        connection.execute(f"LISTEN {CHANNEL}")
-        return connection
-
-    def _run(self) -> None:
-        delay = self.retry_seconds
-        while not self._stop.is_set():
-            try:
-                self._connection = self._connect()
-            except Exception as exc:  # the database may be down: runners poll meanwhile
-                self.state = f"down: {type(exc).__name__}"
-                log.info("job listener cannot connect: %s", exc, extra={"event": "jobs.listener_down"})
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.max_retry_seconds)
-                continue
-            delay = self.retry_seconds
-            self.state = "listening"
-            self.signal.ring()  # jobs queued while not listening are looked for now
-            try:
-                while not self._stop.is_set():
-                    for _note in self._connection.notifies(timeout=5.0):
-                        self.signal.ring()
-                    if not self._stop.is_set():
-                        self._connection.execute("SELECT 1")  # a quiet channel: is the connection alive?
-            except Exception as exc:
-                if not self._stop.is_set():
-                    self.state = f"down: {type(exc).__name__}"
-                    log.warning("job listener lost: %s", exc, extra={"event": "jobs.listener_down"})
-            finally:
-                try:
-                    self._connection.close()
-                except Exception:
-                    pass
-                self._connection = None
-            self._stop.wait(delay)
+    def _heard(self, payload: str) -> None:
+        self.signal.ring()
