@@ -49,6 +49,8 @@ clients = Table(
     Column("not_after", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # bearer | dpop-allowed | dpop-required (RFC 9449 sender-constrained tokens)
+    Column("token_binding", String(16), nullable=False, server_default="bearer"),
 )
 
 client_keys = Table(
