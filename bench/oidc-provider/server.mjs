@@ -3,10 +3,13 @@
 //   * one client, authenticated by private_key_jwt with ES256 (its public JWK is registered),
 //   * grant_type=client_credentials only,
 //   * access tokens are JWTs (RFC 9068, typ at+jwt) signed ES256 by the provider's key,
-//   * client assertions are single use (oidc-provider's ReplayDetection, in memory).
+//   * client assertions are single use (oidc-provider's ReplayDetection): by default in its
+//     development-only memory adapter (an LRU of about 1,000-2,000 entries, lost on restart);
+//     with --replay-store FILE in sqlite_adapter.mjs, on disk (SQLite, WAL, synchronous=FULL,
+//     group commit in a worker thread) before the token is answered, as hws does.
 //
 // Usage (the benchmark starts it; nothing else is needed):
-//   node server.mjs --port 4100 --client-id bench --client-jwk client.jwk.json
+//   node server.mjs --port 4100 --client-id bench --client-jwk client.jwk.json [--replay-store replay.db]
 // It prints one line "ready <issuer>" on stdout once it listens.
 
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
@@ -15,12 +18,15 @@ import { parseArgs } from 'node:util';
 
 import Provider from 'oidc-provider';
 
+import { createSqliteAdapter } from './sqlite_adapter.mjs';
+
 const { values: args } = parseArgs({
   options: {
     port: { type: 'string', default: '4100' },
     host: { type: 'string', default: '127.0.0.1' },
     'client-id': { type: 'string', default: 'bench' },
     'client-jwk': { type: 'string' },
+    'replay-store': { type: 'string' },
   },
 });
 
@@ -38,7 +44,10 @@ const clientJwk = JSON.parse(readFileSync(args['client-jwk'], 'utf8'));
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const providerJwk = { ...privateKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig', kid: randomUUID() };
 
+const adapter = args['replay-store'] ? createSqliteAdapter(args['replay-store']) : undefined;
+
 const configuration = {
+  ...(adapter ? { adapter } : {}),
   clients: [
     {
       client_id: args['client-id'],
@@ -94,6 +103,13 @@ const server = provider.listen(port, args.host, () => {
   console.log(`ready ${issuer}`);
 });
 
-const stop = () => server.close(() => process.exit(0));
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+const stop = () => server.close(async () => {
+  if (adapter) await adapter.close();
+  process.exit(0);
+});
+const stopping = () => {
+  stop();
+  server.closeIdleConnections(); // keep-alive connections of the load generator
+};
+process.on('SIGTERM', stopping);
+process.on('SIGINT', stopping);
