@@ -70,6 +70,17 @@ class Settings(BaseSettings):
         "(openssl makes a high-S signature every other run); single use does not depend on it.",
     )
     token_request_max_bytes: int = Field(65536, ge=4096, le=1048576)
+    dpop_nonces: bool = Field(
+        True,
+        description="Require a server-provided nonce in DPoP proofs (RFC 9449 §8, §9): a proof without the "
+        "current nonce is answered use_dpop_nonce with a DPoP-Nonce header, which clients retry with.",
+    )
+    dpop_nonce_lifetime: int = Field(
+        300, ge=10, le=3600, description="Seconds a DPoP nonce is current; the previous one is still accepted."
+    )
+    dpop_proof_max_age: int = Field(
+        60, ge=5, le=600, description="Seconds a DPoP proof's iat may lie in the past (the future: clock_skew_leeway)."
+    )
     service_key_rotation_grace: int | None = Field(
         None, description="Seconds a rotated-out signing key stays in the JWKS; default token lifetime + leeway."
     )

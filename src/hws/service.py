@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from hws.auth.access_tokens import AccessTokenAuthority
 from hws.auth.assertion import AssertionPolicy
+from hws.auth.dpop import Nonces, ProofPolicy, ProofVerifier
 from hws.auth.keyring import Keyring
 from hws.auth.source_address import IPNetwork, parse_networks
 from hws.auth.token_service import TokenService
@@ -41,6 +42,7 @@ class Service:
     keyring: Keyring
     authority: AccessTokenAuthority
     tokens: TokenService
+    proofs: ProofVerifier
     #: the business calendar: deadlines, registration dates, publication weeks (movable
     #: in sandbox mode); ``clock`` stays the real time for authentication
     calendar: Clock
@@ -108,7 +110,15 @@ def build_service(settings: Settings, clock: Clock | None = None, calendar: Cloc
         accept_high_s=settings.assertion_accept_high_s,
     )
     audit = AuditLog(engine, clock)
-    tokens = TokenService(engine=engine, registry=registry, authority=authority, policy=policy, clock=clock, audit=audit)
+    proofs = ProofVerifier(
+        keyring,
+        ProofPolicy(max_age=settings.dpop_proof_max_age, leeway=settings.clock_skew_leeway),
+        Nonces(settings.dpop_nonce_lifetime) if settings.dpop_nonces else None,
+    )
+    tokens = TokenService(
+        engine=engine, registry=registry, authority=authority, policy=policy, clock=clock, audit=audit,
+        proofs=proofs, token_endpoint=settings.token_endpoint,
+    )  # fmt: skip
     zip_limits = ZipLimits(
         max_entries=settings.zip_max_entries,
         max_total_bytes=settings.zip_max_total_bytes,
@@ -137,6 +147,7 @@ def build_service(settings: Settings, clock: Clock | None = None, calendar: Cloc
         blobs=create_blob_store(settings),
         jobs=JobQueue(engine, clock, lease_seconds=settings.job_lease_seconds, max_attempts=settings.job_max_attempts),
         schema_set=SchemaSet(default_schema_root(settings.data_dir)),
+        proofs=proofs,
         zip_limits=zip_limits,
         structural_only=StructuralOnly(
             frozenset(settings.structural_only_versions) if settings.structural_only_versions is not None else None,

@@ -21,6 +21,7 @@ from hws.api.openapi_responses import json_content, oauth_errors, ref
 from hws.api.ratelimit import Limiter, Refused
 from hws.api.security import service_of, source_address
 from hws.auth.assertion import JWT_BEARER
+from hws.auth.dpop import DPOP_ALGS
 from hws.auth.errors import OAuthError, invalid_request
 from hws.config import Settings
 from hws.domain.scopes import ALL_SCOPES
@@ -83,6 +84,12 @@ def _limit(app: Any, key: str) -> tuple[bytes, list[tuple[bytes, bytes]]] | None
     return None
 
 
+def _nonce_header(service: Service) -> list[tuple[bytes, bytes]]:
+    """``DPoP-Nonce``: the nonce the client's next proof carries (RFC 9449 §8.1)."""
+    nonce = service.tokens.nonce()
+    return [(b"dpop-nonce", nonce.encode("ascii"))] if nonce else []
+
+
 def discovery_document(settings: Settings) -> dict[str, object]:
     return {
         "issuer": settings.issuer,
@@ -92,6 +99,7 @@ def discovery_document(settings: Settings) -> dict[str, object]:
         "response_types_supported": ["token"],
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "PS256"],
+        "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "scopes_supported": list(ALL_SCOPES),
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"],
         "service_documentation": f"{settings.public_url}/docs",
@@ -143,8 +151,11 @@ class TokenEndpoint:
         app = scope["app"]
         service: Service = app.state.service
         headers: dict[bytes, bytes] = {}
+        proofs: list[str] = []  # every DPoP header (RFC 9449 §4.3: exactly one is accepted)
         for name, value in scope["headers"]:
-            if name not in headers:
+            if name == b"dpop":
+                proofs.append(value.decode("latin-1"))
+            elif name not in headers:
                 headers[name] = value
         try:
             address = source_address(scope, service.trusted_proxies)  # the one place (rule 18)
@@ -158,10 +169,12 @@ class TokenEndpoint:
                 form,
                 authorization=authorization.decode("latin-1") if authorization is not None else None,
                 address=address,
+                dpop_proofs=proofs,
             )
         except OAuthError as exc:
             TOKEN_OUTCOMES.labels(exc.error).inc()
-            await _send_json(send, exc.status, _error_body(exc))
+            dpop_error = exc.error in ("use_dpop_nonce", "invalid_dpop_proof")
+            await _send_json(send, exc.status, _error_body(exc), _nonce_header(service) if proofs or dpop_error else None)
             return
         except ClientDisconnect:
             return
@@ -173,7 +186,7 @@ class TokenEndpoint:
             return
         _ISSUED.inc()
         TOKENS_ISSUED.labels(grant.client.client_id).inc()
-        await _send_json(send, 200, json.dumps(grant.body()).encode())
+        await _send_json(send, 200, json.dumps(grant.body()).encode(), _nonce_header(service) if proofs else None)
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -195,7 +208,7 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.post(
         token_path,
-        summary="Token endpoint: client_credentials with private_key_jwt (RFC 7523)",
+        summary="Token endpoint: client_credentials with private_key_jwt (RFC 7523), optionally DPoP-bound (RFC 9449)",
         response_class=Response,
         responses=TOKEN_RESPONSES,
         openapi_extra={

@@ -24,6 +24,8 @@ _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 #: code → (HTTP status, title). The code is part of the API contract: never rename.
 CATALOGUE: dict[str, tuple[int, str]] = {
     "invalid-token": (401, "The access token is missing or not valid"),
+    "invalid-dpop-proof": (401, "The DPoP proof is missing or not valid"),
+    "use-dpop-nonce": (401, "The DPoP proof must carry the server's nonce"),
     "insufficient-scope": (403, "The access token's scope does not cover this call"),
     "not-found": (404, "No such resource"),
     "request-timeout": (408, "The request body stopped arriving"),
@@ -40,6 +42,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "nothing-published": (404, "This week had nothing to publish"),
     "not-examining": (403, "Confidential copies are for examining offices only"),
     "range-not-satisfiable": (416, "The requested range is outside the file"),
+    "cursor-expired": (410, "The event cursor is older than the feed's retention"),
     "rate-limited": (429, "Too many requests"),
     "internal-error": (500, "Internal error"),
     "unavailable": (503, "Service temporarily unavailable"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,10 +17,13 @@ from hws.api.cached_reads import read_through
 from hws.api.problems import Problem
 from hws.api.ratelimit import STATE_KEY, Limiter, Refused
 from hws.auth.access_tokens import AccessToken
+from hws.auth.dpop import DPOP_ALGS, DPoPError
 from hws.auth.errors import InvalidToken
 from hws.auth.source_address import IPAddress, IPNetwork, client_address
+from hws.domain.token_binding import TokenBinding
 from hws.keys.public_keys import b64url_decode
 from hws.service import Service
+from hws.store import assertion_uses
 from hws.store.clients import Client
 
 REALM = "hws"
@@ -37,15 +41,34 @@ class Caller:
         return source_of(self.request) if self.request is not None else None
 
 
-def _invalid(description: str) -> Problem:
+#: the DPoP challenge (RFC 9449 §7.1): the algorithms proofs may be signed with
+DPOP_CHALLENGE = f'DPoP algs="{" ".join(DPOP_ALGS)}"'
+#: RFC 9449 error → problem code
+_DPOP_PROBLEMS = {"invalid_dpop_proof": "invalid-dpop-proof", "use_dpop_nonce": "use-dpop-nonce"}
+
+
+def _invalid(description: str, *, dpop: bool = False) -> Problem:
+    """401 ``invalid_token``, challenged in the scheme the request used (``dpop``: DPoP)."""
+    scheme = DPOP_CHALLENGE if dpop else f'Bearer realm="{REALM}"'
     return Problem(
         "invalid-token",
         detail=description,
         headers={
-            "WWW-Authenticate": f'Bearer realm="{REALM}", error="invalid_token", error_description="{description}"',
+            "WWW-Authenticate": f'{scheme}, error="invalid_token", error_description="{description}"',
             "Cache-Control": "no-store",
         },
     )
+
+
+def _proof_refused(error: str, description: str, nonce: str | None) -> Problem:
+    """401 for a DPoP proof we do not accept (RFC 9449 §7.1, §9), with the current nonce."""
+    headers = {
+        "WWW-Authenticate": f'{DPOP_CHALLENGE}, error="{error}", error_description="{description}"',
+        "Cache-Control": "no-store",
+    }
+    if nonce:
+        headers["DPoP-Nonce"] = nonce
+    return Problem(_DPOP_PROBLEMS[error], detail=description, headers=headers)
 
 
 def service_of(request: Request) -> Service:
@@ -88,24 +111,43 @@ class VerifiedTokens:
         return token
 
 
-def _bearer(authorization: str | None) -> str:
+def _credentials(authorization: str | None) -> tuple[bool, str]:
+    """The access token and whether it came with the DPoP scheme (schemes are
+    case-insensitive, RFC 9110 §11.1)."""
     if not authorization:
         raise _invalid("an access token is required")
     scheme, _, value = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise _invalid("use the Bearer authentication scheme")
-    return value.strip()
+    scheme = scheme.lower()
+    if scheme not in ("bearer", "dpop") or not value.strip():
+        raise _invalid("use the Bearer or DPoP authentication scheme")
+    return scheme == "dpop", value.strip()
 
 
-def _verified(request: Request, service: Service) -> AccessToken:
-    value = _bearer(request.headers.get("authorization"))
+def _verified(request: Request, service: Service, value: str, dpop: bool) -> AccessToken:
     cache: VerifiedTokens | None = getattr(request.app.state, "verified_tokens", None)
     try:
         if cache is None:
             return service.authority.verify(value, service.clock.timestamp())
         return cache.check(service, value)
     except InvalidToken:
-        raise _invalid("the access token is not valid") from None
+        raise _invalid("the access token is not valid", dpop=dpop) from None
+
+
+async def _check_proof(request: Request, service: Service, value: str, token: AccessToken) -> None:
+    """RFC 9449 §7: the request's DPoP proof is valid for this request and this token,
+    signed by the key the token is bound to, and used once."""
+    now = service.clock.timestamp()
+    uri = f"{service.settings.public_url}{request.url.path}"
+    try:
+        proof = service.proofs.verify(
+            request.headers.getlist("dpop"), method=request.method, uri=uri, now=now, access_token=value
+        )
+    except DPoPError as exc:
+        raise _proof_refused(exc.error, exc.reason, service.proofs.nonce(now)) from None
+    if not hmac.compare_digest(proof.jkt, token.jkt or ""):
+        raise _proof_refused("invalid_dpop_proof", "the DPoP proof is not signed by the key the token is bound to", None)
+    if not await assertion_uses.record_first_use_async(service.engine, proof.replay_key, proof.replay_until, int(now)):
+        raise _proof_refused("invalid_dpop_proof", "the DPoP proof was used before: sign a new one for each request", None)
 
 
 def source_address(scope: Scope, trusted: Sequence[IPNetwork]) -> IPAddress | None:
@@ -146,10 +188,19 @@ def _admit(request: Request, client_id: str) -> None:
 
 async def authenticated(request: Request) -> Caller:
     service = service_of(request)
-    token = _verified(request, service)  # a cache hit costs microseconds; a miss one signature check
+    dpop, value = _credentials(request.headers.get("authorization"))
+    token = _verified(request, service, value, dpop)  # a cache hit costs microseconds; a miss one signature check
+    if dpop:
+        if token.jkt is None:
+            raise _invalid("a bearer token is presented with the Bearer scheme, not DPoP", dpop=True)
+        await _check_proof(request, service, value, token)
+    elif token.jkt is not None:
+        raise _invalid("this access token is DPoP-bound: present it with the DPoP scheme and a DPoP proof", dpop=True)
     client = await read_through(service, "clients", token.client_id, partial(service.registry.get, token.client_id))
     if client is None or not client.active:
-        raise _invalid("the access token's client is not active")
+        raise _invalid("the access token's client is not active", dpop=dpop)
+    if token.jkt is None and client.token_binding is TokenBinding.DPOP_REQUIRED:
+        raise _invalid("this client's access tokens must be DPoP-bound: get a new token with a DPoP proof")
     _admit(request, client.client_id)
     return Caller(client, token, request)
 

@@ -22,6 +22,9 @@ class AccessToken:
     issued_at: int
     expires_at: int
     jti: str
+    #: the RFC 7638 thumbprint of the key the token is bound to (``cnf.jkt``, RFC 9449
+    #: §6.1); ``None`` for a bearer token
+    jkt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,11 @@ class IssuedToken:
     value: str
     expires_in: int
     scope: str
+    jkt: str | None = None
+
+    @property
+    def token_type(self) -> str:
+        return "DPoP" if self.jkt else "Bearer"
 
 
 class AccessTokenAuthority:
@@ -41,7 +49,8 @@ class AccessTokenAuthority:
         self._lifetime = lifetime
         self._leeway = leeway
 
-    def issue(self, client_id: str, scopes: Sequence[str], now: float) -> IssuedToken:
+    def issue(self, client_id: str, scopes: Sequence[str], now: float, jkt: str | None = None) -> IssuedToken:
+        """A token for ``client_id``; bound to the key of thumbprint ``jkt`` when given."""
         key = self._keyring.active
         iat = int(now)
         scope = " ".join(scopes)
@@ -56,8 +65,10 @@ class AccessTokenAuthority:
             "exp": iat + self._lifetime,
             "jti": secrets.token_urlsafe(18),
         }
+        if jkt:
+            claims["cnf"] = {"jkt": jkt}
         header = {"alg": "ES256", "typ": ACCESS_TOKEN_TYP, "kid": key.kid}
-        return IssuedToken(sign(header, claims, key.signing_key), self._lifetime, scope)
+        return IssuedToken(sign(header, claims, key.signing_key), self._lifetime, scope, jkt)
 
     def verify(self, value: str, now: float) -> AccessToken:
         """Rule 15: our key, ``at+jwt``, our ``iss`` and ``aud``, not expired."""
@@ -89,4 +100,8 @@ class AccessTokenAuthority:
         client_id, scope, jti = claims.get("client_id"), claims.get("scope", ""), claims.get("jti", "")
         if not isinstance(client_id, str) or claims.get("sub") != client_id or not isinstance(scope, str):
             raise InvalidToken("token lacks its client")
-        return AccessToken(client_id, tuple(scope.split()), iat, exp, str(jti))
+        cnf = claims.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        if cnf is not None and not (isinstance(jkt, str) and jkt):
+            raise InvalidToken("token has a cnf claim without jkt")
+        return AccessToken(client_id, tuple(scope.split()), iat, exp, str(jti), jkt)

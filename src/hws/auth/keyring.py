@@ -9,6 +9,8 @@ deleted. Every process reads the same folder, so rotation needs no coordination.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import hmac
 import os
 import threading
 import time
@@ -40,6 +42,13 @@ class SigningKey:
     def signing_key(self) -> JoseKey:
         """The key in the JOSE library's form, built once for every token signed."""
         return jose_key(self.private_key)
+
+    @cached_property
+    def nonce_secret(self) -> bytes:
+        """A secret derived from this key for the service's DPoP nonces (every process
+        reading the same key folder derives the same one; nothing else is stored)."""
+        scalar = self.private_key.private_numbers().private_value.to_bytes(32, "big")
+        return hmac.new(scalar, b"hws dpop nonce secret", hashlib.sha256).digest()
 
     @cached_property
     def verification_key(self) -> JoseKey:

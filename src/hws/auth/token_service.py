@@ -13,12 +13,14 @@ from anyio.to_thread import run_sync
 from sqlalchemy import Engine
 
 from hws.auth import assertion as rules
+from hws.auth import dpop
 from hws.auth.access_tokens import AccessTokenAuthority, IssuedToken
 from hws.auth.client_lookup import ClientLookup, ClientSnapshot, snapshot_of
-from hws.auth.errors import OAuthError, invalid_client, invalid_scope
+from hws.auth.errors import OAuthError, invalid_client, invalid_request, invalid_scope
 from hws.auth.source_address import IPAddress
 from hws.domain.clock import Clock
 from hws.domain.scopes import parse_scope
+from hws.domain.token_binding import TokenBinding
 from hws.store import assertion_uses
 from hws.store.audit import AuditEvent, AuditLog
 from hws.store.clients import Client, ClientKey, ClientRegistry
@@ -37,7 +39,7 @@ class TokenGrant:
     def body(self) -> dict[str, object]:
         return {
             "access_token": self.token.value,
-            "token_type": "Bearer",
+            "token_type": self.token.token_type,
             "expires_in": self.token.expires_in,
             "scope": self.token.scope,
         }
@@ -48,12 +50,31 @@ class _Prepared:
     authenticated: rules.Authenticated
     scopes: list[str]
     now: float
-    use: tuple[str, int, int, dict[str, Any]]  # key, until, now, the issuance's audit row
+    keys: list[tuple[str, int]]  # single use: the assertion's key, then the DPoP proof's (key, until)
+    audit: dict[str, Any]  # the issuance's audit row
     address: IPAddress | None
+    proof: dpop.Proof | None
 
 
 def _snapshot(found: tuple[Client, list[ClientKey]] | None) -> ClientSnapshot | None:
     return snapshot_of(*found) if found else None
+
+
+def invalid_dpop_proof(description: str) -> OAuthError:
+    return OAuthError("invalid_dpop_proof", description)
+
+
+def check_binding(client: Client, proof: dpop.Proof | None) -> None:
+    """The client's token binding: a ``bearer`` client sends no DPoP proof (refused, not
+    ignored: its office asked for a bound token and would get a bearer one); a
+    ``dpop-required`` client always sends one."""
+    if proof is not None and not client.token_binding.accepts_dpop:
+        raise invalid_request(
+            "DPoP is not enabled for this client (its token binding is bearer): send no DPoP header, or ask the "
+            "operator to set its token binding to dpop-allowed or dpop-required"
+        )
+    if proof is None and client.token_binding is TokenBinding.DPOP_REQUIRED:
+        raise invalid_dpop_proof("this client's access tokens are DPoP-bound: a DPoP proof is required (RFC 9449)")
 
 
 def grant_scopes(client: Client, requested: str | None) -> list[str]:
@@ -77,8 +98,12 @@ class TokenService:
         policy: rules.AssertionPolicy,
         clock: Clock,
         audit: AuditLog | None = None,
+        proofs: dpop.ProofVerifier | None = None,
+        token_endpoint: str = "",
     ) -> None:
         self._engine = engine
+        self._proofs = proofs
+        self._token_endpoint = token_endpoint
         self._audit = audit
         self._registry = registry
         # Client look-ups only read, on the read-only view of the same engine (on SQLite
@@ -103,12 +128,14 @@ class TokenService:
         *,
         authorization: str | None,
         address: IPAddress | None,
+        dpop_proofs: Sequence[str] = (),
     ) -> TokenGrant:
-        """Answer one token request or raise :class:`OAuthError` (logged with its reason)."""
+        """Answer one token request or raise :class:`OAuthError` (logged with its reason).
+        ``dpop_proofs``: the request's ``DPoP`` header values (RFC 9449)."""
         try:
-            prepared = self._prepare(form, authorization, address)
-            first = assertion_uses.record_first_use(self._engine, *prepared.use)
-            grant = self._finish(prepared, first)
+            prepared = self._prepare(form, authorization, address, dpop_proofs)
+            replayed = assertion_uses.record_first_uses(self._engine, prepared.keys, int(prepared.now), prepared.audit)
+            grant = self._finish(prepared, replayed)
         except OAuthError as exc:
             self._refused(exc, address)
             raise
@@ -121,6 +148,7 @@ class TokenService:
         *,
         authorization: str | None,
         address: IPAddress | None,
+        dpop_proofs: Sequence[str] = (),
     ) -> TokenGrant:
         """:meth:`grant` for an event loop. On SQLite the checks run on the loop (the
         client read is one local statement; the signature check and the token's signature
@@ -128,11 +156,13 @@ class TokenService:
         the checks, whose client read is a network round trip, run in a worker thread."""
         try:
             if self._local:
-                prepared = self._prepare(form, authorization, address)
+                prepared = self._prepare(form, authorization, address, dpop_proofs)
             else:
-                prepared = await run_sync(self._prepare, form, authorization, address)
-            first = await assertion_uses.record_first_use_async(self._engine, *prepared.use)
-            grant = self._finish(prepared, first)
+                prepared = await run_sync(self._prepare, form, authorization, address, dpop_proofs)
+            replayed = await assertion_uses.record_first_uses_async(
+                self._engine, prepared.keys, int(prepared.now), prepared.audit
+            )
+            grant = self._finish(prepared, replayed)
         except OAuthError as exc:
             self._refused(exc, address)
             raise
@@ -140,10 +170,19 @@ class TokenService:
             await run_sync(self._maybe_purge)
         return grant
 
-    def _prepare(self, form: Mapping[str, Sequence[str]], authorization: str | None, address: IPAddress | None) -> _Prepared:
-        """Rules 1-9 and 11-13: who is asking, for what; the single use still to record."""
+    def _prepare(
+        self,
+        form: Mapping[str, Sequence[str]],
+        authorization: str | None,
+        address: IPAddress | None,
+        dpop_proofs: Sequence[str] = (),
+    ) -> _Prepared:
+        """Rules 1-9 and 11-13: who is asking, for what; the single uses still to record.
+        A DPoP proof is checked first (a missing nonce is answered before the client
+        assertion is spent), and its binding against the client's once it is known."""
         request = rules.check_request(form, authorization)
         now = self._clock.now()
+        proof = self._proof(dpop_proofs, now.timestamp())
         authenticated = rules.authenticate(
             request,
             form,
@@ -152,21 +191,45 @@ class TokenService:
             address=address,
             now=now,
         )
+        check_binding(authenticated.client, proof)
         scopes = grant_scopes(authenticated.client, request.scope)
+        detail = {"scope": " ".join(scopes), "kid": authenticated.key.kid}
+        if proof is not None:
+            detail["jkt"] = proof.jkt
         issued = AuditEvent(
             at=now, actor=authenticated.client.client_id, action="auth.token", outcome="issued",
-            office=authenticated.client.office, source=str(address) if address else None,
-            detail={"scope": " ".join(scopes), "kid": authenticated.key.kid},
+            office=authenticated.client.office, source=str(address) if address else None, detail=detail,
         )  # fmt: skip
-        use = (authenticated.replay_key, authenticated.replay_until, int(now.timestamp()), issued.row())
-        return _Prepared(authenticated, scopes, now.timestamp(), use, address)
+        keys = [(authenticated.replay_key, authenticated.replay_until)]
+        if proof is not None:
+            keys.append((proof.replay_key, proof.replay_until))
+        return _Prepared(authenticated, scopes, now.timestamp(), keys, issued.row(), address, proof)
 
-    def _finish(self, prepared: _Prepared, first: bool) -> TokenGrant:
-        """Rule 10's verdict, then the access token."""
-        if not first:
+    def _proof(self, values: Sequence[str], now: float) -> dpop.Proof | None:
+        """The request's DPoP proof, checked (RFC 9449 §4.3; ``htu`` is the advertised
+        token endpoint), or ``None`` when it sent none."""
+        if not values:
+            return None
+        if self._proofs is None:
+            raise invalid_dpop_proof("DPoP is not enabled on this service")
+        try:
+            return self._proofs.verify(values, method="POST", uri=self._token_endpoint, now=now)
+        except dpop.DPoPError as exc:
+            raise OAuthError(exc.error, exc.reason) from None
+
+    def nonce(self) -> str | None:
+        """The DPoP nonce to send with a token response (``DPoP-Nonce``), if nonces are on."""
+        return self._proofs.nonce(self._clock.timestamp()) if self._proofs is not None else None
+
+    def _finish(self, prepared: _Prepared, replayed: int | None) -> TokenGrant:
+        """Rule 10's verdict (and the DPoP proof's single use), then the access token."""
+        if replayed == 0:
             raise invalid_client("assertion replayed", "the client assertion has already been used")
+        if replayed is not None:
+            raise invalid_dpop_proof("DPoP proof replayed (its jti was used before)")
         client = prepared.authenticated.client
-        token = self._authority.issue(client.client_id, prepared.scopes, prepared.now)
+        jkt = prepared.proof.jkt if prepared.proof is not None else None
+        token = self._authority.issue(client.client_id, prepared.scopes, prepared.now, jkt)
         if log.isEnabledFor(logging.DEBUG):  # the audit log records every issuance durably
             log.debug(
                 "token issued",
@@ -182,6 +245,9 @@ class TokenService:
         return TokenGrant(client, token)
 
     def _refused(self, exc: OAuthError, address: IPAddress | None) -> None:
+        if exc.error == "use_dpop_nonce":  # a step of the protocol (RFC 9449 §8), not a refusal
+            log.debug("dpop nonce sent", extra={"event": "token.dpop_nonce", "source": str(address)})
+            return
         log.info(
             "token refused",
             extra={"event": "token.refused", "error": exc.error, "reason": exc.reason, "source": str(address)},

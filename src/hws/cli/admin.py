@@ -17,6 +17,7 @@ from hws.cli.examination import clock_app, sr_app
 from hws.cli.operator_service import choose, operator_service
 from hws.cli.publishing import publish
 from hws.domain import scopes as scope_rules
+from hws.domain.token_binding import TokenBinding
 from hws.keys.certificates import CertificateError, CertificateInfo, read_certificate
 from hws.service import Service
 from hws.store import migration
@@ -90,6 +91,12 @@ def _show_client(client: Client, keys: Sequence[ClientKey], as_json: bool) -> No
     out.print(table)
 
 
+TOKEN_BINDING_HELP = (
+    "How the client's access tokens are bound: bearer (WIPO's profile), dpop-allowed (DPoP-bound when the "
+    "token request carries a DPoP proof) or dpop-required (only DPoP-bound tokens, RFC 9449; FAPI 2.0)."
+)
+
+
 @clients_app.command("add")
 def clients_add(
     cert: Path = typer.Option(..., "--cert", exists=True, dir_okay=False, help="The office's x509 certificate (PEM or DER)."),
@@ -101,6 +108,7 @@ def clients_add(
     examining: bool = typer.Option(False, "--examining", help="The office is an examining office (gets confidential copies)."),
     name: str = typer.Option("", "--name", help="A label for people."),
     client_id: str = typer.Option(None, "--client-id", help="Choose the client ID (default: generated, e.g. kr-1a2b3c4d5e6f)."),
+    token_binding: TokenBinding = typer.Option(TokenBinding.BEARER, "--token-binding", help=TOKEN_BINDING_HELP),
     as_json: bool = JSON,
 ) -> None:
     """Enrol a client: bind the certificate's key, allow-list its addresses, set scopes."""
@@ -115,11 +123,13 @@ def clients_add(
             examining=examining,
             name=name,
             client_id=client_id,
+            token_binding=token_binding,
         )
     except RegistryError as exc:
         fail(str(exc), as_json=as_json)
     _audit(service, "client.enrolled", client.client_id, client.office, kid=info.kid, networks=list(client.networks),
-           scopes=list(client.scopes), examining=client.examining)  # fmt: skip
+           scopes=list(client.scopes), examining=client.examining,
+           token_binding=client.token_binding.value)  # fmt: skip
     if as_json:
         emit_json({**client.as_dict(), "kid": info.kid})
     else:
@@ -157,10 +167,11 @@ CLIENT_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("scopes", lambda c: "\n".join(c.scopes)),
     ("name", lambda c: c.name),
     ("examining", lambda c: "yes" if c.examining else "no"),
+    ("tokens", lambda c: c.token_binding.value),
     ("updated", lambda c: _iso(c.updated_at)),
 )
 #: Left out first when the terminal is narrow.
-CLIENT_COLUMNS_DROPPED = ("updated", "examining", "name", "scopes", "active", "office")
+CLIENT_COLUMNS_DROPPED = ("updated", "tokens", "examining", "name", "scopes", "active", "office")
 
 
 def _clients_table(items: Sequence[Client], width: int) -> tuple[Table, list[str]]:
@@ -277,6 +288,7 @@ def clients_update(
         [], "--scope", help=f"Replace the granted scopes (repeatable; known: {' '.join(scope_rules.ALL_SCOPES)})."
     ),
     examining: bool | None = typer.Option(None, "--examining/--not-examining", help="Examining office (confidential copies)."),
+    token_binding: TokenBinding | None = typer.Option(None, "--token-binding", help=TOKEN_BINDING_HELP),
     name: str | None = typer.Option(None, "--name", help="The label for people (the API application name)."),
     business_owner: str | None = typer.Option(None, "--business-owner", help="Application business owner."),
     business_owner_email: str | None = typer.Option(None, "--business-owner-email", help="Business owner's e-mail."),
@@ -306,6 +318,7 @@ def clients_update(
         remove_networks=_networks(remove_ip),
         scopes=scope or None,
         examining=examining,
+        token_binding=token_binding,
         name=name,
         business_owner=business_owner,
         business_owner_email=business_owner_email,
@@ -315,7 +328,7 @@ def clients_update(
         not_after=_when(not_after, "--not-after", as_json),
         certificates=[_certificate(path, as_json) for path in add_cert],
     )
-    given = (examining, name, business_owner, business_owner_email, technical_contact, technical_contact_email)
+    given = (examining, token_binding, name, business_owner, business_owner_email, technical_contact, technical_contact_email)
     if not (set_ip or add_ip or remove_ip or scope or add_cert or not_before or not_after) and given.count(None) == len(given):
         fail("nothing to change: give at least one option (see hws admin clients update --help)", as_json=as_json)
     service = operator_service()

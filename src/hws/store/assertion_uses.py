@@ -120,9 +120,13 @@ def _record_all_driver(connection: Any, dialect: Any, uses: Sequence[_Use]) -> N
     cursor = connection.cursor()
     try:
         for use in uses:
-            values = {"key": use.key, "expires_at": use.expires_at, "now": use.now}
-            cursor.execute(sql, tuple(values[name] for name in order) if order else values)
-            use.first = cursor.fetchone() is not None
+            replayed: int | None = None
+            for index, (key, expires_at) in enumerate(((use.key, use.expires_at), *use.also)):
+                values = {"key": key, "expires_at": expires_at, "now": use.now}
+                cursor.execute(sql, tuple(values[name] for name in order) if order else values)
+                if cursor.fetchone() is None and replayed is None:
+                    replayed = index
+            use.first, use.replayed = replayed is None, replayed
         audits = [use.audit for use in uses if use.first and use.audit is not None]
         if audits:  # the issuances' audit records, in the same transaction
             audit_sql, audit_order, processors = _audit_sql(dialect)
@@ -142,7 +146,11 @@ class _Use:
     expires_at: int
     now: int
     audit: dict[str, Any] | None = None
+    #: further keys to remember in the same transaction (key, expires_at): the use is a
+    #: first use only when every key is; ``replayed`` is the index of the first that is not
+    also: tuple[tuple[str, int], ...] = ()
     first: bool = False
+    replayed: int | None = None
     error: BaseException | None = None
     done: bool = False
     batched: bool = False  # taken into a transaction (its outcome comes with that one's)
@@ -375,6 +383,31 @@ async def record_first_use_async(
 ) -> bool:
     """:func:`record_first_use` for an event loop: the commit runs off the loop's thread."""
     return await _group(engine).record_async(engine, _Use(key, expires_at, now, audit))
+
+
+def _keys_use(keys: Sequence[tuple[str, int]], now: int, audit: dict[str, Any] | None) -> _Use:
+    if not keys:
+        raise ValueError("at least one key")
+    (key, expires_at), *also = keys
+    return _Use(key, expires_at, now, audit, also=tuple(also))
+
+
+def record_first_uses(
+    engine: Engine, keys: Sequence[tuple[str, int]], now: int, audit: dict[str, Any] | None = None
+) -> int | None:
+    """Remember several keys (key, expires_at) in one transaction (a client assertion and
+    the DPoP proof sent with it); ``None`` when each is a first use, else the index of the
+    first key already remembered. ``audit`` is written only when every key is new."""
+    use = _keys_use(keys, now, audit)
+    return None if _group(engine).record(engine, use) else use.replayed
+
+
+async def record_first_uses_async(
+    engine: Engine, keys: Sequence[tuple[str, int]], now: int, audit: dict[str, Any] | None = None
+) -> int | None:
+    """:func:`record_first_uses` for an event loop."""
+    use = _keys_use(keys, now, audit)
+    return None if await _group(engine).record_async(engine, use) else use.replayed
 
 
 def purge_expired(engine: Engine, now: int) -> int:

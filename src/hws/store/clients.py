@@ -21,6 +21,7 @@ from hws.domain import scopes as scope_rules
 from hws.domain.clock import Clock
 from hws.domain.contacts import is_email
 from hws.domain.offices import normalize_office_code
+from hws.domain.token_binding import TokenBinding
 from hws.keys.certificates import CertificateInfo
 from hws.store import audit
 from hws.store.database import read_only
@@ -75,6 +76,7 @@ class Client:
     business_owner_email: str = ""
     technical_contact: str = ""
     technical_contact_email: str = ""
+    token_binding: TokenBinding = TokenBinding.BEARER
 
     def in_validity_period(self, when: datetime) -> bool:
         if self.not_before and when < self.not_before:
@@ -106,6 +108,7 @@ class Client:
             "technical_contact": self.technical_contact,
             "technical_contact_email": self.technical_contact_email,
             "examining": self.examining,
+            "token_binding": self.token_binding.value,
             "scopes": list(self.scopes),
             "default_scopes": list(self.default_scopes),
             "networks": list(self.networks),
@@ -146,6 +149,7 @@ def _client(row: Any) -> Client:
         business_owner_email=row.business_owner_email,
         technical_contact=row.technical_contact,
         technical_contact_email=row.technical_contact_email,
+        token_binding=TokenBinding(row.token_binding),
     )
 
 
@@ -211,6 +215,7 @@ class ClientChanges:
     remove_networks: Sequence[str] = ()
     scopes: Sequence[str] | None = None
     examining: bool | None = None
+    token_binding: TokenBinding | None = None
     name: str | None = None
     business_owner: str | None = None
     business_owner_email: str | None = None
@@ -313,6 +318,7 @@ class ClientRegistry:
         not_before: datetime | None = None,
         not_after: datetime | None = None,
         contacts: dict[str, str] | None = None,
+        token_binding: TokenBinding = TokenBinding.BEARER,
     ) -> Client:
         office_code = self._office(office)
         self._check_current(certificate)
@@ -341,6 +347,7 @@ class ClientRegistry:
                         office=office_code,
                         name=name,
                         examining=examining,
+                        token_binding=TokenBinding(token_binding).value,
                         scopes=" ".join(granted),
                         default_scopes=" ".join(defaults),
                         networks=" ".join(nets),
@@ -410,6 +417,8 @@ class ClientRegistry:
             values["default_scopes"] = " ".join(kept or granted)
         if changes.examining is not None:
             values["examining"] = changes.examining
+        if changes.token_binding is not None:
+            values["token_binding"] = TokenBinding(changes.token_binding).value
         if changes.name is not None:
             values["name"] = check_contact("name", changes.name)
         for contact in CONTACT_FIELDS:
