@@ -11,6 +11,7 @@ from hws.cli.console import data_table, emit_json, fail, out
 from hws.client import HagueClient, enrolment
 from hws.client import access_request as form
 from hws.client import profile as profiles
+from hws.client.dpop import new_key_file
 from hws.client.errors import ProfileError
 from hws.domain.networks import InvalidNetwork, normalize_networks
 from hws.keys.certificates import CertificateError, read_certificate
@@ -121,6 +122,13 @@ def configure(
     scope: str = typer.Option(None, "--scope", help="Scopes to ask for (default: the client's defaults)."),
     audience: str = typer.Option(None, "--audience", help="Assertion aud: issuer (default) or token_endpoint (WIPO's example)."),
     profile: str = typer.Option("default", "--profile", "-p", help="Profile name."),
+    dpop: bool | None = typer.Option(
+        None,
+        "--dpop/--no-dpop",
+        help="Sender-constrained tokens (DPoP, RFC 9449): --dpop makes a DPoP key kept with the profile (mode 0600) "
+        "and signs a proof for every call; the operator sets the client's token binding to dpop-allowed or "
+        "dpop-required. --no-dpop goes back to bearer tokens (the key file is left in place).",
+    ),
     show: bool = typer.Option(False, "--show", help="Print the profile (with environment overrides) and change nothing."),
     as_json: bool = JSON,
 ) -> None:
@@ -149,6 +157,16 @@ def configure(
         fail("--audience must be issuer or token_endpoint", as_json=as_json)
     if private_key and not private_key.exists():
         fail(f"{private_key} does not exist", as_json=as_json)
+    if dpop is False:
+        updated = replace(updated, dpop_key=None)
+    elif dpop and not (updated.dpop_key and Path(updated.dpop_key).exists()):
+        key_file = profiles.config_home() / f"dpop-{profile}.pem"
+        try:
+            if not key_file.exists():
+                new_key_file(key_file)
+        except OSError as exc:
+            fail(f"cannot write the DPoP key {key_file}: {exc.strerror or exc}", as_json=as_json, code=11)
+        updated = replace(updated, dpop_key=str(key_file))
     path = profiles.save(updated, profile)
     if as_json:
         emit_json({"profile": profile, "file": str(path), **asdict(updated)})

@@ -51,6 +51,7 @@ from hws.client.downloads import (
     publication_error,
     week_progress,
 )
+from hws.client.dpop import DPoPKey, dpop_error
 from hws.client.enrolment import load_private_key
 from hws.client.errors import (
     APIError,
@@ -162,6 +163,19 @@ def _storage_error(response: httpx.Response) -> StorageError:
     )
 
 
+@dataclass
+class _Attempts:
+    """The retries of one API call: the DPoP nonce's (once) and a new token's (once)."""
+
+    nonce: bool = False
+    token: bool = False
+    force: bool = False  # the next attempt asks for a new token
+
+    def forced(self) -> bool:
+        force, self.force = self.force, False
+        return force
+
+
 class _Base:
     """What the sync and async clients share: configuration and the token cache."""
 
@@ -176,8 +190,20 @@ class _Base:
         audience: str = "issuer",
         token_endpoint: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        dpop: bool | DPoPKey | str | Path = False,
     ) -> None:
         self.issuer = issuer.rstrip("/")
+        #: the DPoP key (RFC 9449) when tokens are to be sender-constrained: ``True`` makes
+        #: one for this client's life, a path reads one (the profile's ``dpop_key``)
+        self.dpop: DPoPKey | None = (
+            DPoPKey.generate()
+            if dpop is True
+            else dpop
+            if isinstance(dpop, DPoPKey)
+            else DPoPKey.from_file(dpop)
+            if isinstance(dpop, str | Path) and str(dpop)
+            else None
+        )
         self.client_id = client_id
         self._key = load_private_key(Path(private_key)) if isinstance(private_key, str | Path) else private_key
         self._api_url = api_url.rstrip("/") if api_url else None
@@ -205,6 +231,7 @@ class _Base:
             "api_url": profile.api_url,
             "scope": profile.scope,
             "audience": profile.audience,
+            "dpop": profile.dpop_key or False,
         }
 
     @property
@@ -264,6 +291,13 @@ class _Base:
                 str(body.get("error", "http-error")),
                 str(body.get("error_description", response.reason_phrase)),
             )
+        if self.dpop is not None and str(body.get("token_type", "")).lower() != "dpop":
+            raise TokenError(
+                response.status_code,
+                "not-dpop-bound",
+                f"the service answered a DPoP token request with a {body.get('token_type')!r} token: it does not bind "
+                "this client's tokens (ask the operator for token binding dpop-allowed or dpop-required)",
+            )
         try:
             lifetime = float(body.get("expires_in", 3600))
         except (TypeError, ValueError):
@@ -277,8 +311,38 @@ class _Base:
             return self._token
         return None
 
-    def _headers(self, token: str, accept: str = "application/xml") -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}", "Accept": accept}
+    def _headers(self, token: str, accept: str, method: str, url: str) -> dict[str, str]:
+        if self.dpop is None:
+            return {"Authorization": f"Bearer {token}", "Accept": accept}
+        proof = self.dpop.proof(method, url, access_token=token)
+        return {"Authorization": f"DPoP {token}", "DPoP": proof, "Accept": accept}
+
+    def _token_headers(self) -> dict[str, str]:
+        assert self._token_endpoint is not None
+        return {"DPoP": self.dpop.proof("POST", self._token_endpoint)} if self.dpop is not None else {}
+
+    def _token_again(self, response: httpx.Response, attempt: int) -> bool:
+        """Whether to ask for the token again: once, when the service wants its DPoP nonce."""
+        if self.dpop is None:
+            return False
+        self.dpop.remember_nonce(response)
+        return attempt == 0 and dpop_error(response) == "use_dpop_nonce"
+
+    def _again(self, response: httpx.Response, attempts: _Attempts) -> bool:
+        """Whether to send an API call again: once with the DPoP nonce the service asks for,
+        once with a new token after any other 401."""
+        if self.dpop is not None:
+            self.dpop.remember_nonce(response)
+        if response.status_code != 401:
+            return False
+        if self.dpop is not None and not attempts.nonce and dpop_error(response) == "use_dpop_nonce":
+            attempts.nonce = True
+            return True
+        if not attempts.token:
+            attempts.token = attempts.force = True
+            self.forget_token()
+            return True
+        return False
 
     def forget_token(self) -> None:
         self._token = None
@@ -381,7 +445,11 @@ class HagueClient(_Base):
             if self._token_endpoint is None:
                 self.discover()
             assert self._token_endpoint is not None
-            return self._accept_token(self._http.post(self._token_endpoint, data=self._token_form()))
+            for attempt in range(2):
+                response = self._http.post(self._token_endpoint, data=self._token_form(), headers=self._token_headers())
+                if not self._token_again(response, attempt):
+                    break
+            return self._accept_token(response)
 
     def token(self, *, force: bool = False) -> str:
         return str(self.token_response(force=force)["access_token"])
@@ -397,14 +465,14 @@ class HagueClient(_Base):
         accept = kwargs.pop("accept", "application/xml")
         extra = kwargs.pop("headers", {})
         content_factory = kwargs.pop("content_factory", None)
-        for attempt in range(2):
+        attempts, url = _Attempts(), f"{self.api_url}{path}"
+        while True:
             if content_factory is not None:
                 kwargs["content"] = content_factory()
-            headers = {**extra, **self._headers(self.token(force=attempt > 0), accept)}
-            response = self._http.request(method, f"{self.api_url}{path}", headers=headers, **kwargs)
-            if response.status_code != 401 or attempt:
+            headers = {**extra, **self._headers(self.token(force=attempts.forced()), accept, method, url)}
+            response = self._http.request(method, url, headers=headers, **kwargs)
+            if not self._again(response, attempts):
                 break
-            self.forget_token()
         if response.status_code >= 400:
             raise problem_from(response)
         return response
@@ -481,14 +549,14 @@ class HagueClient(_Base):
         >= 400 raises ``problem(response)``."""
         if self._token_endpoint is None:
             self.discover()
-        for attempt in range(2):
-            sent = {**(headers or {}), **self._headers(self.token(force=attempt > 0), accept)}
-            request = self._http.build_request(method, f"{self.api_url}{path}", headers=sent, **kwargs)
+        attempts, url = _Attempts(), f"{self.api_url}{path}"
+        while True:
+            sent = {**(headers or {}), **self._headers(self.token(force=attempts.forced()), accept, method, url)}
+            request = self._http.build_request(method, url, headers=sent, **kwargs)
             response = self._http.send(request, stream=True)
-            if response.status_code != 401 or attempt:
+            if not self._again(response, attempts):
                 break
             response.close()
-            self.forget_token()
         try:
             if response.status_code >= 400:
                 response.read()
@@ -648,7 +716,11 @@ class AsyncHagueClient(_Base):
             if self._token_endpoint is None:
                 await self.discover()
             assert self._token_endpoint is not None
-            return self._accept_token(await self._http.post(self._token_endpoint, data=self._token_form()))
+            for attempt in range(2):
+                response = await self._http.post(self._token_endpoint, data=self._token_form(), headers=self._token_headers())
+                if not self._token_again(response, attempt):
+                    break
+            return self._accept_token(response)
 
     async def token(self, *, force: bool = False) -> str:
         return str((await self.token_response(force=force))["access_token"])
@@ -659,14 +731,14 @@ class AsyncHagueClient(_Base):
         accept = kwargs.pop("accept", "application/xml")
         extra = kwargs.pop("headers", {})
         content_factory = kwargs.pop("content_factory", None)
-        for attempt in range(2):
+        attempts, url = _Attempts(), f"{self.api_url}{path}"
+        while True:
             if content_factory is not None:
                 kwargs["content"] = content_factory()
-            headers = {**extra, **self._headers(await self.token(force=attempt > 0), accept)}
-            response = await self._http.request(method, f"{self.api_url}{path}", headers=headers, **kwargs)
-            if response.status_code != 401 or attempt:
+            headers = {**extra, **self._headers(await self.token(force=attempts.forced()), accept, method, url)}
+            response = await self._http.request(method, url, headers=headers, **kwargs)
+            if not self._again(response, attempts):
                 break
-            self.forget_token()
         if response.status_code >= 400:
             raise problem_from(response)
         return response
@@ -737,14 +809,14 @@ class AsyncHagueClient(_Base):
         """See :meth:`HagueClient.stream` (``aiter_raw``)."""
         if self._token_endpoint is None:
             await self.discover()
-        for attempt in range(2):
-            sent = {**(headers or {}), **self._headers(await self.token(force=attempt > 0), accept)}
-            request = self._http.build_request(method, f"{self.api_url}{path}", headers=sent, **kwargs)
+        attempts, url = _Attempts(), f"{self.api_url}{path}"
+        while True:
+            sent = {**(headers or {}), **self._headers(await self.token(force=attempts.forced()), accept, method, url)}
+            request = self._http.build_request(method, url, headers=sent, **kwargs)
             response = await self._http.send(request, stream=True)
-            if response.status_code != 401 or attempt:
+            if not self._again(response, attempts):
                 break
             await response.aclose()
-            self.forget_token()
         try:
             if response.status_code >= 400:
                 await response.aread()

@@ -2,7 +2,7 @@
 
 Stored in ``$HWS_CONFIG_HOME/profiles.toml`` (default ``~/.config/hws``); the
 environment (``HWS_ISSUER``, ``HWS_API_URL``, ``HWS_CLIENT_ID``, ``HWS_PRIVATE_KEY``,
-``HWS_SCOPE``, ``HWS_PROFILE``, ``HWS_CLIENT_ASSERTION_AUDIENCE``) overrides the stored
+``HWS_SCOPE``, ``HWS_PROFILE``, ``HWS_CLIENT_ASSERTION_AUDIENCE``, ``HWS_DPOP_KEY``) overrides the stored
 values.
 """
 
@@ -25,6 +25,7 @@ ENVIRONMENT = {
     # Not HWS_ASSERTION_AUDIENCE: that is the service's setting (compat|strict, which
     # aud values it accepts); this one is which aud the office kit signs.
     "audience": "HWS_CLIENT_ASSERTION_AUDIENCE",
+    "dpop_key": "HWS_DPOP_KEY",
 }
 AUDIENCES = ("issuer", "token_endpoint")
 
@@ -38,6 +39,8 @@ class Profile:
     scope: str | None = None
     #: what the assertion's ``aud`` names: the issuer (RFC 7523bis) or the token endpoint (WIPO's example)
     audience: str = "issuer"
+    #: the DPoP key's PEM file (RFC 9449; ``hws configure --dpop``): tokens bound to it
+    dpop_key: str | None = None
 
     def require(self) -> Profile:
         missing = [name for name in ("issuer", "client_id", "private_key") if not getattr(self, name)]
