@@ -78,9 +78,13 @@ Modules of the plan judged not applicable to this variant (the suite marks each
   EnsureMatchingKeyInAuthorizationRequest, EnsureUnsignedRequestAtParEndpointFails,
   PARRejectRequestUriInParAuthorizationRequest.
 
-One server (SQLite, DPoP nonces on: the default) serves the whole module; every test
-enrols its own clients (``--token-binding dpop-required``: in this profile every access
-token is sender-constrained), so the tests do not depend on each other's state.
+One server (SQLite, DPoP nonces on: the default) serves the module; the flows whose outcome
+a nonce could change (HappyFlow, the iat and nbf/exp modules, DpopNegativeTests) run again,
+as ``no_nonces`` ids, on a second server with HWS_DPOP_NONCES=false, the configuration in
+which the suite's iat sub-cases are strict. Every test enrols its own clients
+(``--token-binding dpop-required``: in this profile every access token is
+sender-constrained), so the tests do not depend on each other's state; the DpopNegativeTests
+sub-cases share one client and token per server and key type, as the module does.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -141,28 +146,43 @@ OFFICES = itertools.cycle(("KR", "JP", "US", "CH", "EM", "DE", "FR", "ES", "IT",
 # --------------------------------------------------------------------------- fixtures
 
 
+class Servers:
+    """The module's servers, started when first asked for: with DPoP nonces (the default,
+    HWS_DPOP_NONCES on) and without them (HWS_DPOP_NONCES=false, where the suite's iat
+    sub-cases are strict and a proof's freshness rests on ``iat`` and ``jti`` alone)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.running: dict[bool, RunningServer] = {}
+        self.metadata: dict[bool, dict[str, Any]] = {}
+
+    def get(self, nonces: bool) -> RunningServer:
+        if nonces not in self.running:
+            env = None if nonces else {"HWS_DPOP_NONCES": "false"}
+            server = start_server(self.base / ("server" if nonces else "server-without-nonces"), extra_env=env)
+            self.running[nonces] = server
+            # GetOauthDynamicServerConfiguration, from the configured server.discoveryUrl
+            response = httpx.get(server.issuer + WELL_KNOWN, timeout=20)
+            assert response.status_code == 200, response.text
+            self.metadata[nonces] = response.json()
+        return self.running[nonces]
+
+    def stop(self) -> None:
+        for server in self.running.values():
+            server.stop()
+
+
 @pytest.fixture(scope="module")
-def fapi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One real server for the module (defaults: DPoP nonces on, proof max age 60 s)."""
-    running = start_server(tmp_path_factory.mktemp("fapi2") / "server")
-    yield running
-    running.stop()
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    started = Servers(tmp_path_factory.mktemp("fapi2"))
+    yield started
+    started.stop()
 
 
 @pytest.fixture
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=20) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def discovery(fapi_server: RunningServer) -> dict[str, Any]:
-    """The server metadata, as GetOauthDynamicServerConfiguration reads it from the
-    configured ``server.discoveryUrl``."""
-    response = httpx.get(fapi_server.issuer + WELL_KNOWN, timeout=20)
-    assert response.status_code == 200, response.text
-    metadata: dict[str, Any] = response.json()
-    return metadata
 
 
 @dataclass
@@ -172,6 +192,7 @@ class Setup:
     server: RunningServer
     metadata: dict[str, Any]
     http: httpx.Client
+    nonces: bool = True
 
     @property
     def issuer(self) -> str:
@@ -194,8 +215,16 @@ class Setup:
 
 
 @pytest.fixture
-def setup(fapi_server: RunningServer, discovery: dict[str, Any], http: httpx.Client) -> Setup:
-    return Setup(fapi_server, discovery, http)
+def setup(servers: Servers, http: httpx.Client) -> Setup:
+    """The server with DPoP nonces (the default)."""
+    return Setup(servers.get(True), servers.metadata[True], http)
+
+
+@pytest.fixture(params=[True, False], ids=["nonces", "no_nonces"])
+def any_setup(request: pytest.FixtureRequest, servers: Servers, http: httpx.Client) -> Setup:
+    """The module's test against the server with DPoP nonces, and against one without."""
+    nonces: bool = request.param
+    return Setup(servers.get(nonces), servers.metadata[nonces], http, nonces)
 
 
 # --------------------------------------------------------------------------- checks shared by modules
@@ -368,7 +397,7 @@ def test_FAPI2SPFinalDiscoveryEndpointVerification(setup: Setup) -> None:
 
 
 @pytest.mark.parametrize("dpop_alg", ["ES256", "PS256"])
-def test_FAPI2SPFinalHappyFlow(setup: Setup, dpop_alg: str) -> None:
+def test_FAPI2SPFinalHappyFlow(any_setup: Setup, dpop_alg: str) -> None:
     """FAPI2SPFinalHappyFlow with the client credentials grant: two clients each get a
     DPoP-bound token and call the resource; then client 1's DPoP key with client 2's token
     must be refused. Parametrized over the DPoP key (the suite's GenerateDpopKey makes PS256
@@ -390,18 +419,21 @@ def test_FAPI2SPFinalHappyFlow(setup: Setup, dpop_alg: str) -> None:
     switchToClient1AndTryClient2AccessToken: client 1's key signs a proof for client 2's
     token → EnsureHttpStatusCodeIs4xx (here, per issue 14: 401 with a DPoP challenge).
     TLS checks: see the module docstring."""
-    first = setup.client(dpop_alg=dpop_alg)
+    first = any_setup.client(dpop_alg=dpop_alg)
     body = check_token_response(first.token(), first)
+    # issue 14 (not the suite, which copes with both): a first proof, without a nonce, is
+    # answered use_dpop_nonce when nonces are on, and accepted when they are off
+    assert [r.status_code for r in first.seen] == ([400, 200] if any_setup.nonces else [200])
     token1 = body["access_token"]
 
     headers = first_client_headers()
-    response = first.resource(setup.resource_url, token1, scheme=body["token_type"], headers=headers)
+    response = first.resource(any_setup.resource_url, token1, scheme=body["token_type"], headers=headers)
     check_resource_ok(response)
     check_interaction_id(headers, response)
     assert response.json()["client_id"] == first.client.client_id
 
     # DisallowAccessTokenInQuery: the proof as for a normal call, no Authorization header
-    in_query = first.resource(setup.resource_url, token1, params={"access_token": token1}, send_authorization=False)
+    in_query = first.resource(any_setup.resource_url, token1, params={"access_token": token1}, send_authorization=False)
     assert in_query.status_code in (400, 401, 414), describe(in_query)
 
     utf8 = {
@@ -410,17 +442,17 @@ def test_FAPI2SPFinalHappyFlow(setup: Setup, dpop_alg: str) -> None:
         "Accept": "application/json;charset=UTF-8",
         "Accept-Charset": "UTF-8",
     }
-    check_resource_ok(first.resource(setup.resource_url, token1, headers=utf8))
+    check_resource_ok(first.resource(any_setup.resource_url, token1, headers=utf8))
     permissive = {**first_client_headers(), "Accept": "application/json, application/*+json, */*"}
-    check_resource_ok(first.resource(setup.resource_url, token1, headers=permissive))
+    check_resource_ok(first.resource(any_setup.resource_url, token1, headers=permissive))
 
-    second = setup.client(dpop_alg=dpop_alg)
+    second = any_setup.client(dpop_alg=dpop_alg)
     body2 = check_token_response(second.token(), second)
     token2 = body2["access_token"]
     assert jwt_claims(token2)["cnf"]["jkt"] != jwt_claims(token1)["cnf"]["jkt"]
-    check_resource_ok(second.resource(setup.resource_url, token2, scheme=body2["token_type"]))
+    check_resource_ok(second.resource(any_setup.resource_url, token2, scheme=body2["token_type"]))
 
-    crossed = first.resource(setup.resource_url, token2)
+    crossed = first.resource(any_setup.resource_url, token2)
     assert 400 <= crossed.status_code < 500, describe(crossed)
     check_resource_refused(crossed)
 
@@ -437,7 +469,7 @@ def test_FAPI2SPFinalAccessTokenTypeHeaderCaseSensitivity(setup: Setup) -> None:
     check_resource_ok(client.resource(setup.resource_url, body["access_token"], scheme=inverted))
 
 
-def test_FAPI2SPFinalCheckDpopProofNbfExp(setup: Setup) -> None:
+def test_FAPI2SPFinalCheckDpopProofNbfExp(any_setup: Setup) -> None:
     """FAPI2SPFinalCheckDpopProofNbfExp: proofs carrying ``nbf`` = now (SetDpopNbfToNow) and
     ``exp`` = now + 5 minutes (SetDpopExpToFiveMinutesInFuture), claims RFC 9449 does not
     define, are accepted at the token endpoint and at the resource (the whole flow passes)."""
@@ -446,27 +478,27 @@ def test_FAPI2SPFinalCheckDpopProofNbfExp(setup: Setup) -> None:
         now = int(time.time())
         claims["nbf"], claims["exp"] = now, now + 300
 
-    client = setup.client()
+    client = any_setup.client()
     body = check_token_response(client.token(change=nbf_exp), client)
-    check_resource_ok(client.resource(setup.resource_url, body["access_token"], change=nbf_exp))
+    check_resource_ok(client.resource(any_setup.resource_url, body["access_token"], change=nbf_exp))
 
 
-def test_FAPI2SPFinalEnsureDpopProofWithIat10SecondsBeforeSucceeds(setup: Setup) -> None:
+def test_FAPI2SPFinalEnsureDpopProofWithIat10SecondsBeforeSucceeds(any_setup: Setup) -> None:
     """FAPI2SPFinalEnsureDpopProofWithIat10SecondsBeforeSucceeds: every proof's ``iat`` is
     10 seconds in the past (SetDpopIatTo10SecondsInPast, FAPI2-SP-FINAL-5.3.2.1-13); the
     token endpoint and the resource accept them (issue 14: up to HWS_DPOP_PROOF_MAX_AGE = 60 s)."""
-    client = setup.client()
+    client = any_setup.client()
     body = check_token_response(client.token(change=iat_shift(-10)), client)
-    check_resource_ok(client.resource(setup.resource_url, body["access_token"], change=iat_shift(-10)))
+    check_resource_ok(client.resource(any_setup.resource_url, body["access_token"], change=iat_shift(-10)))
 
 
-def test_FAPI2SPFinalEnsureDpopProofWithIat10SecondsAfterSucceeds(setup: Setup) -> None:
+def test_FAPI2SPFinalEnsureDpopProofWithIat10SecondsAfterSucceeds(any_setup: Setup) -> None:
     """FAPI2SPFinalEnsureDpopProofWithIat10SecondsAfterSucceeds: every proof's ``iat`` is
     8 seconds in the future (SetDpopIatTo8SecondsInFuture: 10 less 2 for latency); the
     token endpoint and the resource accept them (issue 14: up to the clock-skew leeway)."""
-    client = setup.client()
+    client = any_setup.client()
     body = check_token_response(client.token(change=iat_shift(8)), client)
-    check_resource_ok(client.resource(setup.resource_url, body["access_token"], change=iat_shift(8)))
+    check_resource_ok(client.resource(any_setup.resource_url, body["access_token"], change=iat_shift(8)))
 
 
 # --------------------------------------------------------------------------- token endpoint negatives
@@ -588,21 +620,32 @@ class Holder:
         return self.client.resource(self.url, self.token, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def negative_holders(fapi_server: RunningServer, discovery: dict[str, Any]) -> Iterator[dict[str, Holder]]:
-    """Per DPoP algorithm, a client that got its token and called the resource once
-    (the module's requestProtectedResource before the sub-cases)."""
-    holders: dict[str, Holder] = {}
-    with httpx.Client(timeout=20) as http:
-        setup = Setup(fapi_server, discovery, http)
-        for alg in ("ES256", "PS256"):
+class Holders:
+    """Per server (nonces or not) and DPoP algorithm, a client that got its token and called
+    the resource once (the module's requestProtectedResource before the sub-cases)."""
+
+    def __init__(self, servers: Servers, http: httpx.Client) -> None:
+        self.servers, self.http = servers, http
+        self.holders: dict[tuple[bool, str], Holder] = {}
+
+    def get(self, nonces: bool, alg: str) -> Holder:
+        if (nonces, alg) not in self.holders:
+            setup = Setup(self.servers.get(nonces), self.servers.metadata[nonces], self.http)
             client = setup.client(dpop_alg=alg)
             body = check_token_response(client.token(), client)
             holder = Holder(client, body["access_token"], setup.resource_url)
             headers = first_client_headers()
-            check_resource_ok(holder.call(headers=headers))
-            holders[alg] = holder
-        yield holders
+            response = holder.call(headers=headers)
+            check_resource_ok(response)
+            check_interaction_id(headers, response)
+            self.holders[nonces, alg] = holder
+        return self.holders[nonces, alg]
+
+
+@pytest.fixture(scope="module")
+def negative_holders(servers: Servers) -> Iterator[Holders]:
+    with httpx.Client(timeout=20) as http:
+        yield Holders(servers, http)
 
 
 def strip_signature(proof: str) -> str:
@@ -762,15 +805,16 @@ def different_key(holder: Holder) -> dict[str, Any]:
 
 
 NEGATIVE_PARAMS = [
-    pytest.param(alg, name, id=f"{alg}-{name}")
+    pytest.param(nonces, alg, name, id=f"{'nonces' if nonces else 'no_nonces'}-{alg}-{name}")
+    for nonces in (True, False)
     for alg in ("ES256", "PS256")
     for name, case in NEGATIVE_CASES.items()
     if case.only_for is None or (case.only_for == "RSA") == (alg == "PS256")
 ]
 
 
-@pytest.mark.parametrize(("dpop_alg", "case_name"), NEGATIVE_PARAMS)
-def test_FAPI2SPFinalDpopNegativeTests(negative_holders: dict[str, Holder], dpop_alg: str, case_name: str) -> None:
+@pytest.mark.parametrize(("nonces", "dpop_alg", "case_name"), NEGATIVE_PARAMS)
+def test_FAPI2SPFinalDpopNegativeTests(negative_holders: Holders, nonces: bool, dpop_alg: str, case_name: str) -> None:
     """FAPI2SPFinalDpopNegativeTests, one sub-case per id (run for an ES256 and for a PS256
     DPoP key; the RS256 sub-case needs the RSA key, as in the suite): with a token obtained as
     normal, the resource call is made with the proof changed as the sub-case says, retried
@@ -785,7 +829,7 @@ def test_FAPI2SPFinalDpopNegativeTests(negative_holders: dict[str, Holder], dpop
     was used, only warns if the server refuses).
     The sub-cases the suite grades as warnings are asserted as it expects them: capitals in the
     header name, scheme and host of ``htu``; the default port."""
-    holder = negative_holders[dpop_alg]
+    holder = negative_holders.get(nonces, dpop_alg)
     case = NEGATIVE_CASES[case_name]
     response = holder.call(fresh_nonce=case.nonce_free, **case.options(holder))
     if case.expect_success:
@@ -796,12 +840,13 @@ def test_FAPI2SPFinalDpopNegativeTests(negative_holders: dict[str, Holder], dpop
 
 
 @pytest.mark.parametrize("dpop_alg", ["ES256", "PS256"])
-def test_FAPI2SPFinalDpopNegativeTests_jti_reuse(negative_holders: dict[str, Holder], dpop_alg: str) -> None:
+@pytest.mark.parametrize("nonces", [True, False], ids=["nonces", "no_nonces"])
+def test_FAPI2SPFinalDpopNegativeTests_jti_reuse(negative_holders: Holders, nonces: bool, dpop_alg: str) -> None:
     """FAPI2SPFinalDpopNegativeTests, "DPoP reuse": FixedJtiClaim gives two proofs the same
     ``jti``; the first is accepted, the second refused (the suite grades the second as a
     warning; issue 14: a replayed proof → 401). A nonce retry changes the fixed jti, as the
     suite's retry does."""
-    holder = negative_holders[dpop_alg]
+    holder = negative_holders.get(nonces, dpop_alg)
     fixed: dict[str, str] = {}
 
     def fixed_jti(header: dict[str, Any], claims: dict[str, Any]) -> None:
@@ -814,13 +859,13 @@ def test_FAPI2SPFinalDpopNegativeTests_jti_reuse(negative_holders: dict[str, Hol
     check_resource_ok(holder.call())
 
 
-def test_FAPI2SPFinalHappyFlow_high_s_es256_proofs(setup: Setup) -> None:
+def test_FAPI2SPFinalHappyFlow_high_s_es256_proofs(any_setup: Setup) -> None:
     """FAPI2SPFinalHappyFlow's token and resource calls with ES256 proofs whose signature is
     high-S (``s > n/2``). The suite signs proofs with Nimbus, which leaves ``s`` as the JCA
     signer made it, so about half of its ES256 proofs are high-S; the other tests here sign
     low-S to be deterministic, this one makes the suite's other half deterministic. RFC 9449
     and RFC 7518 §3.4 do not ask for low-S: both proofs must be accepted."""
-    client = setup.client(dpop_alg="ES256")
+    client = any_setup.client(dpop_alg="ES256")
 
     def high_s(proof: str) -> str:
         flipped = with_s_flipped(proof)
@@ -828,4 +873,4 @@ def test_FAPI2SPFinalHappyFlow_high_s_es256_proofs(setup: Setup) -> None:
         return flipped
 
     body = check_token_response(client.token(after=high_s), client)
-    check_resource_ok(client.resource(setup.resource_url, body["access_token"], after=high_s))
+    check_resource_ok(client.resource(any_setup.resource_url, body["access_token"], after=high_s))
