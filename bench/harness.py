@@ -4,13 +4,17 @@ this folder (``.venv/bin/python bench/<name>.py``)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +127,205 @@ def process_tree_cpu(pid: int) -> float | None:
             total += int(fields[11]) + int(fields[12])  # utime, stime
         todo.extend(children.get(current, []))
     return total / tick
+
+
+# The load generator's HTTP client and status-poll load, shared by soak.py and status_polls.py
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection (asyncio, TCP_NODELAY); answers are read whole."""
+
+    timeout = 30.0
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.last_used = 0.0  # perf_counter() at the end of the last answer
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def _request(self, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(HOST, self.port, limit=1 << 20)
+            sock = self.writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = bytearray()
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                chunk = await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                body += chunk[:-2]
+            data = bytes(body)
+        elif "content-length" in headers:
+            data = await self.reader.readexactly(int(headers["content-length"]))
+        elif status in (204, 304):
+            data = b""
+        else:
+            data = await self.reader.read()
+            headers["connection"] = "close"
+        if "close" in headers.get("connection", "").lower():
+            self.close()
+        return status, headers, data
+
+    async def request(self, raw: bytes) -> tuple[int, dict[str, str], bytes, str | None]:
+        """(status, headers, body, problem); status 0 when there was no answer."""
+        try:
+            status, headers, body = await asyncio.wait_for(self._request(raw), self.timeout)
+            self.last_used = time.perf_counter()
+            return status, headers, body, None
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+            self.close()
+            return 0, {}, b"", f"{type(exc).__name__}: {exc}"
+
+
+def get(path: str, token: str, extra: str = "") -> bytes:
+    return (f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {token}\r\nAccept: */*\r\n{extra}\r\n").encode(
+        "latin-1"
+    )
+
+
+def post(path: str, body: bytes, content_type: str, token: str | None = None) -> bytes:
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    head = f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode("latin-1") + body
+
+
+def percentile(values: Any, p: float) -> float:
+    if not len(values):
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))  # nearest rank
+    return ordered[int(rank) - 1]
+
+
+PG_ADMIN = os.environ.get("HWS_SOAK_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pg_connect(url: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True, connect_timeout=5)
+
+
+def create_database(prefix: str = "hws_soak") -> tuple[str, str]:
+    """A fresh PostgreSQL database on ``PG_ADMIN``'s server: (name, SQLAlchemy URL)."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    try:
+        with pg_connect(PG_ADMIN) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        raise SystemExit(f"PostgreSQL is needed at {PG_ADMIN} (set HWS_SOAK_PG): {type(exc).__name__}: {exc}") from None
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    return name, f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
+
+
+def drop_database(name: str) -> None:
+    with pg_connect(PG_ADMIN) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Resource:
+    """A polled resource: its path, the bearer token to send, the ETag last seen."""
+
+    path: str
+    token: str
+    etag: str | None = None
+
+
+@dataclass
+class PollPhase:
+    label: str
+    count: int = 0
+    errors: int = 0
+    not_modified: int = 0
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    cpu: float = 0.0
+    per_port: dict[int, int] = field(default_factory=dict)  # requests answered by each port
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+
+async def poll_load(
+    ports: list[int], resources: list[Resource], conns: int, seconds: float, revalidate: float, label: str, seed: int = 0
+) -> PollPhase:
+    """``conns`` keep-alive connections in a closed loop for ``seconds``, connection ``i`` to
+    ``ports[i % len(ports)]`` (a deterministic plan: one port per server process, no shared
+    listening socket), each request for a resource drawn at random; a share ``revalidate``
+    of them carry the ETag got before (``If-None-Match``: 304 expected when unchanged)."""
+    phase = PollPhase(label, per_port={p: 0 for p in ports})
+    rng = random.Random(seed or len(resources))
+    stop_at = time.perf_counter() + seconds
+
+    async def one(port: int) -> None:
+        connection = Connection(port)
+        try:
+            while time.perf_counter() < stop_at:
+                resource = resources[rng.randrange(len(resources))]
+                extra = f"If-None-Match: {resource.etag}\r\n" if resource.etag and rng.random() < revalidate else ""
+                started = time.perf_counter()
+                status, headers, _body, problem = await connection.request(get(resource.path, resource.token, extra))
+                phase.latencies.append((time.perf_counter() - started) * 1000)
+                phase.count += 1
+                phase.per_port[port] += 1
+                if status == 304:
+                    phase.not_modified += 1
+                elif status == 200:
+                    resource.etag = headers.get("etag", resource.etag)
+                else:
+                    phase.errors += 1
+                    if phase.errors <= 3:
+                        print(f"  {label}: {status} {problem or ''}", file=sys.stderr)
+        finally:
+            connection.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one(ports[i % len(ports)]) for i in range(conns)))
+    phase.seconds = time.perf_counter() - began
+    return phase
+
+
+def seed_applications(base: str, clients: list[tuple[str, Any]], per_office: int, folder: Path, tag: str,
+                      threads: int = 8) -> list[tuple[str, str, str]]:  # fmt: skip
+    """Send ``per_office`` applications for each ``(office, HagueClient)`` through the real API
+    and wait until each is imported: ``(office, import path, service request path)`` each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hws.st96.examples import example_package
+
+    api = "/webservices/api/v1"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def send(job: tuple[str, Any, int]) -> tuple[str, str, str]:
+        code, client, n = job
+        path = folder / f"{code}-{tag}-{n}.zip"
+        path.write_bytes(example_package("application", office=code, office_reference=f"{code}-{tag}-{n}", deferment=None))
+        status = client.wait_for_import(client.submit(path).import_id, timeout=600)
+        if not status.imported or not status.srn:
+            raise SystemExit(f"seeding: {path.name} was {status.status}: {status.problems}")
+        path.unlink()
+        return code, f"{api}/request/import/{status.import_id}", f"{api}/request/{status.srn}"
+
+    jobs = [(code, client, n) for n in range(per_office) for code, client in clients]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(send, jobs))

@@ -1,29 +1,49 @@
-"""Soak: mixed load on the scaled setup for ten minutes — zero errors, flat RSS.
+"""Soak: the long-running steady mixed load — errors, p50/p99 over time, RSS growth — on
+the embedded default (SQLite + local data folder) and on PostgreSQL + S3, with status polls
+against a bare anchor in interleaved rounds before and after.
 
-The scaled setup, started by this script on loopback and torn down afterwards:
+``bench/status_polls.py`` measures status-poll throughput against the anchor in short
+rounds; this script is its long-running, steady-load companion: the same polls (through
+``bench/harness.py``'s load generator) mixed with token requests, submissions followed to
+Registered and bulletin downloads, for ``--duration`` seconds, with progress lines
+(req/s, poll p50/p99, errors, RSS) every ``--report-every`` seconds.
 
-* PostgreSQL: a fresh database ``hws_soak_<random>`` on 127.0.0.1:5432 (trust auth; the
+Backends (``--backend sqlite``, ``postgres`` or ``both``, one after the other; each on
+loopback, started by this script and torn down afterwards):
+
+* ``sqlite`` — the embedded default: ``--api-procs`` (default 1) ``hws serve`` process(es)
+  on a fresh data folder with nothing but the defaults (SQLite database, local blob folder,
+  job runner and scheduler in-process);
+* ``postgres`` — a fresh database ``hws_soak_<random>`` on 127.0.0.1:5432 (trust auth; the
   admin URL is ``HWS_SOAK_PG``, default ``postgresql://postgres@127.0.0.1:5432/postgres``),
-  migrated with ``hws admin db upgrade``, dropped at the end;
-* S3: ``moto_server`` (moto in server mode, its own process, dummy credentials), one bucket;
-* ``hws serve --workers 2`` (``HWS_WORKER_THREADS=0``: the API processes do no job work)
-  and 2 ``hws worker`` processes (validation, automatic examination, the scheduler);
-* ``HWS_SANDBOX=1 HWS_EXAMINATION=auto HWS_AUTO_IRREGULARITY=never``: every valid
-  application is registered without an operator;
-* rate limits off (``HWS_RATE_LIMIT_PER_MINUTE=0 HWS_MAX_CONCURRENT_PER_CLIENT=0
-  HWS_TOKEN_RATE_PER_MINUTE=0``): every load client comes from 127.0.0.1 and a few office
-  clients make thousands of calls a second, far past the per-client defaults;
-* WIPO's V6_0 schema set installed when ``../shared/st96/V6_0`` exists (``--schemas``),
-  so the workers validate packages against the official XSDs.
+  migrated with ``hws admin db upgrade``, dropped at the end; S3 on ``moto_server`` (moto in
+  server mode, its own process, dummy credentials), one bucket; ``--api-procs`` (default 2)
+  ``hws serve`` processes (``HWS_WORKER_THREADS=0``: no job work) and ``--job-workers``
+  (default 2) ``hws worker`` processes (validation, automatic examination, the scheduler).
+
+Both: ``HWS_SANDBOX=1 HWS_EXAMINATION=auto HWS_AUTO_IRREGULARITY=never`` (every valid
+application is registered without an operator); rate limits off (every load client comes
+from 127.0.0.1 and a few office clients make thousands of calls a second); WIPO's V6_0
+schema set installed when ``../shared/st96/V6_0`` exists (``--schemas``).
+
+**Connections are spread over the server processes deterministically**: each API process
+(``hws serve`` without ``--workers``) and each anchor process listens on a port of its own
+(no shared listening socket, no ``SO_REUSEPORT``), and the load generator's connections go
+round-robin over the ports (poll connection ``i`` to process ``i mod N``); the anchor gets
+the same plan with the same number of processes. Each phase prints how many requests each
+process answered.
 
 Before the load, each office registers ``--seed`` applications, the sandbox clock is moved
-past Friday noon of their publication week and the script waits for the bulletin.
+past Friday noon of their publication week and the script waits for the bulletin; then
+``--resources`` more applications are sent through the real API (``HagueClient``) and
+imported: their imports and service requests are the polled resources (2 per application).
 
 The load (one asyncio process, uvloop, a minimal keep-alive HTTP/1.1 client so the load
 generator's CPU share stays small on 2 cores), over 4 office clients:
 
 * status polls, closed loop on ``--poll-conns`` connections: ``GET /request/import/{id}``
-  and ``GET /request/{srn}``, half of them with ``If-None-Match`` (200 or 304);
+  and ``GET /request/{srn}`` over every polled resource, a share ``--revalidate`` (default
+  0.5) of them with the ``If-None-Match`` of the ETag got before (200 or 304);
 * bulletin downloads, closed loop on ``--download-conns`` connections: the whole file
   (200, length checked, sha-256 = ETag checked every 10th) or a ``Range`` with ``If-Range``
   (206, length checked);
@@ -31,24 +51,28 @@ generator's CPU share stays small on 2 cores), over 4 office clients:
   access token replaces the office's current one (the polls use it);
 * submissions, open loop at ``--submit-rate``/s: a distinct valid package each
   (``hws.st96.examples.example_package`` with its own office reference), 202; each is
-  followed (import status every 0.5 s, then the service request) until Registered.
+  followed (import status every 0.5 s, then the service request) until Registered, and
+  then polled like the others.
 
 Every answer outside 2xx/3xx, or not the expected one (304 and 206 are expected where
 asked for), every connection error and timeout counts as an error and is printed. RSS of
 every server process is read from ``/proc`` every ``--sample-every`` seconds; a process is
 "flat" when the mean of the last third of the samples is < 10 % above the first third.
 
-Anchor: a bare FastAPI app (``bench/bare_constant_app.py``, uvicorn, same worker count)
-answering a constant small XML body, loaded by the same generator on ``--poll-conns``
-connections. Status-poll-only phases on hws run just before and just after the soak and the
-anchor runs before and after them (A B soak B A); the ratio status polls ÷ bare (target
-≥ 0.5×) uses both. The status-poll throughput inside the mix is printed against the same
-anchor as well.
+Anchor: ``bench/bare_constant_app.py``'s ``/status/{key}`` under uvicorn (uvloop,
+httptools), as many processes as hws has API processes, one port each: a constant status
+document, a per-resource ETag, 304 when ``If-None-Match`` matches; no auth, no database.
+Status-poll-only rounds, anchor and hws alternating which goes first, ``--anchor-rounds``
+before the soak and as many after it, the same resources count, connections, plan and
+304 share on both sides; the ratio hws ÷ anchor is printed per round, with its median and
+spread (targets, issue 15: ≥ 0.5× on the embedded default, ≥ 0.6× on PostgreSQL with 2
+processes). The status-poll rate inside the mix is printed against the anchor's median too.
 
 Run from the repository root::
 
-    .venv/bin/python bench/soak.py            # 600 s of load; about 14 minutes in all
-    .venv/bin/python bench/soak.py --quick    # 60 s of load; about 3 minutes
+    .venv/bin/python bench/soak.py                       # both backends, 600 s of load each
+    .venv/bin/python bench/soak.py --backend sqlite      # the embedded default alone
+    .venv/bin/python bench/soak.py --quick               # 60 s of load each, 200 applications
 
 Work files (data folder, logs, keys) live in ``bench/.work/soak`` (git-ignored), fresh each
 run. Exit status 1 when there was an error or an RSS was not flat.
@@ -68,6 +92,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -82,6 +107,22 @@ from urllib.parse import urlencode
 
 import httpx
 
+from harness import (
+    PG_ADMIN,
+    Connection,
+    PollPhase,
+    Resource,
+    create_database,
+    drop_database,
+    get,
+    percentile,
+    pg_connect,
+    poll_load,
+    post,
+    process_tree_cpu,
+    seed_applications,
+)
+from hws.client import HagueClient
 from hws.client.assertion import sign_client_assertion
 from hws.client.enrolment import load_private_key
 from hws.domain.weeks import Schedule, Week
@@ -94,11 +135,9 @@ API = "/webservices/api/v1"
 OFFICES = ("KR", "JP", "CN", "US")
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SCOPE = "hws/requests hws/publications"
-REQUEST_TIMEOUT = 30.0
 POOL_IDLE = 2.0  # seconds an idle pooled connection is reused (uvicorn closes them after 5 s)
 FLAT_LIMIT = 0.10  # last third vs first third of the RSS samples
-TARGET_RATIO = 0.5
-PG_ADMIN = os.environ.get("HWS_SOAK_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+TARGETS = {"sqlite": 0.5, "postgres": 0.6}  # issue 15: status polls / bare anchor
 AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -144,14 +183,6 @@ class Endpoint:
         return percentile(self.latencies_ms, p)
 
 
-def percentile(values: Any, p: float) -> float:
-    if not len(values):
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * p // 100))  # nearest rank
-    return ordered[int(rank) - 1]
-
-
 def merged(label: str, parts: list[Endpoint]) -> Endpoint:
     out = Endpoint(label, frozenset())
     for part in parts:
@@ -160,82 +191,6 @@ def merged(label: str, parts: list[Endpoint]) -> Endpoint:
         out.statuses.update(part.statuses)
         out.latencies_ms.extend(part.latencies_ms)
     return out
-
-
-# The load generator's HTTP client ------------------------------------------------------
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection; answers are read whole."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.last_used = 0.0  # perf_counter() at the end of the last answer
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-    async def _request(self, raw: bytes) -> tuple[int, dict[str, str], bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(HOST, self.port, limit=1 << 20)
-            sock = self.writer.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        assert self.reader is not None and self.writer is not None
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            body = bytearray()
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                chunk = await self.reader.readexactly(size + 2)
-                if size == 0:
-                    break
-                body += chunk[:-2]
-            data = bytes(body)
-        elif "content-length" in headers:
-            data = await self.reader.readexactly(int(headers["content-length"]))
-        elif status in (204, 304):
-            data = b""
-        else:
-            data = await self.reader.read()
-            headers["connection"] = "close"
-        if "close" in headers.get("connection", "").lower():
-            self.close()
-        return status, headers, data
-
-    async def request(self, raw: bytes) -> tuple[int, dict[str, str], bytes, str | None]:
-        """(status, headers, body, problem); status 0 when there was no answer."""
-        try:
-            status, headers, body = await asyncio.wait_for(self._request(raw), REQUEST_TIMEOUT)
-            self.last_used = time.perf_counter()
-            return status, headers, body, None
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-            self.close()
-            return 0, {}, b"", f"{type(exc).__name__}: {exc}"
-
-
-def get(path: str, token: str, extra: str = "") -> bytes:
-    return (f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {token}\r\nAccept: */*\r\n{extra}\r\n").encode(
-        "latin-1"
-    )
-
-
-def post(path: str, body: bytes, content_type: str, token: str | None = None) -> bytes:
-    auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    head = f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
-    return head.encode("latin-1") + body
 
 
 # The load ------------------------------------------------------------------------------
@@ -249,7 +204,14 @@ class Office:
     token: str
     imports: list[str] = field(default_factory=list)  # finished imports (Imported)
     srns: list[str] = field(default_factory=list)
-    etags: dict[str, str] = field(default_factory=dict)  # path -> last ETag seen
+
+
+@dataclass
+class Target:
+    """A polled resource of an office (its ETag kept in ``resource``)."""
+
+    office: Office
+    resource: Resource
 
 
 @dataclass
@@ -263,9 +225,12 @@ class Load:
     """The mixed load (or a part of it) against one server until ``stop_at``."""
 
     def __init__(
-        self, port: int, offices: list[Office], bulletin: Bulletin | None, issuer: str, args: argparse.Namespace
-    ) -> None:
-        self.port, self.offices, self.bulletin, self.issuer, self.args = port, offices, bulletin, issuer, args
+        self, ports: list[int], offices: list[Office], targets: list[Target], bulletin: Bulletin | None, issuer: str,
+        args: argparse.Namespace,
+    ) -> None:  # fmt: skip
+        self.ports, self.offices, self.targets = ports, offices, targets
+        self.bulletin, self.issuer, self.args = bulletin, issuer, args
+        self.next_port = 0  # the open-loop parts open their connections round-robin over the ports
         self.token_path = "/oauth2/access_token"
         polls = f"closed, {args.poll_conns} conns"
         self.stats = {
@@ -280,7 +245,6 @@ class Load:
                 "GET /publication/bulletin/{week} (whole)", frozenset({200}), f"closed, {args.download_conns} conns"
             ),
             "range": Endpoint("GET /publication/bulletin/{week} Range", frozenset({206}), f"closed, {args.download_conns} conns"),
-            "bare": Endpoint("GET /constant (bare FastAPI)", frozenset({200}), polls),
         }
         self.stop_at = 0.0
         self.phase = "SOAK"
@@ -307,7 +271,8 @@ class Load:
             if time.perf_counter() - conn.last_used < POOL_IDLE:
                 return conn
             conn.close()
-        return Connection(self.port)
+        self.next_port += 1
+        return Connection(self.ports[self.next_port % len(self.ports)])
 
     def _release(self, conn: Connection) -> None:
         if conn.writer is not None:
@@ -322,39 +287,27 @@ class Load:
 
     async def poller(self, seed: int) -> None:
         rnd = random.Random(seed)
-        conn = Connection(self.port)
+        conn = Connection(self.ports[seed % len(self.ports)])  # poll connection i to process i mod N
+        revalidate = self.args.revalidate
         try:
             while self.running():
-                office = rnd.choice(self.offices)
-                if rnd.random() < 0.5 and office.imports:
-                    kind, path = "import", f"{API}/request/import/{rnd.choice(office.imports)}"
-                else:
-                    kind, path = "sr", f"{API}/request/{rnd.choice(office.srns)}"
-                etag = office.etags.get(path)
+                target = self.targets[rnd.randrange(len(self.targets))]
+                resource = target.resource
+                kind = "import" if "/import/" in resource.path else "sr"
                 extra = ""
-                if etag is not None and rnd.random() < 0.5:
-                    kind, extra = kind + "-inm", f"If-None-Match: {etag}\r\n"
-                status, headers, _, problem, ms = await self._timed(conn, get(path, office.token, extra))
+                if resource.etag and rnd.random() < revalidate:
+                    kind, extra = kind + "-inm", f"If-None-Match: {resource.etag}\r\n"
+                status, headers, _, problem, ms = await self._timed(conn, get(resource.path, target.office.token, extra))
                 self.stats[kind].record(status, ms, problem)
                 if status == 200 and "etag" in headers:
-                    office.etags[path] = headers["etag"]
-        finally:
-            conn.close()
-
-    async def bare(self) -> None:
-        conn = Connection(self.port)
-        raw = get("/constant", self.offices[0].token)  # the same request size as a poll
-        try:
-            while self.running():
-                status, _, _, problem, ms = await self._timed(conn, raw)
-                self.stats["bare"].record(status, ms, problem)
+                    resource.etag = headers["etag"]
         finally:
             conn.close()
 
     async def downloader(self, seed: int) -> None:
         assert self.bulletin is not None
         rnd = random.Random(seed)
-        conn = Connection(self.port)
+        conn = Connection(self.ports[seed % len(self.ports)])
         path, size, etag = f"{API}/publication/bulletin/{self.bulletin.week}", self.bulletin.size, self.bulletin.etag
         n = 0
         try:
@@ -480,7 +433,7 @@ class Load:
                 srn = _SRN.search(body).group(1).decode()  # type: ignore[union-attr]
                 self.to_imported.append(time.perf_counter() - sent)
                 office.imports.append(import_id)
-                office.etags[path] = headers.get("etag", "")
+                self.targets.append(Target(office, Resource(path, "", headers.get("etag"))))
                 path = f"{API}/request/{srn}"
                 office.srns.append(srn)
                 continue
@@ -488,6 +441,7 @@ class Load:
             state = found.group(1).decode() if found else "?"
             if state == "Registered":
                 self.to_registered.append(time.perf_counter() - sent)
+                self.targets.append(Target(office, Resource(path, "", headers.get("etag"))))
                 return
             if state not in ("Undefined", "Processing"):
                 self.pipeline_errors.append(f"{reference}: service request {srn} {state}")
@@ -497,13 +451,11 @@ class Load:
         )
 
     async def run(self, seconds: float, *, polls: bool = True, downloads: bool = False, tokens: bool = False,
-                  submissions: bool = False, bare: bool = False, monitor: Any = None) -> float:  # fmt: skip
+                  submissions: bool = False, monitor: Any = None) -> float:  # fmt: skip
         """Run the chosen parts for ``seconds``; returns the elapsed wall time."""
         self.stop_at = time.perf_counter() + seconds
         tasks = []
         started = time.perf_counter()
-        if bare:
-            tasks += [self.bare() for _ in range(self.args.poll_conns)]
         if polls:
             tasks += [self.poller(1000 + i) for i in range(self.args.poll_conns)]
         if downloads:
@@ -720,35 +672,19 @@ def rss_growth(samples: list[tuple[float, int]]) -> tuple[float, float, float]:
 # Setup ---------------------------------------------------------------------------------
 
 
-def pg_connect(url: str):  # type: ignore[no-untyped-def]
-    import psycopg
-
-    return psycopg.connect(url, autocommit=True, connect_timeout=5)
-
-
-def create_database() -> tuple[str, str]:
-    name = f"hws_soak_{secrets.token_hex(6)}"
-    try:
-        with pg_connect(PG_ADMIN) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:
-        raise SystemExit(f"PostgreSQL is needed at {PG_ADMIN} (set HWS_SOAK_PG): {type(exc).__name__}: {exc}") from None
-    base = PG_ADMIN.rsplit("/", 1)[0]
-    return name, f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
-
-
-def drop_database(name: str) -> None:
-    with pg_connect(PG_ADMIN) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def database_state(db_name: str) -> dict[str, dict[str, int]]:
-    url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{db_name}"
+def database_state(backend: str, db_name: str, data: Path) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
-    with pg_connect(url) as conn:
-        for table in ("imports", "service_requests", "jobs"):
-            rows = conn.execute(f"SELECT status, count(*) FROM {table} GROUP BY status ORDER BY status").fetchall()
-            out[table] = {str(status): int(n) for status, n in rows}
+    queries = {
+        t: f"SELECT status, count(*) FROM {t} GROUP BY status ORDER BY status" for t in ("imports", "service_requests", "jobs")
+    }
+    if backend == "postgres":
+        with pg_connect(f"{PG_ADMIN.rsplit('/', 1)[0]}/{db_name}") as conn:
+            for table, query in queries.items():
+                out[table] = {str(status): int(n) for status, n in conn.execute(query).fetchall()}
+        return out
+    with sqlite3.connect(f"file:{data / 'hws.sqlite3'}?mode=ro", uri=True) as conn:
+        for table, query in queries.items():
+            out[table] = {str(status): int(n) for status, n in conn.execute(query).fetchall()}
     return out
 
 
@@ -864,17 +800,22 @@ def seconds_summary(values: list[float]) -> str:
 # Main ----------------------------------------------------------------------------------
 
 
+POLL_KINDS = ("import", "import-inm", "sr", "sr-inm")
+
+
 async def monitor_loop(
-    load: Load, memory: Memory, every: float, sample_every: float, watched: list[Watched], procs: list[Proc]
-) -> None:
-    """RSS samples and a progress line every ``every`` seconds while the soak runs."""
+    load: Load, memory: Memory, every: float, sample_every: float, watched: list[Watched], procs: list[Proc],
+    timeline: list[str],
+) -> None:  # fmt: skip
+    """RSS samples and a progress line every ``every`` seconds while the soak runs: req/s,
+    the status polls' p50/p99 over that interval, errors, RSS."""
     started = time.perf_counter()
     next_sample, next_line = started + sample_every, started + every
     last_counts = {k: e.count for k, e in load.stats.items()}
     last_errors = 0
     last_t = started
     while load.running():
-        await asyncio.sleep(min(next_sample, next_line, load.stop_at) - time.perf_counter())
+        await asyncio.sleep(max(0.0, min(next_sample, next_line, load.stop_at) - time.perf_counter()))
         now = time.perf_counter()
         if now >= next_sample:
             memory.sample()
@@ -888,14 +829,17 @@ async def monitor_loop(
             delta = {k: counts[k] - last_counts[k] for k in counts}
             span = now - last_t
             errors = sum(e.errors for e in load.stats.values()) + len(load.pipeline_errors)
-            polls = delta["import"] + delta["import-inm"] + delta["sr"] + delta["sr-inm"]
+            polls = sum(delta[k] for k in POLL_KINDS)
+            recent = [ms for k in POLL_KINDS for ms in load.stats[k].latencies_ms[last_counts[k] :]]
             rss = "  ".join(f"{w.name} {w.samples[-1][1] / 1024:.0f}" for w in watched if w.verdict and w.samples)
-            print(
-                f"  t={now - started:5.0f}s  {sum(delta.values()) / span:7.1f} req/s (polls {polls / span:6.1f}, downloads "
+            line = (
+                f"  t={now - started:5.0f}s  {sum(delta.values()) / span:7.1f} req/s (polls {polls / span:6.1f} "
+                f"p50 {fmt(percentile(recent, 50), 2)} p99 {fmt(percentile(recent, 99), 2)} ms; downloads "
                 f"{(delta['full'] + delta['range']) / span:5.1f}, tokens {delta['token'] / span:4.1f}, submissions "
-                f"{delta['submit'] / span:4.1f})  errors {errors - last_errors:+d}  RSS MiB: {rss}  load {os.getloadavg()[0]:.2f}",
-                flush=True,
+                f"{delta['submit'] / span:4.1f})  errors {errors - last_errors:+d}  RSS MiB: {rss}  load {os.getloadavg()[0]:.2f}"
             )
+            timeline.append(line)
+            print(line, flush=True)
             last_counts, last_t, last_errors = counts, now, errors
             next_line += every
 
@@ -915,19 +859,31 @@ def reexec_on_snapshot() -> int:
     return 2  # not reached
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="60 s of load, shorter anchor phases and warm-up")
-    parser.add_argument("--duration", type=float, help="seconds of mixed load (default 600; --quick 60)")
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both",
+                        help="sqlite: the embedded default; postgres: PostgreSQL + S3 (moto); both (default), one after the other")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="60 s of load, 200 applications, 1 anchor round before and after")
+    parser.add_argument("--duration", type=float, help="seconds of mixed load per backend (default 600; --quick 60)")
     parser.add_argument("--warmup", type=float, help="seconds of untimed mixed load first (default 30; --quick 10)")
-    parser.add_argument("--anchor-seconds", type=float, help="seconds per anchor / poll-only phase (default 15; --quick 6)")
+    parser.add_argument("--anchor-seconds", type=float, help="seconds per anchor / poll-only phase (default 10; --quick 5)")
+    parser.add_argument(
+        "--anchor-rounds", type=int, help="anchor/hws poll-only rounds before and after the soak (default 2; --quick 1)"
+    )
+    parser.add_argument("--resources", type=int, help="applications sent and imported before the load (default 1000; --quick 200); "
+                        "each gives two polled resources")  # fmt: skip
+    parser.add_argument(
+        "--revalidate", type=float, default=0.5, help="share of polls with If-None-Match, default 0.5 (both sides)"
+    )
     parser.add_argument("--poll-conns", type=int, default=8, help="status-poll connections (and anchor connections), default 8")
     parser.add_argument("--download-conns", type=int, default=1, help="bulletin download connections, default 1")
     parser.add_argument("--token-rate", type=float, default=5.0, help="token requests per second (open loop), default 5")
     parser.add_argument("--submit-rate", type=float, default=1.0, help="submissions per second (open loop), default 1")
-    parser.add_argument("--api-workers", type=int, default=2, help="hws serve --workers N (and the anchor's), default 2")
-    parser.add_argument("--job-workers", type=int, default=2, help="hws worker processes, default 2")
-    parser.add_argument("--seed", type=int, default=2, help="applications registered per office before the load, default 2")
+    parser.add_argument(
+        "--api-procs", type=int, help="hws serve processes, one port each (and the anchor's); default 1 on sqlite, 2 on postgres"
+    )
+    parser.add_argument("--job-workers", type=int, default=2, help="hws worker processes on postgres, default 2")
+    parser.add_argument("--seed", type=int, default=2, help="applications registered per office for the bulletin, default 2")
     parser.add_argument("--sample-every", type=float, default=5.0, help="seconds between RSS samples, default 5")
     parser.add_argument("--report-every", type=float, help="seconds between progress lines (default 60; --quick 10)")
     parser.add_argument("--follow-timeout", type=float, default=120.0, help="seconds a submission may take to Registered")
@@ -941,13 +897,20 @@ def main() -> int:
         "script and every process it starts) instead of the working tree, e.g. while others edit a shared tree",
     )  # fmt: skip
     args = parser.parse_args()
-    if args.snapshot and os.environ.get("HWS_SOAK_SNAPSHOT") is None:
-        return reexec_on_snapshot()
     args.duration = args.duration or (60.0 if args.quick else 600.0)
     args.warmup = args.warmup if args.warmup is not None else (10.0 if args.quick else 30.0)
-    args.anchor_seconds = args.anchor_seconds or (6.0 if args.quick else 15.0)
+    args.anchor_seconds = args.anchor_seconds or (5.0 if args.quick else 10.0)
+    args.anchor_rounds = args.anchor_rounds or (1 if args.quick else 2)
+    args.resources = args.resources or (200 if args.quick else 1000)
     args.report_every = args.report_every or (10.0 if args.quick else 60.0)
     args.run_id = secrets.token_hex(3).upper()
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    if args.snapshot and os.environ.get("HWS_SOAK_SNAPSHOT") is None:
+        return reexec_on_snapshot()
     if not Path("/proc/self/status").exists():
         print("this bench reads /proc (Linux only)", file=sys.stderr)
         return 2
@@ -958,13 +921,6 @@ def main() -> int:
         loop_name = "uvloop"
     except ImportError:
         loop_name = "asyncio"
-
-    work = HERE / ".work" / "soak"
-    shutil.rmtree(work, ignore_errors=True)
-    data, logs = work / "data", work / "logs"
-    data.mkdir(parents=True)
-    hws = [venv_bin("hws")]
-    load_before = os.getloadavg()
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], text=True, capture_output=True).stdout.strip()
     dirty = subprocess.run(
         ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], text=True, capture_output=True
@@ -984,46 +940,80 @@ def main() -> int:
             flush=True,
         )
     print(
-        f"soak: {args.duration:g} s of mixed load after {args.warmup:g} s of warm-up; {os.cpu_count()} CPUs, "
+        f"soak: {args.duration:g} s of mixed load per backend after {args.warmup:g} s of warm-up; {os.cpu_count()} CPUs, "
         f"{platform.platform()}, Python {platform.python_version()} ({loop_name} load generator); "
-        f"load average {' '.join(f'{x:.2f}' for x in load_before)}",
+        f"/proc/loadavg {Path('/proc/loadavg').read_text().strip()}",
         flush=True,
     )
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    verdicts = {backend: soak_one(backend, args) for backend in backends}
+    print(f"\n/proc/loadavg at the end: {Path('/proc/loadavg').read_text().strip()}")
+    print("verdicts: " + "; ".join(f"{b} {'ok' if ok else 'NOT ok'}" for b, ok in verdicts.items()))
+    return 0 if all(verdicts.values()) else 1
+
+
+def soak_one(backend: str, args: argparse.Namespace) -> bool:
+    """Set up one backend, seed it, run the anchor rounds, the soak and the anchor rounds
+    again; print the report; True when there was no error, RSS stayed flat and nothing was
+    left queued."""
+    api_procs = args.api_procs or (1 if backend == "sqlite" else 2)
+    job_workers = args.job_workers if backend == "postgres" else 0
+    target_ratio = TARGETS[backend]
+    work = HERE / ".work" / "soak"
+    shutil.rmtree(work, ignore_errors=True)
+    data, logs = work / "data", work / "logs"
+    data.mkdir(parents=True)
+    hws = [venv_bin("hws")]
+    load_before = Path("/proc/loadavg").read_text().strip()
+    print(f"\n######## backend: {backend} (/proc/loadavg {load_before})", flush=True)
 
     procs: list[Proc] = []
     db_name = ""
     ok = False
     try:
-        # PostgreSQL, moto, the data folder ----------------------------------------------
-        db_name, db_url = create_database()
-        moto_port = free_port()
-        moto = Proc("moto", [venv_bin("moto_server"), "-H", HOST, "-p", str(moto_port)], {**os.environ, **AWS}, logs / "moto.log")
-        procs.append(moto)
-        wait_port(moto_port, moto)
-        import boto3
-
-        bucket = f"hws-soak-{secrets.token_hex(4)}"
-        boto3.client("s3", endpoint_url=f"http://{HOST}:{moto_port}", region_name="us-east-1",
-                     aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket=bucket)  # fmt: skip
-        port = free_port()
-        base = f"http://{HOST}:{port}"
+        ports = [free_port() for _ in range(api_procs)]
+        base = f"http://{HOST}:{ports[0]}"  # the public URL (issuer) of every API process
         env = {k: v for k, v in os.environ.items() if not k.startswith("HWS_")}
-        env.update(AWS)
         env.update({
-            "HWS_DATA_DIR": str(data), "HWS_PUBLIC_URL": base, "HWS_DATABASE_URL": db_url, "HWS_AUTO_MIGRATE": "false",
-            "HWS_CONFIG_HOME": str(work / "office-config"), "HWS_LOG_FORMAT": "json",
-            "HWS_BLOB_STORE": "s3", "HWS_S3_BUCKET": bucket, "HWS_S3_ENDPOINT_URL": f"http://{HOST}:{moto_port}",
-            "HWS_S3_REGION": "us-east-1",
+            "HWS_DATA_DIR": str(data), "HWS_PUBLIC_URL": base, "HWS_CONFIG_HOME": str(work / "office-config"),
+            "HWS_LOG_FORMAT": "json", "HWS_LOG_LEVEL": "WARNING",
             "HWS_SANDBOX": "1", "HWS_EXAMINATION": "auto", "HWS_AUTO_IRREGULARITY": "never",
-            "HWS_WORKER_THREADS": "0", "HWS_SCHEDULER_INTERVAL": "1", "HWS_WORKER_POLL_INTERVAL": "0.2",
+            "HWS_SCHEDULER_INTERVAL": "1", "HWS_WORKER_POLL_INTERVAL": "0.2",
             # The load clients are a few offices on 127.0.0.1 far past the per-client limits.
             "HWS_RATE_LIMIT_PER_MINUTE": "0", "HWS_MAX_CONCURRENT_PER_CLIENT": "0", "HWS_TOKEN_RATE_PER_MINUTE": "0",
         })  # fmt: skip
-        run([*hws, "admin", "db", "upgrade"], env)
+        moto = None
+        if backend == "postgres":
+            db_name, db_url = create_database()
+            moto_port = free_port()
+            moto = Proc(
+                "moto", [venv_bin("moto_server"), "-H", HOST, "-p", str(moto_port)], {**os.environ, **AWS}, logs / "moto.log"
+            )
+            procs.append(moto)
+            wait_port(moto_port, moto)
+            import boto3
+
+            bucket = f"hws-soak-{secrets.token_hex(4)}"
+            boto3.client("s3", endpoint_url=f"http://{HOST}:{moto_port}", region_name="us-east-1",
+                         aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket=bucket)  # fmt: skip
+            env.update(AWS)
+            env.update({
+                "HWS_DATABASE_URL": db_url, "HWS_AUTO_MIGRATE": "false",
+                "HWS_BLOB_STORE": "s3", "HWS_S3_BUCKET": bucket, "HWS_S3_ENDPOINT_URL": f"http://{HOST}:{moto_port}",
+                "HWS_S3_REGION": "us-east-1", "HWS_WORKER_THREADS": "0",
+            })  # fmt: skip
+            where = (
+                f"PostgreSQL database {db_name} (fresh); S3 on moto_server {HOST}:{moto_port}, bucket {bucket}; "
+                f"{api_procs} hws serve process(es) without job work + {job_workers} hws worker process(es)"
+            )
+        else:
+            where = f"SQLite + local data folder (the embedded default): {api_procs} hws serve process(es), job runner in-process"
+        # operator commands never create a SQLite database unasked: `admin init` does
+        run([*hws, "admin", "db", "upgrade"] if backend == "postgres" else [*hws, "admin", "init"], env)
         schemas = "none (structural checks only)"
         if args.schemas and args.schemas.exists():
             run([*hws, "admin", "schemas", "install", str(args.schemas), "--data-dir", str(data)], env)
-            schemas = f"{args.schemas.name} installed (official XSD validation in the workers)"
+            schemas = f"{args.schemas.name} installed (official XSD validation)"
         offices = []
         for code in OFFICES:
             folder = work / "offices" / code
@@ -1032,27 +1022,20 @@ def main() -> int:
                                       "--ip", f"{HOST}/32", "--json"], env))  # fmt: skip
             offices.append(Office(code, created["client_id"], load_private_key(folder / "private_key.pem"), ""))
 
-        # hws: API processes and workers ------------------------------------------------
-        api = Proc(
-            "hws serve",
-            [*hws, "serve", "--host", HOST, "--port", str(port), "--workers", str(args.api_workers)],
-            env,
-            logs / "serve.log",
-        )
-        procs.append(api)
-        workers = [
-            Proc(f"hws worker {i + 1}", [*hws, "worker"], env, logs / f"worker-{i + 1}.log") for i in range(args.job_workers)
+        # hws: API processes (one port each) and workers ---------------------------------
+        apis = [
+            Proc(f"hws serve {i + 1}", [*hws, "serve", "--host", HOST, "--port", str(port)], env, logs / f"serve-{i + 1}.log")
+            for i, port in enumerate(ports)
         ]
+        procs += apis
+        workers = [Proc(f"hws worker {i + 1}", [*hws, "worker"], env, logs / f"worker-{i + 1}.log") for i in range(job_workers)]
         procs += workers
-        wait_http(f"{base}/readyz", api)
+        for port, api in zip(ports, apis, strict=True):
+            wait_http(f"http://{HOST}:{port}/readyz", api)
         issuer = f"{base}/oauth2"
         for office in offices:
             office.token = token_for(issuer, office)
-        print(
-            f"setup: PostgreSQL database {db_name}; moto_server on {HOST}:{moto_port}, bucket {bucket}; "
-            f"hws serve --workers {args.api_workers} on {base}; {args.job_workers} hws worker processes; schemas: {schemas}",
-            flush=True,
-        )
+        print(f"setup: {where}; ports {ports}; schemas: {schemas}", flush=True)
         started = time.perf_counter()
         bulletin = seed_and_publish(base, issuer, offices, args.seed, hws, env)
         print(
@@ -1060,47 +1043,82 @@ def main() -> int:
             f"({bulletin.size:,} bytes) in {time.perf_counter() - started:.1f} s",
             flush=True,
         )
+        started = time.perf_counter()
+        by_code = {o.code: o for o in offices}
+        clients = [(o.code, HagueClient(issuer=issuer, client_id=o.client_id, private_key=o.key)) for o in offices]
+        try:
+            seeded = seed_applications(base, clients, max(1, args.resources // len(OFFICES)), work / "packages", args.run_id)
+        finally:
+            for _, client in clients:
+                client.close()
+        targets: list[Target] = []
+        for code, import_path, sr_path in seeded:
+            targets += [Target(by_code[code], Resource(import_path, "")), Target(by_code[code], Resource(sr_path, ""))]
+        for office in offices:  # the bulletin's applications are polled too
+            targets += [Target(office, Resource(f"{API}/request/import/{i}", "")) for i in office.imports]
+            targets += [Target(office, Resource(f"{API}/request/{srn}", "")) for srn in office.srns]
+        print(f"seeded {len(seeded)} more applications through the API in {time.perf_counter() - started:.1f} s: "
+              f"{len(targets)} distinct polled resources", flush=True)  # fmt: skip
 
-        # The anchor app ----------------------------------------------------------------
-        bare_port = free_port()
-        bare = Proc("bare FastAPI", [venv_bin("uvicorn"), "bare_constant_app:app", "--app-dir", str(HERE), "--host", HOST,
-                                     "--port", str(bare_port), "--workers", str(args.api_workers), "--no-access-log",
-                                     "--log-level", "warning"], os.environ.copy(), logs / "bare.log")  # fmt: skip
-        procs.append(bare)
-        wait_http(f"http://{HOST}:{bare_port}/constant", bare)
+        # The anchor: as many processes as hws has API processes, one port each -----------
+        bare_ports = [free_port() for _ in range(api_procs)]
+        bare_cmd = [venv_bin("uvicorn"), "bare_constant_app:app", "--app-dir", str(HERE), "--host", HOST, "--no-access-log",
+                    "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]  # fmt: skip
+        bares = [
+            Proc(f"bare {i + 1}", [*bare_cmd, "--port", str(p)], os.environ.copy(), logs / f"bare-{i + 1}.log")
+            for i, p in enumerate(bare_ports)
+        ]
+        procs += bares
+        for p, bare in zip(bare_ports, bares, strict=True):
+            wait_http(f"http://{HOST}:{p}/constant", bare)
+        bare_resources = [Resource(f"/status/{i}", "x") for i in range(len(targets))]
+        print(
+            f"anchor: bench/bare_constant_app.py /status/{{key}}, {api_procs} uvicorn process(es) (uvloop, httptools), one "
+            f"port each; constant body, per-key ETag, 304 on If-None-Match, no auth, no database; {len(bare_resources)} keys\n"
+            f"hws: every poll's bearer token checked, the client and the import / service request read (read cache), "
+            f"ETag compared\nboth: {args.poll_conns} connections round-robin over the ports, closed loop, "
+            f"{args.revalidate:.0%} of the polls with If-None-Match",
+            flush=True,
+        )
 
-        def isolated(kind: str) -> tuple[Endpoint, float]:
-            if kind == "bare":
-                load = Load(bare_port, offices, None, issuer, args)
-                elapsed = asyncio.run(load.run(args.anchor_seconds, polls=False, bare=True))
-                load.close()
-                return load.stats["bare"], elapsed
-            load = Load(port, offices, bulletin, issuer, args)
-            elapsed = asyncio.run(load.run(args.anchor_seconds))
-            load.close()
-            part = [load.stats[k] for k in ("import", "import-inm", "sr", "sr-inm")]
-            return merged("status polls only (hws)", part), elapsed
+        rounds: list[tuple[str, int, PollPhase, PollPhase]] = []
 
-        anchors: dict[str, list[float]] = {"bare": [], "polls": []}
-        anchor_rows: list[tuple[str, Endpoint, float]] = []
+        def measure(side: str, label: str) -> PollPhase:
+            if side == "anchor":
+                ports_, resources, pids = bare_ports, bare_resources, [b.pid for b in bares]
+            else:
+                for t in targets:
+                    t.resource.token = t.office.token
+                ports_, resources, pids = ports, [t.resource for t in targets], [a.pid for a in apis]
+            asyncio.run(poll_load(ports_, resources, args.poll_conns, 1.0, args.revalidate, label))  # warm-up
+            before = sum(process_tree_cpu(pid) or 0.0 for pid in pids)
+            phase = asyncio.run(poll_load(ports_, resources, args.poll_conns, args.anchor_seconds, args.revalidate, label))
+            phase.cpu = sum(process_tree_cpu(pid) or 0.0 for pid in pids) - before
+            return phase
 
-        def anchor_phase(kind: str, when: str) -> None:
-            result, elapsed = isolated(kind)
-            anchors[kind].append(result.count / elapsed)
-            anchor_rows.append(
-                (f"{when}: " + ("bare FastAPI GET /constant" if kind == "bare" else "hws status polls only"), result, elapsed)
-            )
-            print(
-                f"  {anchor_rows[-1][0]:<44} {result.count / elapsed:8.1f} req/s  p99 {fmt(result.percentile(99), 2)} ms  errors {result.errors}",
-                flush=True,
-            )
+        def anchor_rounds(when: str) -> None:
+            print(f"poll-only rounds {when} the soak ({args.anchor_seconds:g} s per side, order alternating):", flush=True)
+            print(f"  {'round':<12}{'side':<8}{'polls/s':>9}{'304':>6}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms/poll':>12}"
+                  f"{'errors':>7}  requests per process")  # fmt: skip
+            for n in range(args.anchor_rounds):
+                number = len(rounds) + 1
+                order = ("anchor", "hws") if number % 2 else ("hws", "anchor")
+                phases = {}
+                for side in order:
+                    phase = phases[side] = measure(side, f"{when} {side}")
+                    print(
+                        f"  {when + ' ' + str(n + 1):<12}{side:<8}{phase.rate:>9.0f}{phase.not_modified / max(1, phase.count):>6.0%}"
+                        f"{percentile(phase.latencies, 50):>8.2f}{percentile(phase.latencies, 99):>8.2f}"
+                        f"{phase.cpu * 1000 / max(1, phase.count):>12.3f}{phase.errors:>7}  "
+                        + " / ".join(str(c) for c in phase.per_port.values()),
+                        flush=True,
+                    )
+                rounds.append((when, number, phases["anchor"], phases["hws"]))
 
-        print(f"anchor phases before the soak ({args.anchor_seconds:g} s each, {args.poll_conns} connections):", flush=True)
-        anchor_phase("bare", "before")
-        anchor_phase("polls", "before")
+        anchor_rounds("before")
 
         # Warm-up, then the soak --------------------------------------------------------
-        load = Load(port, offices, bulletin, issuer, args)
+        load = Load(ports, offices, targets, bulletin, issuer, args)
         load.phase = "WARM"
         mix = {"polls": True, "downloads": True, "tokens": True, "submissions": True}
         print(f"warm-up: {args.warmup:g} s of the mix (not counted)", flush=True)
@@ -1109,55 +1127,61 @@ def main() -> int:
             asyncio.run(load.drain(args.follow_timeout))
         warm_errors = sum(e.errors for e in load.stats.values()) + len(load.pipeline_errors)
         load.close()
-        pool_size = sum(len(o.srns) for o in offices)
 
-        serve_workers = uvicorn_workers(api.pid)
-        watched = [Watched(f"api-{i + 1}", pid) for i, pid in enumerate(serve_workers)]
-        watched.insert(0, Watched("serve-main", api.pid))
+        watched = []
+        for i, api in enumerate(apis):
+            children = uvicorn_workers(api.pid)
+            watched.append(Watched(f"api-{i + 1}", api.pid))
+            watched += [Watched(f"api-{i + 1}.{k + 1}", pid) for k, pid in enumerate(children)]
         watched += [Watched(f"worker-{i + 1}", w.pid) for i, w in enumerate(workers)]
-        watched += [Watched("moto", moto.pid, verdict=False), Watched("loadgen", os.getpid(), verdict=False)]
+        if moto is not None:
+            watched.append(Watched("moto", moto.pid, verdict=False))
+        watched.append(Watched("loadgen", os.getpid(), verdict=False))
         memory = Memory(watched)
-        load = Load(port, offices, bulletin, issuer, args)
+        load = Load(ports, offices, targets, bulletin, issuer, args)
         print(
-            f"soak: {args.duration:g} s; status polls {args.poll_conns} conns over {pool_size} requests to start with, "
-            f"downloads {args.download_conns} conn(s), tokens {args.token_rate:g}/s, submissions {args.submit_rate:g}/s; "
-            f"API worker pids {serve_workers}",
+            f"soak: {args.duration:g} s; status polls {args.poll_conns} conns over {len(targets)} resources to start with "
+            f"({args.revalidate:.0%} If-None-Match), downloads {args.download_conns} conn(s), tokens {args.token_rate:g}/s, "
+            f"submissions {args.submit_rate:g}/s; API pids {[a.pid for a in apis]}",
             flush=True,
         )
         memory.start()
         cpu0 = time.process_time()
-        pg0 = backends_cpu(db_name)
+        pg0 = backends_cpu(db_name) if db_name else {}
+        timeline: list[str] = []
 
         async def soak() -> tuple[float, int]:
             elapsed = await load.run(
                 args.duration, **mix,
-                monitor=lambda loop: monitor_loop(loop, memory, args.report_every, args.sample_every, watched, [p for p in procs if p is not bare]),
+                monitor=lambda loop: monitor_loop(loop, memory, args.report_every, args.sample_every, watched,
+                                                  [p for p in procs if p not in bares], timeline),
             )  # fmt: skip
             return elapsed, await load.drain(args.follow_timeout)
 
         elapsed, unfinished = asyncio.run(soak())
         loadgen_cpu = time.process_time() - cpu0
-        pg1 = backends_cpu(db_name)
-        postgres_cpu = sum(cpu - pg0.get(pid, 0.0) for pid, cpu in pg1.items())
+        postgres_cpu = None
+        if db_name:
+            pg1 = backends_cpu(db_name)
+            postgres_cpu = sum(cpu - pg0.get(pid, 0.0) for pid, cpu in pg1.items())
         memory.finish()
         load.close()
-        print("anchor phases after the soak:", flush=True)
-        anchor_phase("polls", "after")
-        anchor_phase("bare", "after")
-        state = database_state(db_name)
-        load_after = os.getloadavg()
+        anchor_rounds("after")
+        state = database_state(backend, db_name, data)
+        load_after = Path("/proc/loadavg").read_text().strip()
 
         # Report ----------------------------------------------------------------------------
-        s = load.stats
-        polls = merged("all status polls", [s["import"], s["import-inm"], s["sr"], s["sr-inm"]])
+        st = load.stats
+        polls = merged("all status polls", [st[k] for k in POLL_KINDS])
         polls.mode = f"closed, {args.poll_conns} conns"
-        everything = merged("all requests", list(s.values()))
+        everything = merged("all requests", list(st.values()))
         print()
-        print(f"== Mixed load: {elapsed:.1f} s on hws serve --workers {args.api_workers} + {args.job_workers} hws worker, "
-              f"PostgreSQL, S3 (moto) ==")  # fmt: skip
+        print(f"== [{backend}] Mixed load: {elapsed:.1f} s on {where} ==")
         order = ["token", "submit", "import", "import-inm", "sr", "sr-inm", "follow", "full", "range"]
-        for line in endpoint_table([s[k] for k in order] + [polls, everything], elapsed):
+        for line in endpoint_table([st[k] for k in order] + [polls, everything], elapsed):
             print(line)
+        print(f"304 share of the status polls in the mix: {polls.statuses.get(304, 0) / max(1, polls.count):.0%}; "
+              f"{len(load.targets)} distinct polled resources at the end")  # fmt: skip
         print(
             f"\nsubmissions: {load.submitted} sent, {len(load.to_imported)} Imported, {len(load.to_registered)} Registered "
             f"(follow-up still running at the end: {unfinished}); open-loop ticks skipped: {load.skipped}"
@@ -1167,9 +1191,12 @@ def main() -> int:
         print("  database at the end: " + "; ".join(f"{t} {d}" for t, d in state.items()))
         backlog = state["jobs"].get("queued", 0) + state["jobs"].get("running", 0) + state["jobs"].get("dead", 0)
         backlog += state["imports"].get("Pending", 0)
+        print("\npoll p50/p99 over time (the progress lines above):")
+        for line in timeline:
+            print(line)
 
         print()
-        print(f"== RSS of the server processes ({len(watched[0].samples)} samples every {args.sample_every:g} s; "
+        print(f"== [{backend}] RSS of the server processes ({len(watched[0].samples)} samples every {args.sample_every:g} s; "
               f"flat = mean of the last third < {FLAT_LIMIT:.0%} above the first third) ==")  # fmt: skip
         print(f"{'process':<12} {'pid':>8} {'start MiB':>10} {'end MiB':>8} {'peak MiB':>9} {'1st third':>10} {'last third':>11} "
               f"{'growth':>7} {'CPU s':>7}  verdict")  # fmt: skip
@@ -1182,60 +1209,67 @@ def main() -> int:
                 continue
             first, last, growth = rss_growth(samples)
             flat = growth < FLAT_LIMIT
-            cpu = (w.cpu_end - w.cpu_start) if w.cpu_end is not None and w.cpu_start is not None else float("nan")
+            cpu_s = (w.cpu_end - w.cpu_start) if w.cpu_end is not None and w.cpu_start is not None else float("nan")
             verdict = ("flat" if flat else "NOT FLAT") if w.verdict else ("(not ours: " + ("flat" if flat else "grows") + ")")
             if w.verdict:
                 flat_all = flat_all and flat
             print(
                 f"{w.name:<12} {w.pid:>8} {samples[0][1] / 1024:>10.1f} {samples[-1][1] / 1024:>8.1f} {hwm / 1024:>9.1f} "
-                f"{first / 1024:>10.1f} {last / 1024:>11.1f} {growth:>+7.1%} {cpu:>7.1f}  {verdict}"
+                f"{first / 1024:>10.1f} {last / 1024:>11.1f} {growth:>+7.1%} {cpu_s:>7.1f}  {verdict}"
             )
         for lost in memory.lost:
             print(f"lost during the soak: {lost}")
             flat_all = False
         cpu = {w.name: (w.cpu_end or 0.0) - (w.cpu_start or 0.0) for w in watched if w.name != "loadgen"}
-        cpu["postgres"] = postgres_cpu
+        if postgres_cpu is not None:
+            cpu["postgres"] = postgres_cpu
         cpu["loadgen"] = loadgen_cpu
         print(
             f"CPU seconds over the soak ({elapsed:.0f} s x {os.cpu_count()} CPUs = {elapsed * (os.cpu_count() or 1):.0f} s): "
             + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
-            + f"; sum {sum(cpu.values()):.1f} s (PostgreSQL: the backends of this database present at the end)"
+            + f"; sum {sum(cpu.values()):.1f} s"
+            + (" (PostgreSQL: the backends of this database present at the end)" if postgres_cpu is not None else "")
         )
-        print(f"load generator CPU: {loadgen_cpu:.1f} s = {loadgen_cpu / elapsed:.0%} of one core over the soak")
 
         print()
-        print(f"== Anchor: status polls against a bare FastAPI constant endpoint ({args.poll_conns} connections, "
-              f"{args.anchor_seconds:g} s each, uvicorn --workers {args.api_workers}) ==")  # fmt: skip
-        print(f"{'phase':<44} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}")
-        for name, result, secs in anchor_rows:
-            print(
-                f"{name:<44} {result.count / secs:>8.1f} {fmt(result.percentile(50), 2):>7} {fmt(result.percentile(99), 2):>7} {result.errors:>6}"
-            )
-        bare_rps = statistics.fmean(anchors["bare"])
-        polls_rps = statistics.fmean(anchors["polls"])
-        ratio = polls_rps / bare_rps
-        mix_ratio = (polls.count / elapsed) / bare_rps
-        print(f"status polls only / bare  = {polls_rps:.1f} / {bare_rps:.1f} = {ratio:.2f}x  "
-              f"({'meets' if ratio >= TARGET_RATIO else 'below'} the {TARGET_RATIO}x target; means of before and after)")  # fmt: skip
-        print(f"status polls in the mix / bare = {polls.count / elapsed:.1f} / {bare_rps:.1f} = {mix_ratio:.2f}x  "
-              f"(sharing the server with downloads, tokens and submissions)")  # fmt: skip
-        print(f"status polls only, after / before the soak = {anchors['polls'][1] / anchors['polls'][0]:.2f}x")
+        print(f"== [{backend}] Status polls only, hws ÷ anchor ({args.poll_conns} connections over {api_procs} process(es) "
+              f"each, {args.anchor_seconds:g} s per side, {args.revalidate:.0%} If-None-Match) ==")  # fmt: skip
+        ratios = [h.rate / a.rate for _, _, a, h in rounds if a.rate]
+        cpu_ratios = [(h.cpu / max(1, h.count)) / (a.cpu / max(1, a.count)) for _, _, a, h in rounds if a.cpu and a.count]
+        for when, number, a, h in rounds:
+            print(f"  round {number} ({when}): anchor {a.rate:.0f} polls/s ({a.not_modified / max(1, a.count):.0%} 304), "
+                  f"hws {h.rate:.0f} ({h.not_modified / max(1, h.count):.0%} 304): {h.rate / a.rate:.2f}x")  # fmt: skip
+        ratio = statistics.median(ratios)
+        anchor_rate = statistics.median(a.rate for _, _, a, _ in rounds)
+        print(
+            f"ratio hws ÷ anchor (polls/s): median {ratio:.2f}x ({min(ratios):.2f}–{max(ratios):.2f}; rounds: "
+            f"{', '.join(f'{r:.2f}' for r in ratios)}); target ≥ {target_ratio}x -> "
+            f"{'meets' if ratio >= target_ratio else 'below'}"
+        )
+        if cpu_ratios:
+            print(f"CPU per poll hws ÷ anchor: median {statistics.median(cpu_ratios):.2f}x (server processes; "
+                  f"{'the PostgreSQL server not counted' if db_name else 'SQLite is in-process'})")  # fmt: skip
+        before = [h.rate for when, _, _, h in rounds if when == "before"]
+        after = [h.rate for when, _, _, h in rounds if when == "after"]
+        print(f"status polls in the mix / anchor median = {polls.count / elapsed:.1f} / {anchor_rate:.1f} = "
+              f"{polls.count / elapsed / anchor_rate:.2f}x (sharing the server with downloads, tokens and submissions)")  # fmt: skip
+        print(f"hws polls only, after / before the soak = {statistics.median(after) / statistics.median(before):.2f}x")
 
-        errors = everything.errors + len(load.pipeline_errors) + sum(r.errors for _, r, _ in anchor_rows)
+        errors = everything.errors + len(load.pipeline_errors) + sum(a.errors + h.errors for _, _, a, h in rounds)
         print()
-        print(f"== Errors: {errors} in the soak and the anchor phases (warm-up: {warm_errors}) ==")
-        for e in [*s.values(), *(r for _, r, _ in anchor_rows)]:
+        print(f"== [{backend}] Errors: {errors} in the soak and the poll-only rounds (warm-up: {warm_errors}) ==")
+        for e in st.values():
             for sample in e.error_samples:
                 print(f"  {e.label}: {sample}")
         for problem in load.pipeline_errors[:20]:
             print(f"  pipeline: {problem}")
         if backlog:
             print(f"  backlog at the end: {backlog} jobs queued/running/dead or imports Pending")
-        print(f"\nload average (1/5/15 min) before {' '.join(f'{x:.2f}' for x in load_before)}, "
-              f"after {' '.join(f'{x:.2f}' for x in load_after)} ({os.cpu_count()} CPUs, shared)")  # fmt: skip
+        print(f"\n/proc/loadavg before {load_before}, after {load_after} ({os.cpu_count()} CPUs, shared)")
         print(
-            f"verdict: errors {errors} ({'zero' if errors == 0 else 'NOT zero'}), RSS {'flat' if flat_all else 'NOT flat'}, "
-            f"status polls / bare {ratio:.2f}x ({'meets' if ratio >= TARGET_RATIO else 'below'} {TARGET_RATIO}x)"
+            f"verdict [{backend}]: errors {errors} ({'zero' if errors == 0 else 'NOT zero'}), RSS {'flat' if flat_all else 'NOT flat'}, "
+            f"status polls / anchor {ratio:.2f}x ({'meets' if ratio >= target_ratio else 'below'} {target_ratio}x)",
+            flush=True,
         )
         ok = errors == 0 and flat_all and backlog == 0
     finally:
@@ -1249,10 +1283,10 @@ def main() -> int:
         if db_name and not args.keep:
             drop_database(db_name)
         if args.keep:
-            print(f"work files kept in {work}; database {db_name} kept")
+            print(f"work files kept in {work}" + (f"; database {db_name} kept" if db_name else ""))
         else:
             shutil.rmtree(work, ignore_errors=True)
-    return 0 if ok else 1
+    return ok
 
 
 if __name__ == "__main__":
