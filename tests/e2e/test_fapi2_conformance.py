@@ -28,12 +28,14 @@ EnsureClientAssertionInTokenEndpoint, EnsureClientAssertionWithExpIs5MinutesInPa
 EnsureClientAssertionWithWrongAudFails, EnsureClientAssertionWithNoSubFails,
 DpopNegativeTests (its 30 sub-cases: 29 parametrized ids, and the jti reuse pair as its own test).
 
-What the suite checks that cannot be checked here, inside modules that are ported:
-- TLS (EnsureTLS12RequireBCP195Ciphers, DisallowTLS10/11, EnsureTLS13OrLater, cipher lists
-  in HappyFlow and EnsureHolderOfKeyRequired) and the ``https`` scheme of the issuer and the
-  token endpoint (CheckDiscEndpointIssuerIsValidUrl, CheckDiscEndpointTokenEndpoint): ``hws
-  serve`` speaks plain HTTP behind the deployment's TLS terminator, and this test server is
-  ``http://127.0.0.1:<port>``; the tests check the same URLs against HWS_PUBLIC_URL instead.
+What the suite checks that cannot be checked here, inside modules that are ported: TLS
+(EnsureTLS12RequireBCP195Ciphers, DisallowTLS10/11, EnsureTLS13OrLater, the cipher lists, in
+HappyFlow and EnsureHolderOfKeyRequired). ``hws serve`` speaks plain HTTP behind the
+deployment's TLS terminator; the ``behind_tls`` server here has an ``https`` public URL
+(HWS_PUBLIC_URL) and is reached through a stand-in terminator (``TlsTerminator``), so the
+suite's ``https`` checks of the issuer and the token endpoint (CheckDiscEndpointIssuerIsValidUrl,
+CheckDiscEndpointTokenEndpoint) and ``https`` values of ``htu`` are tested there; on the
+plain-HTTP servers the same URLs are checked against the public URL's scheme instead.
 
 Modules of the plan judged not applicable to this variant (the suite marks each
 ``@VariantNotApplicable`` for ``fapi_client_credentials_grant`` unless said otherwise):
@@ -78,13 +80,15 @@ Modules of the plan judged not applicable to this variant (the suite marks each
   EnsureMatchingKeyInAuthorizationRequest, EnsureUnsignedRequestAtParEndpointFails,
   PARRejectRequestUriInParAuthorizationRequest.
 
-One server (SQLite, DPoP nonces on: the default) serves the module; the flows whose outcome
-a nonce could change (HappyFlow, the iat and nbf/exp modules, DpopNegativeTests) run again,
-as ``no_nonces`` ids, on a second server with HWS_DPOP_NONCES=false, the configuration in
-which the suite's iat sub-cases are strict. Every test enrols its own clients
-(``--token-binding dpop-required``: in this profile every access token is
-sender-constrained), so the tests do not depend on each other's state; the DpopNegativeTests
-sub-cases share one client and token per server and key type, as the module does.
+Servers (SQLite), started on first use and shared by the module: ``nonces`` (the default
+configuration, HWS_DPOP_NONCES on), where every module runs; ``no_nonces``
+(HWS_DPOP_NONCES=false, where the suite's iat sub-cases are strict) and ``behind_tls`` (see
+above), where the flows a nonce or the URL could change run again (HappyFlow, the iat and
+nbf/exp modules, DpopNegativeTests; DiscoveryEndpointVerification behind TLS too). Every
+test enrols its own clients (``--token-binding dpop-required``: in this profile every access
+token is sender-constrained), so the tests do not depend on each other's state; the
+DpopNegativeTests sub-cases share one client and token per server and key type, as the module
+does.
 """
 
 from __future__ import annotations
@@ -110,6 +114,7 @@ from tests.support.dpop_proofs import (
     Client,
     DpopClient,
     DpopKey,
+    TlsTerminator,
     ath,
     b64url,
     client_assertion,
@@ -146,26 +151,50 @@ OFFICES = itertools.cycle(("KR", "JP", "US", "CH", "EM", "DE", "FR", "ES", "IT",
 # --------------------------------------------------------------------------- fixtures
 
 
+#: The public URL of the ``behind_tls`` server: what the suite would be configured with
+#: (it requires ``https``), served by a TLS terminator in front of hws.
+PUBLIC_URL = "https://hws.example"
+
+#: The server configurations: DPoP nonces on (the default); off (HWS_DPOP_NONCES=false, where
+#: the suite's iat sub-cases are strict and a proof's freshness rests on ``iat`` and ``jti``
+#: alone); and nonces on behind a TLS terminator (HWS_PUBLIC_URL https, see :class:`TlsTerminator`).
+CONFIGS: dict[str, dict[str, str | None]] = {
+    "nonces": {},
+    "no_nonces": {"HWS_DPOP_NONCES": "false"},
+    "behind_tls": {"HWS_PUBLIC_URL": PUBLIC_URL},
+}
+
+
 class Servers:
-    """The module's servers, started when first asked for: with DPoP nonces (the default,
-    HWS_DPOP_NONCES on) and without them (HWS_DPOP_NONCES=false, where the suite's iat
-    sub-cases are strict and a proof's freshness rests on ``iat`` and ``jti`` alone)."""
+    """The module's servers, one per configuration, each started when first asked for."""
 
     def __init__(self, base: Path) -> None:
         self.base = base
-        self.running: dict[bool, RunningServer] = {}
-        self.metadata: dict[bool, dict[str, Any]] = {}
+        self.running: dict[str, RunningServer] = {}
+        self.metadata: dict[str, dict[str, Any]] = {}
 
-    def get(self, nonces: bool) -> RunningServer:
-        if nonces not in self.running:
-            env = None if nonces else {"HWS_DPOP_NONCES": "false"}
-            server = start_server(self.base / ("server" if nonces else "server-without-nonces"), extra_env=env)
-            self.running[nonces] = server
+    def get(self, config: str) -> RunningServer:
+        if config not in self.running:
+            server = start_server(self.base / config, extra_env=CONFIGS[config])
+            self.running[config] = server
             # GetOauthDynamicServerConfiguration, from the configured server.discoveryUrl
-            response = httpx.get(server.issuer + WELL_KNOWN, timeout=20)
+            with self.http(config) as http:
+                response = http.get(self.discovery_url(config))
             assert response.status_code == 200, response.text
-            self.metadata[nonces] = response.json()
-        return self.running[nonces]
+            self.metadata[config] = response.json()
+        return self.running[config]
+
+    def public_url(self, config: str) -> str:
+        return PUBLIC_URL if config == "behind_tls" else self.get(config).url
+
+    def discovery_url(self, config: str) -> str:
+        return f"{self.public_url(config)}/oauth2{WELL_KNOWN}"
+
+    def http(self, config: str) -> httpx.Client:
+        """A client that reaches the server at its public URL."""
+        if config == "behind_tls":
+            return httpx.Client(timeout=20, transport=TlsTerminator(self.get(config).port))
+        return httpx.Client(timeout=20)
 
     def stop(self) -> None:
         for server in self.running.values():
@@ -179,20 +208,35 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     started.stop()
 
 
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=20) as client:
-        yield client
-
-
 @dataclass
 class Setup:
-    """What the suite's configuration gives a module: the server metadata and the resource URL."""
+    """What the suite's configuration gives a module: the server (``server.discoveryUrl``),
+    its metadata, the resource URL, and an HTTP client that reaches them."""
 
-    server: RunningServer
-    metadata: dict[str, Any]
+    servers: Servers
+    config: str
     http: httpx.Client
-    nonces: bool = True
+
+    @property
+    def server(self) -> RunningServer:
+        return self.servers.get(self.config)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        self.servers.get(self.config)
+        return self.servers.metadata[self.config]
+
+    @property
+    def nonces(self) -> bool:
+        return self.config != "no_nonces"
+
+    @property
+    def public_url(self) -> str:
+        return self.servers.public_url(self.config)
+
+    @property
+    def discovery_url(self) -> str:
+        return self.servers.discovery_url(self.config)
 
     @property
     def issuer(self) -> str:
@@ -204,7 +248,8 @@ class Setup:
 
     @property
     def resource_url(self) -> str:
-        return f"{self.server.api_url}/pingMe"
+        """``resource.resourceUrl``: the ping, under the API base URL discovery publishes."""
+        return f"{self.metadata['hws_api_base_url']}/pingMe"
 
     def enrol(self, *, alg: str = "ES256", binding: str = "dpop-required") -> Client:
         return enrol(self.server, next(OFFICES), alg=alg, binding=binding)
@@ -214,17 +259,28 @@ class Setup:
         return DpopClient(self.http, self.enrol(alg=alg), self.issuer, self.token_endpoint, dpop=DpopKey(dpop_alg))
 
 
+def make_setup(request: pytest.FixtureRequest, servers: Servers, config: str) -> Setup:
+    http = servers.http(config)
+    request.addfinalizer(http.close)
+    return Setup(servers, config, http)
+
+
 @pytest.fixture
-def setup(servers: Servers, http: httpx.Client) -> Setup:
+def setup(request: pytest.FixtureRequest, servers: Servers) -> Setup:
     """The server with DPoP nonces (the default)."""
-    return Setup(servers.get(True), servers.metadata[True], http)
+    return make_setup(request, servers, "nonces")
 
 
-@pytest.fixture(params=[True, False], ids=["nonces", "no_nonces"])
-def any_setup(request: pytest.FixtureRequest, servers: Servers, http: httpx.Client) -> Setup:
-    """The module's test against the server with DPoP nonces, and against one without."""
-    nonces: bool = request.param
-    return Setup(servers.get(nonces), servers.metadata[nonces], http, nonces)
+@pytest.fixture(params=list(CONFIGS))
+def any_setup(request: pytest.FixtureRequest, servers: Servers) -> Setup:
+    """The module's test on each server configuration."""
+    return make_setup(request, servers, request.param)
+
+
+@pytest.fixture(params=["nonces", "behind_tls"])
+def local_and_tls_setup(request: pytest.FixtureRequest, servers: Servers) -> Setup:
+    """The server as the test reaches it (plain HTTP), and behind a TLS terminator."""
+    return make_setup(request, servers, request.param)
 
 
 # --------------------------------------------------------------------------- checks shared by modules
@@ -332,7 +388,7 @@ def iat_shift(seconds: int) -> Callable[[dict[str, Any], dict[str, Any]], None]:
 # --------------------------------------------------------------------------- discovery
 
 
-def test_FAPI2SPFinalDiscoveryEndpointVerification(setup: Setup) -> None:
+def test_FAPI2SPFinalDiscoveryEndpointVerification(local_and_tls_setup: Setup) -> None:
     """FAPI2SPFinalDiscoveryEndpointVerification (client credentials, DPoP, private_key_jwt):
     the server metadata holds what FAPI 2.0 requires.
 
@@ -351,12 +407,15 @@ def test_FAPI2SPFinalDiscoveryEndpointVerification(setup: Setup) -> None:
     FAPICheckDiscEndpointGrantTypesSupportedContainsClientCredentials (the profile's check);
     and issue 14's exact values for ``dpop_signing_alg_values_supported`` and
     ``token_endpoint_auth_methods_supported``."""
-    discovery_url = setup.server.issuer + WELL_KNOWN
+    setup = local_and_tls_setup
+    discovery_url = setup.discovery_url
     response = setup.http.get(discovery_url)
     assert response.status_code == 200, describe(response)
     assert response.headers["content-type"].split(";")[0].strip() == "application/json"
     server = response.json()
-    public = urlsplit(setup.server.url)
+    public = urlsplit(setup.public_url)
+    if setup.config == "behind_tls":  # the suite's https checks, where they can hold
+        assert public.scheme == "https"
 
     for key in ("issuer", "token_endpoint"):
         assert isinstance(server.get(key), str) and server[key], key
@@ -621,16 +680,19 @@ class Holder:
 
 
 class Holders:
-    """Per server (nonces or not) and DPoP algorithm, a client that got its token and called
+    """Per server configuration and DPoP algorithm, a client that got its token and called
     the resource once (the module's requestProtectedResource before the sub-cases)."""
 
-    def __init__(self, servers: Servers, http: httpx.Client) -> None:
-        self.servers, self.http = servers, http
-        self.holders: dict[tuple[bool, str], Holder] = {}
+    def __init__(self, servers: Servers) -> None:
+        self.servers = servers
+        self.holders: dict[tuple[str, str], Holder] = {}
+        self.clients: list[httpx.Client] = []
 
-    def get(self, nonces: bool, alg: str) -> Holder:
-        if (nonces, alg) not in self.holders:
-            setup = Setup(self.servers.get(nonces), self.servers.metadata[nonces], self.http)
+    def get(self, config: str, alg: str) -> Holder:
+        if (config, alg) not in self.holders:
+            http = self.servers.http(config)
+            self.clients.append(http)
+            setup = Setup(self.servers, config, http)
             client = setup.client(dpop_alg=alg)
             body = check_token_response(client.token(), client)
             holder = Holder(client, body["access_token"], setup.resource_url)
@@ -638,14 +700,19 @@ class Holders:
             response = holder.call(headers=headers)
             check_resource_ok(response)
             check_interaction_id(headers, response)
-            self.holders[nonces, alg] = holder
-        return self.holders[nonces, alg]
+            self.holders[config, alg] = holder
+        return self.holders[config, alg]
+
+    def close(self) -> None:
+        for http in self.clients:
+            http.close()
 
 
 @pytest.fixture(scope="module")
 def negative_holders(servers: Servers) -> Iterator[Holders]:
-    with httpx.Client(timeout=20) as http:
-        yield Holders(servers, http)
+    holders = Holders(servers)
+    yield holders
+    holders.close()
 
 
 def strip_signature(proof: str) -> str:
@@ -804,19 +871,23 @@ def different_key(holder: Holder) -> dict[str, Any]:
     return {"change": put(header__jwk=other.public_jwk), "sign_with": other}
 
 
+#: Where the sub-cases run: both key types on the default server (the RS256 sub-case needs
+#: the RSA key); the suite's default DPoP key (PS256) without nonces and behind TLS, where
+#: ``htu`` is https and DpopHtuWithPort really adds ``:443``.
+NEGATIVE_RUNS = [("nonces", "ES256"), ("nonces", "PS256"), ("no_nonces", "PS256"), ("behind_tls", "PS256")]
+
 NEGATIVE_PARAMS = [
-    pytest.param(nonces, alg, name, id=f"{'nonces' if nonces else 'no_nonces'}-{alg}-{name}")
-    for nonces in (True, False)
-    for alg in ("ES256", "PS256")
+    pytest.param(config, alg, name, id=f"{config}-{alg}-{name}")
+    for config, alg in NEGATIVE_RUNS
     for name, case in NEGATIVE_CASES.items()
     if case.only_for is None or (case.only_for == "RSA") == (alg == "PS256")
 ]
 
 
-@pytest.mark.parametrize(("nonces", "dpop_alg", "case_name"), NEGATIVE_PARAMS)
-def test_FAPI2SPFinalDpopNegativeTests(negative_holders: Holders, nonces: bool, dpop_alg: str, case_name: str) -> None:
-    """FAPI2SPFinalDpopNegativeTests, one sub-case per id (run for an ES256 and for a PS256
-    DPoP key; the RS256 sub-case needs the RSA key, as in the suite): with a token obtained as
+@pytest.mark.parametrize(("config", "dpop_alg", "case_name"), NEGATIVE_PARAMS)
+def test_FAPI2SPFinalDpopNegativeTests(negative_holders: Holders, config: str, dpop_alg: str, case_name: str) -> None:
+    """FAPI2SPFinalDpopNegativeTests, one sub-case per id (see NEGATIVE_RUNS for the servers
+    and DPoP keys; the RS256 sub-case needs the RSA key, as in the suite): with a token obtained as
     normal, the resource call is made with the proof changed as the sub-case says, retried
     once on ``use_dpop_nonce`` (callResourceEndpointSteps), and must succeed (200/201) or be
     refused (the suite's EnsureHttpStatusCodeIs400or401; issue 14: 401 with a DPoP challenge,
@@ -829,7 +900,7 @@ def test_FAPI2SPFinalDpopNegativeTests(negative_holders: Holders, nonces: bool, 
     was used, only warns if the server refuses).
     The sub-cases the suite grades as warnings are asserted as it expects them: capitals in the
     header name, scheme and host of ``htu``; the default port."""
-    holder = negative_holders.get(nonces, dpop_alg)
+    holder = negative_holders.get(config, dpop_alg)
     case = NEGATIVE_CASES[case_name]
     response = holder.call(fresh_nonce=case.nonce_free, **case.options(holder))
     if case.expect_success:
@@ -839,14 +910,13 @@ def test_FAPI2SPFinalDpopNegativeTests(negative_holders: Holders, nonces: bool, 
     check_resource_ok(holder.call())
 
 
-@pytest.mark.parametrize("dpop_alg", ["ES256", "PS256"])
-@pytest.mark.parametrize("nonces", [True, False], ids=["nonces", "no_nonces"])
-def test_FAPI2SPFinalDpopNegativeTests_jti_reuse(negative_holders: Holders, nonces: bool, dpop_alg: str) -> None:
+@pytest.mark.parametrize(("config", "dpop_alg"), NEGATIVE_RUNS, ids=[f"{c}-{a}" for c, a in NEGATIVE_RUNS])
+def test_FAPI2SPFinalDpopNegativeTests_jti_reuse(negative_holders: Holders, config: str, dpop_alg: str) -> None:
     """FAPI2SPFinalDpopNegativeTests, "DPoP reuse": FixedJtiClaim gives two proofs the same
     ``jti``; the first is accepted, the second refused (the suite grades the second as a
     warning; issue 14: a replayed proof → 401). A nonce retry changes the fixed jti, as the
     suite's retry does."""
-    holder = negative_holders.get(nonces, dpop_alg)
+    holder = negative_holders.get(config, dpop_alg)
     fixed: dict[str, str] = {}
 
     def fixed_jti(header: dict[str, Any], claims: dict[str, Any]) -> None:

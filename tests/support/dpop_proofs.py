@@ -399,6 +399,24 @@ class DpopClient:
         return response
 
 
+class TlsTerminator(httpx.BaseTransport):
+    """What a TLS-terminating proxy in front of hws does, for a test: requests made to the
+    public ``https`` URLs (the ones discovery publishes and proofs name in ``htu``) reach the
+    local plain-HTTP server, their ``Host`` header unchanged, with ``X-Forwarded-Proto: https``."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self.port)
+        request.headers["X-Forwarded-Proto"] = "https"
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def jwt_claims(token: str) -> dict[str, Any]:
     """The claims of a JWS compact token, unverified (the test reads ``cnf``)."""
     payload = token.split(".")[1]
