@@ -1,6 +1,8 @@
 """What the benchmarks share: starting and stopping servers on loopback, finding the
-binaries, reading a process's CPU time. Imported by the bench scripts, which run from
-this folder (``.venv/bin/python bench/<name>.py``)."""
+binaries, reading a process's CPU time; the load generator's keep-alive HTTP/1.1 client,
+the status-poll load (connections round-robin over one port per server process), seeding
+applications through the API, and fresh PostgreSQL databases. Imported by the bench
+scripts, which run from this folder (``.venv/bin/python bench/<name>.py``)."""
 
 from __future__ import annotations
 
@@ -316,16 +318,21 @@ def seed_applications(base: str, clients: list[tuple[str, Any]], per_office: int
     api = "/webservices/api/v1"
     folder.mkdir(parents=True, exist_ok=True)
 
-    def send(job: tuple[str, Any, int]) -> tuple[str, str, str]:
+    def send(job: tuple[str, Any, int]) -> tuple[str, Any, str, str]:
         code, client, n = job
         path = folder / f"{code}-{tag}-{n}.zip"
         path.write_bytes(example_package("application", office=code, office_reference=f"{code}-{tag}-{n}", deferment=None))
-        status = client.wait_for_import(client.submit(path).import_id, timeout=600)
-        if not status.imported or not status.srn:
-            raise SystemExit(f"seeding: {path.name} was {status.status}: {status.problems}")
+        import_id = client.submit(path).import_id
         path.unlink()
+        return code, client, import_id, path.name
+
+    def wait(sent: tuple[str, Any, str, str]) -> tuple[str, str, str]:
+        code, client, import_id, name = sent
+        status = client.wait_for_import(import_id, timeout=600)
+        if not status.imported or not status.srn:
+            raise SystemExit(f"seeding: {name} was {status.status}: {status.problems}")
         return code, f"{api}/request/import/{status.import_id}", f"{api}/request/{status.srn}"
 
     jobs = [(code, client, n) for n in range(per_office) for code, client in clients]
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(send, jobs))
+    with ThreadPoolExecutor(threads) as pool:  # every package sent first, then each import awaited
+        return list(pool.map(wait, list(pool.map(send, jobs))))
