@@ -189,8 +189,9 @@ def test_a_file_whose_blob_is_not_recorded_is_refused(world: World) -> None:
 def test_one_request_per_import_and_per_srn(world: World) -> None:
     first = world.create("970000001")
     with pytest.raises(IntegrityError), world.engine.begin() as conn:  # unique import_id
-        srs.create(conn, srn="970000002", import_id=first.import_id, client_id=world.client_id, content=application(),
-                   files=[], now=NOW)  # fmt: skip
+        srs.create(
+            conn, srn="970000002", import_id=first.import_id, client_id=world.client_id, content=application(), files=[], now=NOW
+        )
     with pytest.raises(IntegrityError):  # primary key srn
         world.create("970000001")
     assert [sr.srn for sr in srs.find(world.engine)] == ["970000001"]
@@ -212,8 +213,9 @@ def test_unknown_requests_read_as_none(world: World) -> None:
 def test_get_in_reads_inside_the_callers_transaction(world: World) -> None:
     import_id = world.new_import()
     with world.engine.begin() as conn:
-        srs.create(conn, srn="970000001", import_id=import_id, client_id=world.client_id, content=application(),
-                   files=[], now=NOW)  # fmt: skip
+        srs.create(
+            conn, srn="970000001", import_id=import_id, client_id=world.client_id, content=application(), files=[], now=NOW
+        )
         inside = srs.get_in(conn, "970000001")
         assert inside is not None and inside.status == "Undefined"
         assert srs.designations_in(conn, "970000001") == []
@@ -240,8 +242,13 @@ def test_as_dict_is_the_operators_summary(world: World) -> None:
         "updated_at": "2026-12-31T23:30:00+00:00",
     }
     assert "data" not in summary and "client_id" not in summary
-    sr = world.move(world.move(sr, Status.PROCESSING), Status.REGISTERED, irn="DM/000001",
-                    expected_publication=date(2027, 1, 1), registered_at=NOW)  # fmt: skip
+    sr = world.move(
+        world.move(sr, Status.PROCESSING),
+        Status.REGISTERED,
+        irn="DM/000001",
+        expected_publication=date(2027, 1, 1),
+        registered_at=NOW,
+    )
     summary = sr.as_dict()
     assert summary["irn"] == "DM/000001" and summary["expected_publication"] == "2027-01-01"
     assert summary["registered_at"] == "2026-12-31T23:30:00+00:00"
@@ -256,8 +263,9 @@ def test_transition_moves_the_status_bumps_the_version_and_records_the_event(bot
     moved = both_worlds.move(sr, Status.PROCESSING, now=later)
     assert moved.status == "Processing" and moved.version == 2 and moved.etag == '"970000001-v2"'
     assert moved.updated_at == later and moved.created_at == NOW
-    pending = both_worlds.move(moved, Status.PENDING_REGULARIZATION, now=later, regularization_deadline=date(2027, 4, 1),
-                               fee_shortfall=True)  # fmt: skip
+    pending = both_worlds.move(
+        moved, Status.PENDING_REGULARIZATION, now=later, regularization_deadline=date(2027, 4, 1), fee_shortfall=True
+    )
     assert pending.regularization_deadline == date(2027, 4, 1) and pending.fee_shortfall is True and pending.version == 3
     assert [(e["from"], e["to"], e["actor"]) for e in srs.history(both_worlds.engine, sr.srn)] == [
         (None, "Undefined", "import"),
@@ -362,15 +370,17 @@ def test_overdue_is_pending_regularization_past_its_deadline(world: World) -> No
     today = date(2027, 1, 1)  # the day after a year with 53 ISO weeks ends
 
     def pending(srn: str, deadline: date) -> None:
-        world.move(world.move(world.create(srn), Status.PROCESSING), Status.PENDING_REGULARIZATION,
-                   regularization_deadline=deadline)  # fmt: skip
+        world.move(
+            world.move(world.create(srn), Status.PROCESSING), Status.PENDING_REGULARIZATION, regularization_deadline=deadline
+        )
 
     pending("970000001", date(2026, 12, 31))  # yesterday: overdue
     pending("970000002", today)  # due today: not yet
     pending("970000003", date(2027, 1, 2))
     regularized = world.create("970000004")  # back to Processing with its old deadline: not waiting any more
-    regularized = world.move(world.move(regularized, Status.PROCESSING), Status.PENDING_REGULARIZATION,
-                             regularization_deadline=date(2026, 6, 1))  # fmt: skip
+    regularized = world.move(
+        world.move(regularized, Status.PROCESSING), Status.PENDING_REGULARIZATION, regularization_deadline=date(2026, 6, 1)
+    )
     world.move(regularized, Status.PROCESSING)
     assert [sr.srn for sr in srs.overdue(world.engine, today)] == ["970000001"]
     assert srs.overdue(world.engine, date(2026, 12, 31)) == []
