@@ -153,6 +153,10 @@ def test_token_binding_per_client(dpop_server: RunningServer, tmp_path: Path) ->
 def test_discovery_advertises_dpop(dpop_server: RunningServer) -> None:
     document = httpx.get(f"{dpop_server.issuer}/.well-known/openid-configuration").json()
     assert document["dpop_signing_alg_values_supported"] == ["ES256", "PS256"]
+    # the same metadata where RFC 8414 §3 puts it for an issuer with a path (…/.well-known/oauth-authorization-server/oauth2)
+    metadata = httpx.get(f"{dpop_server.url}/.well-known/oauth-authorization-server/oauth2")
+    assert metadata.status_code == 200 and metadata.json() == document
+    assert document["issuer"] == dpop_server.issuer
 
 
 def test_configure_dpop_keeps_a_key_with_the_profile(dpop_server: RunningServer, tmp_path: Path) -> None:

@@ -197,6 +197,12 @@ def build_router(settings: Settings) -> APIRouter:
     async def openid_configuration(request: Request) -> JSONResponse:
         return JSONResponse(discovery_document(service_of(request).settings), headers={"Cache-Control": "max-age=300"})
 
+    # RFC 8414 §3: the well-known segment goes between the host and the issuer's path (the
+    # metadata location FAPI 2.0 names, and where the conformance suite looks by default)
+    @router.get(f"/.well-known/oauth-authorization-server{issuer_path}", summary="OAuth 2.0 authorization server metadata")
+    async def authorization_server_metadata(request: Request) -> JSONResponse:
+        return await openid_configuration(request)
+
     @router.get(_path(settings.jwks_uri), summary="The service's public signing keys (JWKS)")
     async def jwks(request: Request) -> JSONResponse:
         return JSONResponse(service_of(request).keyring.jwks(), headers={"Cache-Control": "max-age=60"})
