@@ -1085,6 +1085,8 @@ def soak_one(backend: str, args: argparse.Namespace) -> bool:
 
         def measure(side: str, label: str) -> PollPhase:
             if side == "anchor":
+                for t, r in zip(targets, bare_resources, strict=False):  # the same request size as hws's polls
+                    r.token = t.office.token
                 ports_, resources, pids = bare_ports, bare_resources, [b.pid for b in bares]
             else:
                 for t in targets:
