@@ -8,17 +8,22 @@
 //     with --replay-store FILE in sqlite_adapter.mjs, on disk (SQLite, WAL, synchronous=FULL,
 //     group commit in a worker thread) before the token is answered, as hws does.
 //
+//   * DPoP (RFC 9449; on by default in oidc-provider 9): a token request with a DPoP proof
+//     gets a token bound to the proof's key (cnf.jkt, token_type DPoP); the proofs' jti are
+//     single use in the same replay store; --dpop --dpop-nonce also requires its nonce.
+//
 // Usage (the benchmark starts it; nothing else is needed):
-//   node server.mjs --port 4100 --client-id bench --client-jwk client.jwk.json [--replay-store replay.db]
+//   node server.mjs --port 4100 --client-id bench --client-jwk client.jwk.json [--replay-store replay.db] [--dpop [--dpop-nonce]]
+// tests/e2e/test_dpop_interop.py starts it too (only the oidc-provider package is needed
+// then: the SQLite adapter is loaded only with --replay-store).
 // It prints one line "ready <issuer>" on stdout once it listens.
 
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import Provider from 'oidc-provider';
 
-import { createSqliteAdapter } from './sqlite_adapter.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,6 +32,8 @@ const { values: args } = parseArgs({
     'client-id': { type: 'string', default: 'bench' },
     'client-jwk': { type: 'string' },
     'replay-store': { type: 'string' },
+    dpop: { type: 'boolean', default: false },
+    'dpop-nonce': { type: 'boolean', default: false },
   },
 });
 
@@ -44,7 +51,10 @@ const clientJwk = JSON.parse(readFileSync(args['client-jwk'], 'utf8'));
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const providerJwk = { ...privateKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig', kid: randomUUID() };
 
-const adapter = args['replay-store'] ? createSqliteAdapter(args['replay-store']) : undefined;
+// better-sqlite3 (a native module) is needed only for the durable replay store
+const adapter = args['replay-store']
+  ? (await import('./sqlite_adapter.mjs')).createSqliteAdapter(args['replay-store'])
+  : undefined;
 
 const configuration = {
   ...(adapter ? { adapter } : {}),
@@ -66,6 +76,8 @@ const configuration = {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    // DPoP is on by default in oidc-provider 9 (feature dPoP); --dpop-nonce adds its nonces
+    ...(args.dpop && args['dpop-nonce'] ? { dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true } } : {}),
     introspection: { enabled: false },
     revocation: { enabled: false },
     resourceIndicators: {
