@@ -40,10 +40,18 @@ def test_the_embedded_app_runs_workers_and_the_scheduler_as_configured(tmp_path:
     monkeypatch.setattr(embedded, "create_app", lambda service, background: seen.extend(background) or "app")
     with_scheduler = make_service(tmp_path / "a", f"sqlite:///{tmp_path / 'a.sqlite3'}", worker_threads=2, scheduler=True)
     assert embedded_app(with_scheduler) == "app"
-    assert [type(part).__name__ for part in seen] == ["WorkerPool", "Scheduler"]
+    assert [type(part).__name__ for part in seen] == ["WorkerPool", "DeliveryPool", "Scheduler"]
     seen.clear()
     without = make_service(tmp_path / "b", f"sqlite:///{tmp_path / 'b.sqlite3'}", worker_threads=0, scheduler=False)
     embedded_app(without, workers=3)
-    assert [type(part).__name__ for part in seen] == ["WorkerPool"] and len(seen[0]._threads) == 3  # type: ignore[attr-defined]
+    assert [type(part).__name__ for part in seen] == ["WorkerPool", "DeliveryPool"] and len(seen[0]._threads) == 3  # type: ignore[attr-defined]
+    seen.clear()
+    embedded_app(without)  # an API-only process (no job runners) sends no webhooks either
+    assert [type(part).__name__ for part in seen] == ["WorkerPool"]
+    seen.clear()
+    quiet = make_service(tmp_path / "c", f"sqlite:///{tmp_path / 'c.sqlite3'}", scheduler=False, webhook_delivery_threads=0)
+    embedded_app(quiet)
+    assert [type(part).__name__ for part in seen] == ["WorkerPool"]
     with_scheduler.close()
     without.close()
+    quiet.close()

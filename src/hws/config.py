@@ -142,6 +142,36 @@ class Settings(BaseSettings):
     scheduler: bool = Field(True, description="Run the weekly publisher (one leader among all processes).")
     scheduler_interval: float = Field(30.0, gt=0, description="Seconds between the scheduler's checks.")
 
+    # Events and webhooks (docs/events.md) ---------------------------------------------
+    event_retention_days: int = Field(
+        30, ge=1, description="Days an event stays in the feed; a cursor older than that gets 410 (cursor-expired)."
+    )
+    event_page_size: int = Field(100, ge=1, le=1000, description="Most events one feed answer holds.")
+    event_max_wait: int = Field(60, ge=0, le=300, description="Longest long-poll (the feed's wait=) in seconds.")
+    event_poll_interval: float = Field(
+        0.25, gt=0, le=5, description="While a long-poll waits, how often it looks for events other processes recorded."
+    )
+    webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs webhook endpoints may resolve to although they are loopback, link-local or private "
+        "(refused otherwise: SSRF).",
+    )
+    webhook_allow_http: bool = Field(False, description="Accept http:// webhook endpoints (default: https:// only).")
+    webhook_timeout: float = Field(10.0, gt=0, le=60, description="Seconds one delivery may take (connect to last byte).")
+    webhook_max_body_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest event body sent; a larger event is dead-lettered, not sent."
+    )
+    webhook_max_response_bytes: int = Field(
+        64 * 1024, ge=0, description="Bytes of an endpoint's answer read (the rest is not waited for)."
+    )
+    webhook_disable_after_days: float = Field(
+        5.0, gt=0, description="An endpoint whose deliveries have all failed for this long is disabled (audited)."
+    )
+    webhook_delivery_threads: int = Field(
+        1, ge=0, le=32, description="Webhook senders in `hws serve` and `hws worker` (0: none in this process)."
+    )
+    webhook_max_endpoints: int = Field(10, ge=1, le=100, description="Webhook endpoints one office may register.")
+
     # Protection ---------------------------------------------------------------------
     rate_limit_per_minute: int = Field(600, ge=0, description="API calls per client per minute and API process (0: off).")
     rate_limit_burst: int = Field(120, ge=1, description="Calls a client may make at once before the rate applies.")
@@ -157,7 +187,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")
 
-    @field_validator("trusted_proxies", "structural_only_versions", mode="before")
+    @field_validator("trusted_proxies", "structural_only_versions", "webhook_allowed_networks", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         """A list from the environment: JSON, or items separated by commas or blanks."""
@@ -175,7 +205,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{version!r} is not an st96Version (V6_0, V7_0, …) or '*'")
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "webhook_allowed_networks")
     @classmethod
     def _check_proxies(cls, value: list[str]) -> list[str]:
         for cidr in value:

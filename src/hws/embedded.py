@@ -9,6 +9,7 @@ from hws import logs
 from hws.api.app import Background, create_app
 from hws.config import Settings
 from hws.service import Service, build_service
+from hws.worker.deliveries import DeliveryPool
 from hws.worker.runner import WorkerPool
 from hws.worker.scheduler import Scheduler
 
@@ -17,7 +18,10 @@ def embedded_app(service: Service, *, workers: int | None = None) -> FastAPI:
     """The API with ``workers`` job-runner threads (default: the setting) and, if the
     settings say so, the scheduler."""
     settings = service.settings
-    background: list[Background] = [WorkerPool(service, settings.worker_threads if workers is None else workers)]
+    threads = settings.worker_threads if workers is None else workers
+    background: list[Background] = [WorkerPool(service, threads)]
+    if threads and settings.webhook_delivery_threads:  # an API-only process sends no webhooks either
+        background.append(DeliveryPool(service, settings.webhook_delivery_threads))
     if settings.scheduler:
         background.append(Scheduler(service))
     return create_app(service, background=background)

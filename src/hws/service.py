@@ -27,6 +27,7 @@ from hws.store.blobs import BlobStore, FilesystemBlobStore
 from hws.store.change_feed import ChangeFeed
 from hws.store.clients import ClientRegistry
 from hws.store.database import create_db_engine, read_only
+from hws.store.events import EventSignal
 from hws.store.jobs import JobQueue
 from hws.store.read_cache import ReadCache
 from hws.store.sandbox_clock import SandboxClock
@@ -58,6 +59,9 @@ class Service:
     #: while ``change_feed`` runs (started by the API's lifespan)
     read_cache: ReadCache | None = None
     change_feed: ChangeFeed | SqliteChangeFeed | None = None
+    #: rung when a transaction of this process that recorded events has committed (the
+    #: feed's long polls and the webhook senders wait on it)
+    event_signal: EventSignal = field(default_factory=EventSignal)
 
     @cached_property
     def reader(self) -> Engine:
@@ -133,7 +137,7 @@ def build_service(settings: Settings, clock: Clock | None = None, calendar: Cloc
     elif settings.read_cache and engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         read_cache = ReadCache()
         change_feed = SqliteChangeFeed(engine, read_cache)
-    return Service(
+    service = Service(
         read_cache=read_cache,
         change_feed=change_feed,
         settings=settings,
@@ -156,3 +160,5 @@ def build_service(settings: Settings, clock: Clock | None = None, calendar: Cloc
         audit=audit,
         trusted_proxies=parse_networks(settings.trusted_proxies),
     )
+    service.event_signal.watch(engine)
+    return service

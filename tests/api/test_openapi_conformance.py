@@ -72,6 +72,7 @@ def _settings(root: Path) -> Settings:
     return Settings(
         data_dir=root / "data", database_url=f"sqlite:///{root / 'hws.sqlite3'}", public_url=BASE_URL, worker_threads=0,
         scheduler=False, rate_limit_per_minute=0, max_concurrent_per_client=0, token_rate_per_minute=0,
+        event_max_wait=1,  # the feed's long polls: a second at most per generated call
     )  # fmt: skip
 
 

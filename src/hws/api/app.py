@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from hws import __version__
-from hws.api import admin, docs_pages, oauth, openapi_responses, operations, problems, publications, requests, v1
+from hws.api import admin, docs_pages, events, oauth, openapi_responses, operations, problems, publications, requests, v1
 from hws.api.availability import AvailabilityMiddleware
 from hws.api.metrics import MetricsMiddleware
 from hws.api.problems import Problem
@@ -109,6 +109,7 @@ def create_app(service: Service, *, background: Sequence[Background] = ()) -> Fa
     app.include_router(v1.build_router(api_prefix))
     app.include_router(publications.build_router(api_prefix))
     app.include_router(admin.build_router(api_prefix))
+    app.include_router(events.build_router(api_prefix))
     app.include_router(operations.router)
     openapi_responses.install(app, token_url=settings.token_endpoint)
     docs_pages.install(app)

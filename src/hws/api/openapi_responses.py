@@ -175,6 +175,7 @@ DESCRIPTIONS: dict[int, str] = {
     415: "Unsupported request media type (unsupported-media-type)",
     416: "The requested range is outside the file (range-not-satisfiable; Content-Range)",
     422: "Well-formed but cannot be processed (validation-failed)",
+    410: "Gone (cursor-expired)",
     429: "Too many requests from this client (rate-limited; Retry-After, RateLimit)",
     503: "The database or blob store is temporarily unavailable (unavailable; Retry-After)",
 }
@@ -213,7 +214,13 @@ class _OpenAPIOverride(Protocol):
 
 #: The scope each tag's operations need (``None``: any valid token). An operation that
 #: can answer 401 gets ``security``: OAuth2 with its scope, or a bearer token.
-SCOPE_OF_TAG: dict[str, str | None] = {"hws": None, "requests": REQUESTS, "publications": PUBLICATIONS, "operator": ADMIN}
+SCOPE_OF_TAG: dict[str, str | None] = {
+    "hws": None,
+    "requests": REQUESTS,
+    "events": REQUESTS,
+    "publications": PUBLICATIONS,
+    "operator": ADMIN,
+}
 #: Tags whose operations take no access token (the token endpoint authenticates the client itself).
 UNSECURED_TAGS = frozenset({"oauth2", "operations"})
 

@@ -16,6 +16,7 @@ from hws.cli.console import data_table, emit_json, fail, out
 from hws.cli.examination import clock_app, sr_app
 from hws.cli.operator_service import choose, operator_service
 from hws.cli.publishing import publish
+from hws.cli.webhooks import webhooks_app
 from hws.domain import scopes as scope_rules
 from hws.domain.token_binding import TokenBinding
 from hws.keys.certificates import CertificateError, CertificateInfo, read_certificate
@@ -31,6 +32,7 @@ clients_app = typer.Typer(help="Enrol and manage office clients.", no_args_is_he
 keys_app = typer.Typer(help="The service's own signing keys.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
+clients_app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(keys_app, name="keys")
 jobs_app = typer.Typer(help="The background job queue.", no_args_is_help=True)
 app.add_typer(db_app, name="db")

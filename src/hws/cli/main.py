@@ -54,6 +54,7 @@ COMMANDS: dict[str, Entry] = {
                           "week from then on."),
     "watch": Entry("hws.cli.watch", "watch",
                    "Follow the office's imports, requests and publications; download and run a hook per event."),
+    "events": Entry("hws.cli.events", "app", "Follow the office's event feed (long-polling; resumable with a cursor file)."),
     "serve": Entry("hws.cli.serve", "serve", "Run the service on the configured database and data folder."),
     "worker": Entry("hws.cli.worker", "worker",
                     "Run background jobs (validation, examination) and the scheduler (one leader among all processes: "

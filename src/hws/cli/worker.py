@@ -12,6 +12,7 @@ from prometheus_client import start_http_server
 from hws import logs
 from hws.config import Settings
 from hws.service import build_service
+from hws.worker.deliveries import DeliveryPool
 from hws.worker.runner import WorkerPool
 from hws.worker.scheduler import Scheduler
 
@@ -51,12 +52,15 @@ def worker(
     scheduler = Scheduler(service) if settings.scheduler else None
     if scheduler:
         scheduler.start()
+    senders = DeliveryPool(service, settings.webhook_delivery_threads)  # webhook deliveries
+    senders.start()
     sys.stderr.write(
         f"hws worker: {threads} thread(s) on {settings.database_url.split('@')[-1] if settings.database_url else ''}\n"
     )
     while not stop.wait(1.0):  # woken by the signal handler
         pass
     pool.stop(timeout=None)  # running jobs finish first
+    senders.stop()
     if scheduler:
         scheduler.stop()
     service.close()

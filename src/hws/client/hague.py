@@ -66,6 +66,7 @@ from hws.client.errors import (
     UnexpectedResponse,
     UploadError,
 )
+from hws.client.events import FeedEvent, afollow, follow
 from hws.client.polling import (
     DEFAULT_MAX_POLL,
     DEFAULT_POLL,
@@ -675,6 +676,23 @@ class HagueClient(_Base):
                 on_result(result)
         return results
 
+    def events(
+        self,
+        *,
+        cursor: str | None = None,
+        cursor_file: str | PathLike[str] | None = None,
+        wait: float = 30.0,
+        limit: int = 100,
+        until_idle: bool = False,
+    ) -> Iterator[FeedEvent]:
+        """The office's events in order from the feed (``GET /events``, long-polling ``wait``
+        seconds), resuming after ``cursor``, else the one in ``cursor_file`` (kept up to date
+        there), else where the service last saw this client acknowledge; forever, or until
+        the feed has nothing more when ``until_idle`` (see :mod:`hws.client.events`)."""
+        return follow(
+            self.request, self._sleep, cursor=cursor, cursor_file=cursor_file, wait=wait, limit=limit, until_idle=until_idle
+        )
+
 
 class AsyncHagueClient(_Base):
     """Asynchronous twin of :class:`HagueClient` (``async with``)."""
@@ -927,3 +945,17 @@ class AsyncHagueClient(_Base):
             if on_result:
                 on_result(result)
         return results
+
+    def events(
+        self,
+        *,
+        cursor: str | None = None,
+        cursor_file: str | PathLike[str] | None = None,
+        wait: float = 30.0,
+        limit: int = 100,
+        until_idle: bool = False,
+    ) -> AsyncIterator[FeedEvent]:
+        """See :meth:`HagueClient.events` (``async for event in client.events(): …``)."""
+        return afollow(
+            self.request, self._sleep, cursor=cursor, cursor_file=cursor_file, wait=wait, limit=limit, until_idle=until_idle
+        )

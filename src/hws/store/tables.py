@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from hws.store.types import UTCDateTime
@@ -256,4 +257,80 @@ cache_changes = Table(
     Column("name", String(32), nullable=False),
     Column("key", String(64), nullable=False),
     sqlite_autoincrement=True,
+)
+
+#: The outbox of events offices are told about (issue 13): written in the transaction of
+#: the change they describe. ``sequence`` counts each office's events (1, 2, …; gap-free,
+#: in commit order: the office's counter row is locked until the commit).
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("event_id", String(40), nullable=False, unique=True),
+    Column("office", String(2), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("type", String(80), nullable=False),
+    Column("subject", String(100), nullable=False),
+    Column("time", UTCDateTime, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    UniqueConstraint("office", "sequence", name="uq_events_office_sequence"),
+)
+
+#: The feed's acknowledgement cursor per client: the sequence it has read up to.
+event_cursors = Table(
+    "event_cursors",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("office", String(2), nullable=False),
+    Column("acknowledged", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: Offices' webhook endpoints. ``secret`` is the ``whsec_`` signing secret (needed to
+#: sign, so kept as is). A lease (epoch ms) lets one delivery worker at a time send to
+#: an endpoint, which keeps its deliveries in order.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("endpoint_id", String(40), primary_key=True),
+    Column("office", String(2), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("description", String(200), nullable=False, server_default=""),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("disabled_reason", Text, nullable=True),
+    Column("failing_since", UTCDateTime, nullable=True),
+    Column("last_success_at", UTCDateTime, nullable=True),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(80), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+)
+
+#: One event to one endpoint: pending (due at ``next_attempt_at``), delivered or dead
+#: (every try failed; an operator may redeliver it).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column(
+        "endpoint_id",
+        String(40),
+        ForeignKey("webhook_endpoints.endpoint_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event", Id64, ForeignKey("events.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("sequence", BigInteger, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_attempt_at", UTCDateTime, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_endpoint_status_sequence", "endpoint_id", "status", "sequence"),
 )

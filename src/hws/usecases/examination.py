@@ -23,7 +23,7 @@ from hws.store import audit
 from hws.store import service_requests as sr_store
 from hws.store.counters import next_value
 from hws.store.service_requests import ServiceRequest
-from hws.usecases import metrics
+from hws.usecases import metrics, notifications
 from hws.usecases.ports import Examining
 
 log = logging.getLogger("hws.examination")
@@ -83,6 +83,7 @@ class Examiner:
                 at=now, actor=actor, office=sr.office, action="sr.transition", target=srn,
                 detail={"from": sr.status, "to": target.value, "reason": reason},
             ))  # fmt: skip
+            notifications.status_changed(conn, self.service, sr, reason, now)
             if after:
                 after(conn, sr)
         metrics.status_changed(sr.status, target.value)

@@ -22,7 +22,7 @@ from hws.store import imports as import_store
 from hws.store import service_requests as sr_store
 from hws.store.counters import next_value
 from hws.store.jobs import Job
-from hws.usecases import metrics
+from hws.usecases import metrics, notifications
 from hws.usecases.auto_examination import enqueue_examination
 from hws.usecases.ports import Importing
 
@@ -109,6 +109,18 @@ def process_import(service: Importing, job: Job) -> str:
                 at=now, actor="worker", office=record.office, action="import.rejected", target=record.import_id,
                 outcome="rejected", detail={"codes": sorted(report.codes)},
             ))  # fmt: skip
+            notifications.import_finished(
+                conn,
+                service,
+                import_id=record.import_id,
+                office=record.office,
+                status=import_store.REJECTED,
+                at=now,
+                transaction=content.transaction.value if content else None,
+                office_reference=content.office_reference if content else None,
+                srn=None,
+                problems=_problems(report),
+            )
             service.jobs.complete(conn, job)
         metrics.import_finished(metrics.REJECTED, (p.code for p in report.errors))
         log.info(
@@ -177,6 +189,18 @@ def _open_request(
             at=now, actor="worker", office=record.office, action="import.imported", target=record.import_id,
             detail={"srn": srn, "transaction": content.transaction.value},
         ))  # fmt: skip
+        notifications.import_finished(
+            conn,
+            service,
+            import_id=record.import_id,
+            office=record.office,
+            status=import_store.IMPORTED,
+            at=now,
+            transaction=content.transaction.value,
+            office_reference=content.office_reference,
+            srn=srn,
+            problems=[p.to_dict() for p in report.warnings],
+        )
         if service.settings.examination == "auto":
             enqueue_examination(conn, service, srn)
         service.jobs.complete(conn, job)

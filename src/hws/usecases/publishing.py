@@ -34,7 +34,7 @@ from hws.store import imports as import_store
 from hws.store import publications as pub_store
 from hws.store import service_requests as sr_store
 from hws.store.blobs import BlobRef
-from hws.usecases import metrics
+from hws.usecases import metrics, notifications
 from hws.usecases.ports import Publishing
 
 log = logging.getLogger("hws.worker.publisher")
@@ -229,6 +229,7 @@ class Publisher:
                         target=f"{record.kind}/{record.week}", detail={"sha256": record.sha256, "size": record.size,
                         "registrations": record.registrations, "decisions": record.decisions},
                     ))  # fmt: skip
+                    notifications.published(conn, self.service, record)
         for record in built:
             log.info(
                 "week published",

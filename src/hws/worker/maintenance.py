@@ -1,12 +1,14 @@
 """Housekeeping: orphan blobs and temporary uploads, expired idempotency keys and
-assertion uses."""
+assertion uses, events past their retention."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from hws.service import Service
 from hws.store import assertion_uses
+from hws.store import events as event_store
 from hws.store import imports as import_store
 
 log = logging.getLogger("hws.worker.maintenance")
@@ -44,3 +46,4 @@ def purge_expired(service: Service) -> None:
     now = int(service.clock.timestamp())
     import_store.purge_idempotency_keys(service.engine, now)
     assertion_uses.purge_expired(service.engine, now)
+    event_store.prune(service.engine, service.clock.now() - timedelta(days=service.settings.event_retention_days))
