@@ -26,6 +26,15 @@ the per-round ratios):
   ``at+jwt`` access token. No client look-up, no claim checks, no single-use record, no
   database, no framework. Reported with its ratio like the others, labelled as a ceiling.
 * ``ceiling-w2``    — the same with two uvicorn worker processes.
+* ``oidc-provider-sqlite-dpop`` and ``hws-dpop`` — the same work with DPoP (RFC 9449): each
+  token request also carries a DPoP proof (a new ``jti``, ``htm``/``htu`` of the token
+  endpoint, signed by the client's P-256 DPoP key before the clock runs, like the
+  assertions), and the answer must be a ``token_type: DPoP`` token bound to that key
+  (``cnf.jkt``). Both single-use the proof's ``jti`` too, durably (oidc-provider's
+  SQLite replay store; hws in the same transaction as the assertion's), and neither
+  asks for a server nonce (a pre-signed proof cannot carry one): hws with
+  ``HWS_DPOP_NONCES=false``, oidc-provider as its default DPoP configuration has it.
+  DPoP sides are compared with DPoP sides only.
 
 Durability (printed at the start of each run, and checked at the end by counting the rows
 each durable side left on disk): hws records each assertion's ``jti`` (single use) and an
@@ -85,6 +94,7 @@ import httpx
 from harness import hws_bin, process_tree_cpu, run
 from hws.auth import jws_checks as jws
 from hws.client.assertion import sign_client_assertion
+from hws.client.dpop import DPoPKey
 from hws.client.enrolment import load_private_key
 from hws.keys.public_keys import key_from_jwk, public_jwk, thumbprint
 
@@ -98,9 +108,12 @@ REQUEST_TIMEOUT = 30.0
 TARGET_RATIO = 1.0  # issue 15: >= 1.0x oidc-provider's req/s at 8 connections, same durability
 TARGET_CPU_OVER_CEILING = 1.3  # issue 15: hws CPU per token within 1.3x of the ceiling server's
 TARGET_CONCURRENCY = 8
-SERVERS = ("oidc-provider", "oidc-provider-sqlite", "hws", "hws-w2", "ceiling", "ceiling-w2")
-ANCHORS = ("oidc-provider", "oidc-provider-sqlite")
+SERVERS = (
+    "oidc-provider", "oidc-provider-sqlite", "hws", "hws-w2", "ceiling", "ceiling-w2", "oidc-provider-sqlite-dpop", "hws-dpop",
+)  # fmt: skip
+ANCHORS = ("oidc-provider", "oidc-provider-sqlite", "oidc-provider-sqlite-dpop")
 DURABLE_ANCHOR = "oidc-provider-sqlite"
+DPOP_ANCHOR = "oidc-provider-sqlite-dpop"
 CEILINGS = ("ceiling", "ceiling-w2")
 
 
@@ -213,13 +226,14 @@ class Connection:
         return status, data
 
 
-def token_request(host: str, port: int, path: str, form: dict[str, str]) -> bytes:
+def token_request(host: str, port: int, path: str, form: dict[str, str], proof: str | None = None) -> bytes:
     body = urlencode(form).encode("ascii")
     head = (
         f"POST {path} HTTP/1.1\r\n"
         f"Host: {host}:{port}\r\n"
         "Accept: application/json\r\n"
-        "Content-Type: application/x-www-form-urlencoded\r\n"
+        + (f"DPoP: {proof}\r\n" if proof else "")
+        + "Content-Type: application/x-www-form-urlencoded\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode("ascii") + body
@@ -284,19 +298,22 @@ def _b64json(part: str) -> dict[str, Any]:
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
-def check_answer(status: int, body: bytes) -> str | None:
-    """None when the answer is a 200 with a Bearer ES256 at+jwt access token."""
+def check_answer(status: int, body: bytes, jkt: str | None = None) -> str | None:
+    """None when the answer is a 200 with an ES256 at+jwt access token: Bearer, or DPoP
+    bound to the key of thumbprint ``jkt`` (``cnf.jkt``) when one is given."""
     if status != 200:
         return f"HTTP {status}: {body[:200]!r}"
     try:
         doc = json.loads(body)
         token = doc["access_token"]
-        if str(doc.get("token_type", "")).lower() != "bearer":
+        if str(doc.get("token_type", "")).lower() != ("dpop" if jkt else "bearer"):
             return f"token_type {doc.get('token_type')!r}"
         parts = token.split(".")
         if len(parts) != 3:
             return "access_token is not a compact JWS"
         header = _b64json(parts[0])
+        if jkt and _b64json(parts[1]).get("cnf") != {"jkt": jkt}:
+            return f"access token not bound to the proof key: cnf {_b64json(parts[1]).get('cnf')!r}"
     except (ValueError, KeyError, TypeError) as exc:
         return f"bad token response: {exc}: {body[:200]!r}"
     if header.get("alg") != "ES256" or str(header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):
@@ -345,8 +362,15 @@ class Server:
     store: Path | None = None  # the SQLite file whose rows are counted at the end
     proc: subprocess.Popen[bytes] | None = None
     token_path: str = ""
+    token_endpoint: str = ""
     issued: int = 0  # tokens answered with 200 (warm-up included)
     jwks: dict[str, Any] = field(default_factory=dict)
+    #: the DPoP key every request of this server proves (None: bearer requests)
+    dpop: DPoPKey | None = None
+
+    @property
+    def jkt(self) -> str | None:
+        return self.dpop.jkt if self.dpop else None
 
     def start(self, timeout: float = 60.0) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -376,6 +400,7 @@ class Server:
         if endpoint.hostname != HOST or endpoint.port != self.port:
             raise SystemExit(f"{self.label}: token endpoint {doc['token_endpoint']} is not on {HOST}:{self.port}")
         self.token_path = endpoint.path
+        self.token_endpoint = doc["token_endpoint"]
         self.jwks = httpx.get(doc["jwks_uri"], timeout=5).json()
 
     def stop(self) -> None:
@@ -389,10 +414,12 @@ class Server:
             self.proc.wait(timeout=10)
 
     def requests(self, key: Any, count: int, lifetime: int) -> list[bytes]:
-        """``count`` token requests, each with a freshly signed assertion (new jti)."""
+        """``count`` token requests, each with a freshly signed assertion (new jti) and, for a
+        DPoP server, a freshly signed proof (new jti, iat now, htu the token endpoint)."""
         out = []
         for _ in range(count):
             assertion = sign_client_assertion(key, client_id=CLIENT_ID, audience=self.audience, lifetime=lifetime)
+            proof = self.dpop.proof("POST", self.token_endpoint) if self.dpop else None
             out.append(
                 token_request(
                     HOST,
@@ -404,6 +431,7 @@ class Server:
                         "client_assertion_type": JWT_BEARER,
                         "client_assertion": assertion,
                     },
+                    proof,
                 )
             )
         return out
@@ -531,13 +559,15 @@ def prepare_client(work: Path) -> tuple[Any, Path, Path]:
     return key, folder / "cert.pem", jwk_file
 
 
-def hws_server(key: str, label: str, work: Path, cert: Path, workers: int) -> Server:
+def hws_server(key: str, label: str, work: Path, cert: Path, workers: int, dpop: bool = False) -> Server:
     data = work / f"data-{key}"
     shutil.rmtree(data, ignore_errors=True)
     port = free_port()
     public_url = f"http://{HOST}:{port}"
     # The bench measures issuance, not the per-address token rate limit: turn it off.
     env = {**os.environ, "HWS_DATA_DIR": str(data), "HWS_PUBLIC_URL": public_url, "HWS_TOKEN_RATE_PER_MINUTE": "0"}
+    if dpop:  # like the anchor: DPoP proofs without server nonces (pre-signed proofs cannot carry one)
+        env["HWS_DPOP_NONCES"] = "false"
     run([str(hws_bin()), "admin", "init"], env=env)  # operator commands never create a database unasked
     run(
         [
@@ -553,6 +583,8 @@ def hws_server(key: str, label: str, work: Path, cert: Path, workers: int) -> Se
             f"{HOST}/32",
             "--client-id",
             CLIENT_ID,
+            "--token-binding",
+            "dpop-required" if dpop else "bearer",
             "--json",
         ],
         env=env,
@@ -562,14 +594,15 @@ def hws_server(key: str, label: str, work: Path, cert: Path, workers: int) -> Se
         command += ["--workers", str(workers)]
     issuer = f"{public_url}/oauth2"
     processes = "1 process" if workers == 1 else f"{workers} processes"
+    what = "the assertion's and the DPoP proof's jti + audit row, in one transaction," if dpop else "jti + audit row"
     return Server(
         key, label, command, env, ROOT, port, issuer, issuer, "hws/requests hws/publications", work / "logs" / f"{key}.log",
-        durability=f"jti + audit row committed to SQLite (WAL, synchronous=FULL, group commit; {processes}) before the answer",
-        store=data / "hws.sqlite3",
+        durability=f"{what} committed to SQLite (WAL, synchronous=FULL, group commit; {processes}) before the answer",
+        store=data / "hws.sqlite3", dpop=DPoPKey.generate() if dpop else None,
     )  # fmt: skip
 
 
-def anchor_server(work: Path, folder: Path, version: str, jwk_file: Path, durable: bool) -> Server:
+def anchor_server(work: Path, folder: Path, version: str, jwk_file: Path, durable: bool, dpop: bool = False) -> Server:
     port = free_port()
     issuer = f"http://{HOST}:{port}"
     env = {**os.environ, "NODE_ENV": "production"}
@@ -578,6 +611,8 @@ def anchor_server(work: Path, folder: Path, version: str, jwk_file: Path, durabl
     durability = "replay detection in memory (its memory adapter: an LRU of ~1,000-2,000 entries, lost on restart)"
     if durable:
         key, label, store = DURABLE_ANCHOR, f"oidc-provider {version} + SQLite", work / "oidc-provider-replay.sqlite3"
+        if dpop:
+            key, label, store = DPOP_ANCHOR, f"{label} + DPoP", work / "oidc-provider-dpop-replay.sqlite3"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{store}{suffix}").unlink(missing_ok=True)
         command += ["--replay-store", str(store)]
@@ -585,9 +620,11 @@ def anchor_server(work: Path, folder: Path, version: str, jwk_file: Path, durabl
             "replay record (jti) committed to SQLite (better-sqlite3: WAL, synchronous=FULL, group commit "
             "in a worker thread) before the answer; no audit row"
         )
+        if dpop:  # DPoP is on by default in oidc-provider 9; no nonces, as on the hws side
+            durability = durability.replace("replay record (jti)", "replay records (the assertion's and the DPoP proof's jti)")
     return Server(
         key, label, command, env, folder, port, issuer, issuer, "api", work / "logs" / f"{key}.log",
-        durability=durability, store=store,
+        durability=durability, store=store, dpop=DPoPKey.generate() if dpop else None,
     )  # fmt: skip
 
 
@@ -607,7 +644,7 @@ def measure(server: Server, key: Any, concurrency: int, args: argparse.Namespace
     phase.loadgen_cpu = own_after - own_before
     tokens: list[str] = []
     for status, body in answers:
-        problem = check_answer(status, body)
+        problem = check_answer(status, body, server.jkt)
         if problem is None:
             tokens.append(json.loads(body)["access_token"])
             continue
@@ -629,7 +666,7 @@ def warm_up(server: Server, key: Any, count: int) -> None:
         return
     requests = server.requests(key, count, 120)
     _, answers, _ = run_load(server.port, requests, min(8, count), 60.0)
-    bad = [p for p in (check_answer(s, b) for s, b in answers) if p]
+    bad = [p for p in (check_answer(s, b, server.jkt) for s, b in answers) if p]
     server.issued += len(answers) - len(bad)
     if len(bad) == len(answers):
         raise SystemExit(f"{server.label}: every warm-up request failed, e.g. {bad[0]}; see {server.log}")
@@ -641,7 +678,8 @@ def warm_up(server: Server, key: Any, count: int) -> None:
 def durability_check(servers: list[Server]) -> list[str]:
     """After the servers stopped: the single-use rows each durable side left on disk, against
     the tokens it issued (every issued token must have its row)."""
-    queries = {DURABLE_ANCHOR: "SELECT count(*) FROM oidc_models WHERE model = 'ReplayDetection'"}
+    replay_rows = "SELECT count(*) FROM oidc_models WHERE model = 'ReplayDetection'"
+    queries = {DURABLE_ANCHOR: replay_rows, DPOP_ANCHOR: replay_rows}
     lines = []
     for server in servers:
         if server.store is None:
@@ -656,6 +694,15 @@ def durability_check(servers: list[Server]) -> list[str]:
         groups = [line for line in server.log.read_text(errors="replace").splitlines() if line.startswith("replay store:")]
         lines += [f"  {line}" for line in groups]
     return lines
+
+
+def is_dpop(name: str) -> bool:
+    return name.endswith("-dpop")
+
+
+def same_work(contender: str, anchor: str) -> bool:
+    """Ratios compare like with like: DPoP requests with DPoP requests, bearer with bearer."""
+    return is_dpop(contender) == is_dpop(anchor)
 
 
 def fmt_ms(value: float) -> str:
@@ -679,7 +726,7 @@ def round_ratios(phases: list[Phase], labels: dict[str, str], levels: list[int])
     lines: list[str] = []
     for anchor in (a for a in ANCHORS if a in labels):
         lines += ["", f"req/s ratio against {labels[anchor]}, round by round (median; min–max)"]
-        for name in (k for k in labels if k not in ANCHORS):
+        for name in (k for k in labels if k not in ANCHORS and same_work(k, anchor)):
             for level in levels:
                 ratios = [
                     by[(name, level, r)].rps / by[(anchor, level, r)].rps
@@ -718,7 +765,7 @@ def report(phases: list[Phase], labels: dict[str, str], levels: list[int]) -> li
         lines.append(f"ratio against {labels[anchor_key]} (median rounds; req/s ratio: >1 is faster; p99 ratio: <1 is better)")
         head = f"{'server':<{width}}  {'conc':>4}  {'req/s ratio':>11}  {'p99 ratio':>9}  {'p99 ms':>7}"
         lines += [head, "-" * len(head)]
-        for name in contenders:
+        for name in (c for c in contenders if same_work(c, anchor_key)):
             for level in levels:
                 ours, anchor = by.get((name, level)), by.get((anchor_key, level))
                 if not ours or not anchor:
@@ -736,17 +783,19 @@ def report(phases: list[Phase], labels: dict[str, str], levels: list[int]) -> li
             f"durability ({DURABLE_ANCHOR}) at concurrency {TARGET_CONCURRENCY}; server CPU per token <= "
             f"{TARGET_CPU_OVER_CEILING}x the ceiling's (same process count)"
         )
-        anchor = by.get((DURABLE_ANCHOR, TARGET_CONCURRENCY))
         for name in hws_sides:
             ours = by.get((name, TARGET_CONCURRENCY))
             if not ours:
                 continue
+            anchor_key = DPOP_ANCHOR if is_dpop(name) else DURABLE_ANCHOR
+            anchor = by.get((anchor_key, TARGET_CONCURRENCY))
             parts = [f"  {labels[name]:<{width}}"]
             if anchor and anchor.rps:
                 ratio = ours.rps / anchor.rps
                 met = ratio >= TARGET_RATIO and ours.errors == 0
-                parts.append(f"{ratio:.2f}x {labels[DURABLE_ANCHOR]} -> {'MET' if met else 'NOT MET'}")
-            ceiling = by.get(("ceiling-w2" if name.endswith("-w2") else "ceiling", TARGET_CONCURRENCY))
+                parts.append(f"{ratio:.2f}x {labels[anchor_key]} -> {'MET' if met else 'NOT MET'}")
+            # the ceiling does bearer work only: no CPU comparison for a DPoP side
+            ceiling = None if is_dpop(name) else by.get(("ceiling-w2" if name.endswith("-w2") else "ceiling", TARGET_CONCURRENCY))
             if ceiling and ceiling.server_cpu and ours.server_cpu:
                 cpu_ratio = ours.cpu_ms_per_request(ours.server_cpu) / ceiling.cpu_ms_per_request(ceiling.server_cpu)
                 parts.append(
@@ -802,7 +851,9 @@ def main(argv: list[str] | None = None) -> int:
         if name in ANCHORS:
             folder, version = prepare_anchor(work)
             node_version = run(["node", "--version"]).stdout.strip()
-            servers.append(anchor_server(work, folder, version, jwk_file, durable=name == DURABLE_ANCHOR))
+            servers.append(anchor_server(work, folder, version, jwk_file, durable=name != "oidc-provider", dpop=is_dpop(name)))
+        elif name == "hws-dpop":
+            servers.append(hws_server("hws-dpop", "hws + DPoP (1 process, SQLite)", work, cert, 1, dpop=True))
         elif name == "hws":
             servers.append(hws_server("hws", "hws (1 process, SQLite)", work, cert, 1))
         elif name == "hws-w2":
