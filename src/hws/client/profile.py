@@ -73,6 +73,8 @@ def _read_all(path: Path) -> dict[str, dict[str, str]]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ProfileError(f"{path}: {exc}") from None
     profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ProfileError(f"{path}: 'profiles' must be a table of profiles ([profiles.NAME])")
     return {k: v for k, v in profiles.items() if isinstance(v, dict)}
 
 
@@ -87,6 +89,12 @@ def load(name: str | None = None, *, environment: bool = True) -> Profile:
     return profile
 
 
+def _toml_string(value: str) -> str:
+    """A TOML basic string: JSON's escapes without ``ensure_ascii`` (a character beyond
+    U+FFFF stays itself, not a surrogate pair TOML refuses), and DEL escaped as TOML asks."""
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def save(profile: Profile, name: str = "default") -> Path:
     path = profiles_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,8 +102,8 @@ def save(profile: Profile, name: str = "default") -> Path:
     profiles[name] = {k: v for k, v in asdict(profile).items() if v is not None}
     lines = ["# hws office-kit profiles (hws configure)"]
     for profile_name, values in profiles.items():
-        lines.append(f"\n[profiles.{json.dumps(profile_name)}]")
-        lines.extend(f"{key} = {json.dumps(str(value))}" for key, value in values.items())
+        lines.append(f"\n[profiles.{_toml_string(profile_name)}]")
+        lines.extend(f"{key} = {_toml_string(str(value))}" for key, value in values.items())
     tmp = path.with_name(".profiles.toml.tmp")
     tmp.write_text("\n".join(lines) + "\n", "utf-8")
     os.replace(tmp, path)

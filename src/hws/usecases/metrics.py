@@ -38,7 +38,7 @@ PUBLICATION_SIZE = Histogram(
     "hws_publication_size_bytes",
     "Size of each publication built (empty weeks, which publish no file, are not observed)",
     ["kind"],
-    buckets=tuple(float(2**n) for n in range(10, 36, 2)),  # 1 KiB … 32 GiB, ×4
+    buckets=tuple(float(2**n) for n in range(10, 36, 2)),  # 1 KiB … 16 GiB, ×4
 )
 
 for _outcome in (IMPORTED, REJECTED):
