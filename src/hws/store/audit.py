@@ -52,9 +52,12 @@ class AuditEvent:
         }
 
 
+_INSERT = insert(audit_events)  # built once; the row's values are the parameters
+
+
 def record(conn: Connection, event: AuditEvent) -> None:
     """Write ``event`` inside the caller's transaction."""
-    conn.execute(insert(audit_events).values(**event.row()))
+    conn.execute(_INSERT, event.row())
 
 
 class AuditLog:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hws.domain.lifecycle import ImportState
@@ -61,9 +61,31 @@ def _insert(conn: Connection) -> Callable[[Table], postgresql.Insert | sqlite.In
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
 
 
+# Built once per dialect (a statement built per call costs more CPU than its execution).
+_REFERENCE_BLOB = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(blobs).on_conflict_do_nothing() for dialect in (postgresql, sqlite)
+}
+_INSERT_IMPORT = insert(imports)
+_GET = select(imports).where(imports.c.import_id == bindparam("import_id"))
+_FINISH = (
+    update(imports)
+    .where(imports.c.import_id == bindparam("pending_import"), imports.c.status == PENDING)
+    .values(
+        status=bindparam("outcome"),
+        processed_at=bindparam("stamp"),
+        updated_at=bindparam("stamp"),
+        transaction=bindparam("transaction_kind"),
+        office_reference=bindparam("reference"),
+        srn=bindparam("request"),
+        problems=bindparam("found"),
+    )
+    .returning(imports.c.import_id)
+)
+
+
 def reference_blob(conn: Connection, sha256: str, size: int, now: datetime) -> None:
     """Record that a committed blob is in use (idempotent)."""
-    conn.execute(_insert(conn)(blobs).values(sha256=sha256, size=size, created_at=now).on_conflict_do_nothing())
+    conn.execute(_REFERENCE_BLOB[conn.dialect.name], {"sha256": sha256, "size": size, "created_at": now})
 
 
 def reference_blobs(conn: Connection, stored: Sequence[tuple[str, int]], now: datetime) -> None:
@@ -73,7 +95,7 @@ def reference_blobs(conn: Connection, stored: Sequence[tuple[str, int]], now: da
     in the same order (PostgreSQL)."""
     rows = [{"sha256": sha256, "size": size, "created_at": now} for sha256, size in sorted(dict(stored).items())]
     if rows:
-        conn.execute(_insert(conn)(blobs).on_conflict_do_nothing(), rows)
+        conn.execute(_REFERENCE_BLOB[conn.dialect.name], rows)
 
 
 def referenced_blobs(conn: Connection, candidates: list[str]) -> set[str]:
@@ -123,26 +145,27 @@ def insert_import(
     conn: Connection, *, import_id: str, client_id: str, office: str, sha256: str, size: int, now: datetime
 ) -> None:
     conn.execute(
-        imports.insert().values(
-            import_id=import_id,
-            client_id=client_id,
-            office=office,
-            blob_sha256=sha256,
-            size=size,
-            status=PENDING,
-            received_at=now,
-            updated_at=now,
-        )
+        _INSERT_IMPORT,
+        {
+            "import_id": import_id,
+            "client_id": client_id,
+            "office": office,
+            "blob_sha256": sha256,
+            "size": size,
+            "status": PENDING,
+            "received_at": now,
+            "updated_at": now,
+        },
     )
 
 
 def get(engine_or_conn: Engine | Connection, import_id: str) -> ImportRecord | None:
-    query = select(imports).where(imports.c.import_id == import_id)
+    params = {"import_id": import_id}
     if isinstance(engine_or_conn, Engine):
         with engine_or_conn.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_GET, params).first()
     else:
-        row = engine_or_conn.execute(query).first()
+        row = engine_or_conn.execute(_GET, params).first()
     return _record(row) if row else None
 
 
@@ -159,18 +182,16 @@ def finish(
 ) -> bool:
     """Pending → Imported or Rejected, once: ``False`` if it was already finished."""
     changed = conn.execute(
-        update(imports)
-        .where(imports.c.import_id == import_id, imports.c.status == PENDING)
-        .values(
-            status=status,
-            processed_at=now,
-            updated_at=now,
-            transaction=transaction,
-            office_reference=office_reference,
-            srn=srn,
-            problems=json.dumps(problems) if problems else None,
-        )
-        .returning(imports.c.import_id)
+        _FINISH,
+        {
+            "pending_import": import_id,
+            "outcome": status,
+            "stamp": now,
+            "transaction_kind": transaction,
+            "reference": office_reference,
+            "request": srn,
+            "found": json.dumps(problems) if problems else None,
+        },
     ).first()
     return changed is not None
 

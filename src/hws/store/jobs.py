@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import socket
@@ -21,7 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import BindParameter, Connection, Engine, Select, and_, bindparam, func, insert, or_, select, update
 
 from hws.domain.clock import Clock
 from hws.store.job_signal import JobSignal
@@ -79,22 +80,57 @@ class LeaseLost(Exception):
     """The job's lease expired and another worker may have taken it."""
 
 
-def _insert(conn: Connection, *, kind: str, ref: str, now: datetime, max_attempts: int, run_after_ms: int) -> int:
-    result = conn.execute(
-        insert(jobs)
-        .values(
-            kind=kind,
-            ref=ref,
-            status=QUEUED,
-            attempts=0,
-            max_attempts=max_attempts,
-            run_after=run_after_ms,
-            created_at=now,
-            updated_at=now,
-        )
-        .returning(jobs.c.id)
+# The queue's busiest statements, built once (building one per call costs more CPU than
+# executing it): the values are the parameters.
+_INSERT = insert(jobs).returning(jobs.c.id)
+_CLAIM = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("job_id"))
+    .values(
+        status=RUNNING,
+        lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("lease_until"),
+        attempts=jobs.c.attempts + 1,
+        updated_at=bindparam("stamp"),
     )
-    return int(result.scalar_one())
+    .returning(*jobs.c)
+)
+_COMPLETE = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("job_id"), jobs.c.lease_owner == bindparam("owner"), jobs.c.status == RUNNING)
+    .values(status=DONE, lease_expires_at=None, updated_at=bindparam("stamp"))
+    .returning(jobs.c.id)
+)
+
+
+@functools.cache
+def _candidate(postgres: bool, by_kind: bool) -> Select[tuple[int]]:
+    """The next runnable job's id: due and queued, or running with its lease expired."""
+    now: BindParameter[int] = bindparam("now", type_=jobs.c.run_after.type)
+    runnable = or_(
+        and_(jobs.c.status == QUEUED, jobs.c.run_after <= now),
+        and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
+    )
+    candidate = select(jobs.c.id).where(runnable).order_by(jobs.c.run_after, jobs.c.id).limit(1)
+    if by_kind:
+        candidate = candidate.where(jobs.c.kind.in_(bindparam("kinds", expanding=True)))
+    if postgres:
+        candidate = candidate.with_for_update(skip_locked=True)
+    return candidate
+
+
+def _insert(conn: Connection, *, kind: str, ref: str, now: datetime, max_attempts: int, run_after_ms: int) -> int:
+    values = {
+        "kind": kind,
+        "ref": ref,
+        "status": QUEUED,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_after": run_after_ms,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return int(conn.execute(_INSERT, values).scalar_one())
 
 
 def _job(row: Any) -> Job:
@@ -126,31 +162,14 @@ class JobQueue:
 
     def claim(self, owner: str, kinds: tuple[str, ...] | None = None) -> Job | None:
         now = _ms(self._clock)
-        runnable = or_(
-            and_(jobs.c.status == QUEUED, jobs.c.run_after <= now),
-            and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now),
-        )
-        candidate = select(jobs.c.id).where(runnable).order_by(jobs.c.run_after, jobs.c.id).limit(1)
-        if kinds:
-            candidate = candidate.where(jobs.c.kind.in_(kinds))
-        if self._engine.dialect.name == "postgresql":
-            candidate = candidate.with_for_update(skip_locked=True)
+        candidate = _candidate(self._engine.dialect.name == "postgresql", bool(kinds))
+        params: dict[str, Any] = {"now": now, "kinds": list(kinds)} if kinds else {"now": now}
         with self._engine.begin() as conn:
-            job_id = conn.execute(candidate).scalar()
+            job_id = conn.execute(candidate, params).scalar()
             if job_id is None:
                 return None
-            row = conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job_id)
-                .values(
-                    status=RUNNING,
-                    lease_owner=owner,
-                    lease_expires_at=now + self._lease_ms,
-                    attempts=jobs.c.attempts + 1,
-                    updated_at=self._clock.now(),
-                )
-                .returning(*jobs.c)
-            ).first()
+            claimed = {"job_id": job_id, "owner": owner, "lease_until": now + self._lease_ms, "stamp": self._clock.now()}
+            row = conn.execute(_CLAIM, claimed).first()
         return _job(row) if row else None
 
     def extend(self, job: Job) -> None:
@@ -167,12 +186,7 @@ class JobQueue:
 
     def complete(self, conn: Connection, job: Job) -> None:
         """Mark ``job`` done inside the caller's transaction (which holds its effect)."""
-        changed = conn.execute(
-            update(jobs)
-            .where(jobs.c.id == job.id, jobs.c.lease_owner == job.lease_owner, jobs.c.status == RUNNING)
-            .values(status=DONE, lease_expires_at=None, updated_at=self._clock.now())
-            .returning(jobs.c.id)
-        ).first()
+        changed = conn.execute(_COMPLETE, {"job_id": job.id, "owner": job.lease_owner, "stamp": self._clock.now()}).first()
         if changed is None:
             raise LeaseLost(job.id)
 
