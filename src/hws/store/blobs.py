@@ -20,6 +20,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -116,8 +117,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
 def _check_hex(sha256: str) -> str:
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+    if _SHA256_HEX.fullmatch(sha256) is None:
         raise ValueError(f"not a sha256 hex digest: {sha256!r}")
     return sha256
 
