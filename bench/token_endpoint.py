@@ -559,19 +559,30 @@ def prepare_client(work: Path) -> tuple[Any, Path, Path]:
     return key, folder / "cert.pem", jwk_file
 
 
-def hws_server(key: str, label: str, work: Path, cert: Path, workers: int, dpop: bool = False) -> Server:
+def hws_server(
+    key: str, label: str, work: Path, cert: Path, workers: int, dpop: bool = False, source: Path | None = None
+) -> Server:
+    """``hws serve``; from ``source`` (another checkout's ``src``, e.g. an older commit's)
+    instead of this one's when given."""
     data = work / f"data-{key}"
     shutil.rmtree(data, ignore_errors=True)
     port = free_port()
     public_url = f"http://{HOST}:{port}"
     # The bench measures issuance, not the per-address token rate limit: turn it off.
     env = {**os.environ, "HWS_DATA_DIR": str(data), "HWS_PUBLIC_URL": public_url, "HWS_TOKEN_RATE_PER_MINUTE": "0"}
+    hws = [str(hws_bin())]
+    if source is not None:  # its code first on the path, ahead of this checkout's editable install
+        env["PYTHONPATH"] = str(source)
+        hws = [sys.executable, "-m", "hws"]
     if dpop:  # like the anchor: DPoP proofs without server nonces (pre-signed proofs cannot carry one)
         env["HWS_DPOP_NONCES"] = "false"
-    run([str(hws_bin()), "admin", "init"], env=env)  # operator commands never create a database unasked
+    # operator commands never create a database unasked (an older hws without `admin init` created it itself)
+    init = subprocess.run([*hws, "admin", "init"], env=env, text=True, capture_output=True)
+    if init.returncode != 0 and "No such command" not in init.stderr:
+        raise SystemExit(f"hws admin init failed: {init.stderr}")
     run(
         [
-            str(hws_bin()),
+            *hws,
             "admin",
             "clients",
             "add",
@@ -583,13 +594,12 @@ def hws_server(key: str, label: str, work: Path, cert: Path, workers: int, dpop:
             f"{HOST}/32",
             "--client-id",
             CLIENT_ID,
-            "--token-binding",
-            "dpop-required" if dpop else "bearer",
+            *(["--token-binding", "dpop-required"] if dpop else []),
             "--json",
         ],
         env=env,
     )
-    command = [str(hws_bin()), "serve", "--host", HOST, "--port", str(port)]
+    command = [*hws, "serve", "--host", HOST, "--port", str(port)]
     if workers > 1:
         command += ["--workers", str(workers)]
     issuer = f"{public_url}/oauth2"
@@ -752,6 +762,33 @@ def round_ratios(phases: list[Phase], labels: dict[str, str], levels: list[int])
     return lines
 
 
+def baseline_ratios(phases: list[Phase], labels: dict[str, str], levels: list[int]) -> list[str]:
+    """hws against the baseline checkout (--baseline), round by round: req/s and CPU per token."""
+    if "hws-baseline" not in labels or "hws" not in labels:
+        return []
+    by = {(p.server, p.concurrency, p.round): p for p in phases}
+    lines = ["", f"{labels['hws']} against {labels['hws-baseline']}, round by round"]
+    for level in levels:
+        pairs = [(by[("hws", level, r)], by[("hws-baseline", level, r)]) for r in sorted({p.round for p in phases})
+                 if ("hws", level, r) in by and ("hws-baseline", level, r) in by]  # fmt: skip
+        rps = [ours.rps / base.rps for ours, base in pairs if base.rps]
+        cpu = [
+            ours.cpu_ms_per_request(ours.server_cpu) / base.cpu_ms_per_request(base.server_cpu)
+            for ours, base in pairs
+            if ours.server_cpu and base.server_cpu
+        ]
+        if rps:
+            lines.append(
+                f"  c={level:<3} req/s {sorted(rps)[(len(rps) - 1) // 2]:.2f}x (rounds: {', '.join(f'{r:.2f}' for r in rps)})"
+                + (
+                    f";  server CPU per token {sorted(cpu)[(len(cpu) - 1) // 2]:.2f}x (rounds: {', '.join(f'{c:.2f}' for c in cpu)})"
+                    if cpu
+                    else ""
+                )
+            )
+    return lines
+
+
 def report(phases: list[Phase], labels: dict[str, str], levels: list[int]) -> list[str]:
     lines: list[str] = []
     width = max(len(v) for v in labels.values())
@@ -831,6 +868,12 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(SERVERS),
         help=f"which servers, comma-separated: {','.join(SERVERS)} (the ceiling ones are not contenders)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of hws (e.g. `git worktree add /tmp/old <rev>`): its hws is measured too, as "
+        "hws-baseline, interleaved with the rest (before/after a change in one run)",
+    )
     parser.add_argument("--work", type=Path, default=HERE / ".work", help="work folder (default bench/.work)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
@@ -872,6 +915,18 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(ceiling_server("ceiling", "ceiling: raw ASGI, crypto only", work, jwk_file, 1))
         else:
             servers.append(ceiling_server("ceiling-w2", "ceiling --workers 2", work, jwk_file, 2))
+    if args.baseline is not None:
+        source = args.baseline.resolve() / "src"
+        if not (source / "hws").is_dir():
+            parser.error(f"--baseline {args.baseline}: no src/hws there")
+        revision = subprocess.run(
+            ["git", "-C", str(args.baseline), "log", "-1", "--format=%h"], text=True, capture_output=True
+        ).stdout.strip()
+        servers.append(
+            hws_server(
+                "hws-baseline", f"hws @ {revision or args.baseline.name} (1 process, SQLite)", work, cert, 1, source=source
+            )
+        )
     labels = {s.key: s.label for s in servers}
 
     print(
@@ -919,6 +974,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in report(median_rounds(phases), labels, levels):
         print(line)
     for line in round_ratios(phases, labels, levels):
+        print(line)
+    for line in baseline_ratios(phases, labels, levels):
         print(line)
     if args.json:
         args.json.write_text(
