@@ -149,10 +149,11 @@ def test_a_worker_that_lost_the_lease_records_nothing(service: Service, calendar
     head = webhook_store.head(service.engine, endpoint.endpoint_id)
     assert head is not None
     assert webhook_store.claim_due(service.engine, "w2", calendar.now(), now_ms + 1001, 1000) == endpoint.endpoint_id
-    assert not webhook_store.mark_delivered(
-        service.engine, head, "w1", status=204, attempted_at=calendar.now(), now=calendar.now()
-    )
-    assert webhook_store.mark_delivered(service.engine, head, "w2", status=204, attempted_at=calendar.now(), now=calendar.now())
+    at = calendar.now()
+    assert webhook_store.mark_delivered(service.engine, head, "w1", status=204, attempted_at=at, now=at) == (False, False)
+    # recorded, and the lease given back with it: nothing else is due
+    assert webhook_store.mark_delivered(service.engine, head, "w2", status=204, attempted_at=at, now=at) == (True, True)
+    assert webhook_store.claim_due(service.engine, "w3", at, now_ms, 1000) is None  # nothing pending
 
 
 def test_registration_refuses_what_deliveries_may_not_reach(tmp_path: Path, sqlite_url: str) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hws.domain.events import FEED_TYPES, Event
 from hws.store.counters import next_value
+from hws.store.database import read_only
 from hws.store.tables import clients, counters, event_cursors, events, webhook_deliveries, webhook_endpoints
 
 PENDING = "pending"
@@ -154,7 +155,7 @@ def latest(engine: Engine | Connection, office: str) -> int:
     if isinstance(engine, Connection):
         value = engine.execute(query).scalar()
     else:
-        with engine.connect() as conn:
+        with read_only(engine).connect() as conn:
             value = conn.execute(query).scalar()
     return int(value or 0)
 
@@ -162,7 +163,7 @@ def latest(engine: Engine | Connection, office: str) -> int:
 def page(engine: Engine, office: str, after: int, limit: int) -> Page:
     """The office's events after sequence ``after``, oldest first, at most ``limit``.
     Raises :class:`CursorExpired` when events after ``after`` were pruned."""
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         pruned = conn.execute(select(counters.c.value).where(counters.c.name == _pruned_counter(office))).scalar()
         if pruned is not None and after < int(pruned):
             raise CursorExpired(int(pruned))
@@ -178,7 +179,7 @@ def page(engine: Engine, office: str, after: int, limit: int) -> Page:
 
 def acknowledged(engine: Engine, client_id: str) -> int | None:
     """The sequence ``client_id`` acknowledged last (None: it never read the feed)."""
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         value = conn.execute(select(event_cursors.c.acknowledged).where(event_cursors.c.client_id == client_id)).scalar()
     return None if value is None else int(value)
 
@@ -200,7 +201,7 @@ def acknowledge(engine: Engine, client_id: str, office: str, sequence: int, now:
 
 
 def get(engine: Engine, event_id: str) -> Event | None:
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         row = conn.execute(select(events).where(events.c.event_id == event_id)).first()
     return _event(row) if row else None
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
 from hws.domain.events import Event
+from hws.store.database import read_only
 from hws.store.events import PENDING
 from hws.store.tables import events, webhook_deliveries, webhook_endpoints
 
@@ -168,7 +169,7 @@ def get(conn: Engine | Connection, endpoint_id: str) -> Endpoint | None:
     if isinstance(conn, Connection):
         row = conn.execute(query).first()
     else:
-        with conn.connect() as c:
+        with read_only(conn).connect() as c:
             row = c.execute(query).first()
     return _endpoint(row) if row else None
 
@@ -177,7 +178,7 @@ def listing(engine: Engine, office: str | None = None) -> list[Endpoint]:
     query = select(webhook_endpoints).order_by(webhook_endpoints.c.office, webhook_endpoints.c.created_at)
     if office:
         query = query.where(webhook_endpoints.c.office == office)
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         return [_endpoint(r) for r in conn.execute(query).all()]
 
 
@@ -227,8 +228,11 @@ def claim_due(engine: Engine, owner: str, now: datetime, now_ms: int, lease_ms: 
         .order_by(webhook_deliveries.c.next_attempt_at)
         .limit(8)
     )
+    with read_only(engine).connect() as reading:  # most looks find nothing: no write lock for them
+        candidates = list(dict.fromkeys(reading.execute(due).scalars()))
+    if not candidates:
+        return None
     with engine.begin() as conn:
-        candidates = list(dict.fromkeys(conn.execute(due).scalars()))
         for endpoint_id in candidates:
             taken = conn.execute(
                 update(webhook_endpoints)
@@ -265,7 +269,7 @@ def extend(engine: Engine, endpoint_id: str, owner: str, until_ms: int) -> bool:
 
 def head(engine: Engine, endpoint_id: str) -> Delivery | None:
     """The endpoint's oldest pending delivery (due or not): the only one that may go next."""
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         row = conn.execute(
             select(*_DELIVERY_COLUMNS)
             .join(events, events.c.id == webhook_deliveries.c.event)
@@ -282,8 +286,13 @@ def _owned(endpoint_id: str, owner: str) -> Any:
     )
 
 
-def mark_delivered(engine: Engine, delivery: Delivery, owner: str, *, status: int, attempted_at: datetime, now: datetime) -> bool:
-    """Record a 2xx answer (if ``owner`` still holds the endpoint's lease)."""
+def mark_delivered(
+    engine: Engine, delivery: Delivery, owner: str, *, status: int, attempted_at: datetime, now: datetime
+) -> tuple[bool, bool]:
+    """Record a 2xx answer (if ``owner`` still holds the endpoint's lease): whether it was
+    recorded, and whether the lease was given back in the same transaction because no
+    other delivery of the endpoint is due."""
+    released = False
     with engine.begin() as conn:
         changed = conn.execute(
             update(webhook_deliveries)
@@ -307,7 +316,23 @@ def mark_delivered(engine: Engine, delivery: Delivery, owner: str, *, status: in
                 .where(webhook_endpoints.c.endpoint_id == delivery.endpoint_id)
                 .values(failing_since=None, last_success_at=now)
             )
-    return bool(changed)
+            more = conn.execute(
+                select(webhook_deliveries.c.id)
+                .where(
+                    webhook_deliveries.c.endpoint_id == delivery.endpoint_id,
+                    webhook_deliveries.c.status == PENDING,
+                    webhook_deliveries.c.next_attempt_at <= now,
+                )
+                .limit(1)
+            ).first()
+            if more is None:
+                conn.execute(
+                    update(webhook_endpoints)
+                    .where(webhook_endpoints.c.endpoint_id == delivery.endpoint_id, webhook_endpoints.c.lease_owner == owner)
+                    .values(lease_owner=None, lease_expires_at=None)
+                )
+                released = True
+    return bool(changed), released
 
 
 def mark_failed(
@@ -362,12 +387,12 @@ def deliveries(engine: Engine, endpoint_id: str, *, status: str | None = None, l
     )
     if status:
         query = query.where(webhook_deliveries.c.status == status)
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         return [_delivery(r) for r in conn.execute(query).all()]
 
 
 def get_delivery(engine: Engine, delivery_id: int) -> Delivery | None:
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         row = conn.execute(
             select(*_DELIVERY_COLUMNS)
             .join(events, events.c.id == webhook_deliveries.c.event)
@@ -397,7 +422,7 @@ def redeliver(conn: Connection, endpoint_id: str, now: datetime, delivery_ids: l
 
 
 def counts(engine: Engine, endpoint_id: str) -> dict[str, int]:
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         rows = conn.execute(
             select(webhook_deliveries.c.status, func.count())
             .where(webhook_deliveries.c.endpoint_id == endpoint_id)

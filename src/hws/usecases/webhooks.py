@@ -232,36 +232,46 @@ def deliver(
     if endpoint_id is None:
         return 0
     tries = 0
+    released = False
+    leased_until = int(service.clock.timestamp() * 1000) + lease_ms
     try:
         endpoint = webhook_store.get(service.engine, endpoint_id)
         while endpoint is not None and endpoint.enabled and tries < BATCH:
             delivery = webhook_store.head(service.engine, endpoint_id)
             if delivery is None or delivery.next_attempt_at > service.calendar.now():
                 break
-            if not webhook_store.extend(service.engine, endpoint_id, owner, int(service.clock.timestamp() * 1000) + lease_ms):
-                break  # the lease was lost: another worker has the endpoint
+            now_ms = int(service.clock.timestamp() * 1000)
+            if leased_until - now_ms < lease_ms // 2:  # renewed once half of it is used, not before every try
+                if not webhook_store.extend(service.engine, endpoint_id, owner, now_ms + lease_ms):
+                    break  # the lease was lost: another worker has the endpoint
+                leased_until = now_ms + lease_ms
             outcome = _try(service, sender, endpoint, delivery, resolver)
             tries += 1
-            if not _record(service, endpoint, delivery, owner, outcome, spread):
+            go_on, released = _record(service, endpoint, delivery, owner, outcome, spread)
+            if not go_on:
                 break
             endpoint = webhook_store.get(service.engine, endpoint_id)
     finally:
-        webhook_store.release(service.engine, endpoint_id, owner)
+        if not released:
+            webhook_store.release(service.engine, endpoint_id, owner)
     return tries
 
 
 def _record(
     service: Examining, endpoint: Endpoint, delivery: Delivery, owner: str, outcome: Outcome, spread: Callable[[], float]
-) -> bool:
-    """Record the try; False when the endpoint should not be tried again now."""
+) -> tuple[bool, bool]:
+    """Record the try: whether to go on with the endpoint now, and whether its lease was
+    given back with the record (nothing else due)."""
     at = service.calendar.now()
     fields = {"endpoint": endpoint.endpoint_id, "event_id": delivery.event.event_id, "sequence": delivery.sequence,
               "type": delivery.event.type, "attempt": delivery.attempts + 1}  # fmt: skip
     if outcome.delivered:
         assert outcome.status is not None
-        webhook_store.mark_delivered(service.engine, delivery, owner, status=outcome.status, attempted_at=at, now=at)
+        recorded, released = webhook_store.mark_delivered(
+            service.engine, delivery, owner, status=outcome.status, attempted_at=at, now=at
+        )
         log.info("webhook delivered", extra={"event": "webhook.delivered", "status": outcome.status, **fields})
-        return True
+        return recorded and not released, released
     error = outcome.error or f"the endpoint answered {outcome.status}"
     delay = webhook_policy.retry_delay(delivery.attempts + 1, spread())
     retry_at = at + delay if delay is not None else None
@@ -274,7 +284,7 @@ def _record(
                "retry_at": retry_at.isoformat() if retry_at else None, **fields},
     )  # fmt: skip
     if since is None:
-        return False
+        return False, False
     after = timedelta(days=service.settings.webhook_disable_after_days)
     if webhook_policy.should_disable(since, at, after):
         reason = f"every delivery failed since {since.isoformat()} (last: {error[:200]})"
@@ -285,6 +295,6 @@ def _record(
                 target=endpoint.endpoint_id, outcome="disabled", detail={"reason": reason, "url": endpoint.url},
             ))  # fmt: skip
         log.warning("webhook endpoint disabled", extra={"event": "webhook.disabled", "endpoint": endpoint.endpoint_id})
-        return False
+        return False, False
     # A dead delivery lets the next one go now; a retry waits for its time.
-    return retry_at is None
+    return retry_at is None, False
