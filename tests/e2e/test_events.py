@@ -8,6 +8,7 @@ clock (``hws admin clock advance``), never by sleeping through a retry window.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -359,3 +360,39 @@ def test_two_offices_follow_the_feed_each_their_own_resuming_after_a_restart(tmp
         # stopped on (at least once: its cursor is written when the next one is asked for)
         assert sorted(set(sequences)) == list(range(1, 7)) and sequences == sorted(sequences)
         assert len(sequences) - len(set(sequences)) <= 1
+
+
+def test_hws_watch_learns_of_changes_from_the_feed_not_from_its_rounds(tmp_path: Path) -> None:
+    """With a round every ten minutes, the watcher still sees the request taken up and
+    registered by the operator after its first round: the feed's long poll wakes it."""
+    server = start_server(tmp_path / "server", extra_env={**servers.SANDBOX, "HWS_EXAMINATION": "manual"})
+    watch: subprocess.Popen[bytes] | None = None
+    try:
+        client_id, key = _enrol(server, "KR")
+        with HagueClient(issuer=server.issuer, client_id=client_id, private_key=key) as kr:
+            receipt = kr.submit(application(tmp_path, "KR-WATCH-1", deferment=None))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HWS_")}
+        env.update({"HWS_CONFIG_HOME": str(tmp_path / "config"), "HWS_ISSUER": server.issuer, "HWS_CLIENT_ID": client_id,
+                    "HWS_PRIVATE_KEY": str(key)})  # fmt: skip
+        output = tmp_path / "watch.jsonl"
+        with output.open("wb") as out, (tmp_path / "watch.err").open("wb") as err:
+            watch = subprocess.Popen(
+                [sys.executable, "-m", "hws", "watch", "--out", str(tmp_path / "dl"), "--follow", receipt.import_id,
+                 "--interval", "600", "--json"], env=env, stdout=out, stderr=err,
+            )  # fmt: skip
+
+        def watched(kind: str, **fields: Any) -> dict[str, Any] | None:
+            lines = [json.loads(line) for line in output.read_text().splitlines() if line.strip()]
+            return next((e for e in lines if e["event"] == kind and all(e.get(k) == v for k, v in fields.items())), None)
+
+        imported = until(lambda: watched("import.imported", import_id=receipt.import_id), what="the first round")
+        until(lambda: watched("request.status", srn=imported["srn"]), what="the request's first status")
+        server.hws("admin", "sr", "take-up", imported["srn"])
+        server.hws("admin", "sr", "register", imported["srn"])
+        until(lambda: watched("request.status", srn=imported["srn"], status="Registered"), what="the registration")
+        assert watch.poll() is None
+    finally:
+        if watch is not None and watch.poll() is None:
+            watch.send_signal(signal.SIGTERM)
+            watch.wait(30)
+        server.stop()

@@ -143,7 +143,14 @@ def watch(
         "--confidential/--no-confidential",
         help="Download the office's confidential copies (default: when the office is an examining one).",
     ),
-    interval: float = typer.Option(60.0, "--interval", min=0.1, metavar="SECONDS", help="Seconds between rounds."),
+    interval: float = typer.Option(
+        60.0,
+        "--interval",
+        min=0.1,
+        metavar="SECONDS",
+        help="Seconds between rounds. Where the service has the event feed, the wait is a long poll that an event "
+        "ends at once, and rounds without news only look at the outbox.",
+    ),
     once: bool = typer.Option(False, "--once", help="One round, then exit (for cron or a systemd timer)."),
     show: bool = typer.Option(False, "--show", help="Print what the state file holds and exit; the service is not asked."),
     profile: str = PROFILE,

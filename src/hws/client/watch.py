@@ -23,6 +23,13 @@ runs the hooks of the events that were recorded and not yet hooked. A hook that 
 running at the kill runs again (its ``HWS_EVENT_ID`` is the same: a hook that must not
 act twice can check it).
 
+Where the service has the event feed (``GET /events``), the watcher waits between rounds
+on it (a long poll) instead of asking about each import, request and week every round:
+an event ends the wait, and the next round asks the service; a round without news only
+looks at the outbox, and every :data:`FULL_ROUND_SECONDS` the service is asked about
+everything anyway. Its place in the feed is kept in the state file (``feed_cursor``).
+Without the feed (an older service answers 404) every round asks, as before.
+
 A network failure, 429 or 5xx ends the step, is reported, and the step is tried again in
 the next round; a refusal that a person must fix (401, 403, a state file of another
 office) stops the watcher.
@@ -33,10 +40,13 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from hws.client.downloads import BULLETIN, CONFIDENTIAL, Publication
 from hws.client.errors import APIError, DownloadError
@@ -50,6 +60,11 @@ from hws.domain.lifecycle import Status
 SETTLE_SECONDS = 2.0
 #: a hook that failed this many times is given up (its event stays, marked ``failed``)
 HOOK_ATTEMPTS = 5
+
+#: with the event feed, the service is still asked about everything at least this often
+FULL_ROUND_SECONDS = 300.0
+#: the longest single long poll of the feed (a stop is noticed within it)
+FEED_POLL_SECONDS = 10.0
 
 #: progress of a download: (label, bytes done, total bytes)
 Progress = Callable[[str, int, int], None]
@@ -132,6 +147,11 @@ class Watcher:
         self._examining: bool | None = options.confidential
         self._round: Round | None = None
         self.office: str | None = None
+        #: the service has the event feed (None: not known yet)
+        self.feed: bool | None = None
+        #: the feed told of something since the service was last asked (or it could not say)
+        self._news = True
+        self._asked_at: float | None = None
 
     # ------------------------------------------------------------------ the loop
 
@@ -153,12 +173,12 @@ class Watcher:
         if self.office is None:
             self.start()
         self._round = done = Round()
-        steps: list[tuple[str, Callable[[], None]]] = [
-            ("outbox", self._send_outbox),
-            ("imports", self._follow_imports),
-            ("requests", self._follow_requests),
-            ("publications", self._publications),
-        ]
+        steps: list[tuple[str, Callable[[], None]]] = [("outbox", self._send_outbox)]
+        now = time.monotonic()
+        if self._news or self.feed is not True or self._asked_at is None or now - self._asked_at >= FULL_ROUND_SECONDS:
+            self._news, self._asked_at = False, now
+            steps += [("imports", self._follow_imports), ("requests", self._follow_requests),
+                      ("publications", self._publications)]  # fmt: skip
         for name, step in steps:
             try:
                 step()
@@ -166,6 +186,7 @@ class Watcher:
                 if not passing(exc):
                     raise
                 done.problems.append((name, exc))
+                self._news = True  # ask again next round, news or not
                 self._on_notice(f"{name}: {exc}; tried again in the next round")
         self.run_hooks()
         self._round = None
@@ -173,12 +194,57 @@ class Watcher:
 
     def run(self, interval: float, stop: threading.Event) -> None:
         """Rounds every ``interval`` seconds until ``stop`` is set; after failing rounds the
-        wait doubles (up to 10 minutes) and comes back to ``interval`` after a good one."""
+        wait doubles (up to 10 minutes) and comes back to ``interval`` after a good one.
+        The wait is a long poll of the event feed where there is one (see the module)."""
         wait = interval
         while not stop.is_set():
             done = self.round()
             wait = min(max(wait * 2, interval), 600.0) if done.problems else interval
-            stop.wait(wait)
+            self.wait_for_news(wait, stop)
+
+    # ------------------------------------------------------------------ the event feed
+
+    def wait_for_news(self, seconds: float, stop: threading.Event) -> bool:
+        """Wait ``seconds`` (or until ``stop``) on the event feed; True as soon as it has an
+        event past the kept cursor. Without a feed (or when it fails), a plain wait after
+        which the next round asks the service."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if self.feed is False:
+                stop.wait(max(remaining, 0))
+                return False
+            try:
+                news = self._poll_feed(min(remaining, FEED_POLL_SECONDS) if remaining >= 1 else 0)
+            except (APIError, httpx.TransportError) as exc:
+                if isinstance(exc, APIError) and exc.status in (404, 405):
+                    self.feed = False  # a service without the feed: every round asks
+                elif isinstance(exc, APIError) and exc.status == 410:
+                    self.state.set_setting("feed_cursor", "")  # past retention: start again (the next round asks)
+                elif not passing(exc):
+                    raise
+                self._news = True
+                stop.wait(max(deadline - time.monotonic(), 0))
+                return False
+            self.feed = True
+            if news:
+                self._news = True
+                return True
+            if remaining < 1:
+                stop.wait(max(remaining, 0))
+                return False
+        return False
+
+    def _poll_feed(self, wait: float) -> bool:
+        cursor = self.state.setting("feed_cursor") or None
+        params: dict[str, Any] = {"wait": int(wait), "limit": 100}
+        if cursor is not None:
+            params["after"] = cursor
+        response = self.client.request("GET", "/events", params=params, accept="application/json", timeout=wait + 15)
+        body = response.json()
+        if body.get("cursor") and body["cursor"] != cursor:
+            self.state.set_setting("feed_cursor", str(body["cursor"]))
+        return bool(body.get("events"))
 
     # ------------------------------------------------------------------ recording
 
