@@ -1,5 +1,5 @@
 """The event outbox: per-office sequences, the feed's pages and acknowledgements,
-retention, and the deliveries queued with each event."""
+retention, and the deliveries queued with each event (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ T0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def service(tmp_path: Path, sqlite_url: str) -> Iterator[Service]:
-    svc = make_service(tmp_path, sqlite_url, clock=FixedClock(T0.timestamp()))
+def service(tmp_path: Path, database_url: str) -> Iterator[Service]:
+    svc = make_service(tmp_path, database_url, clock=FixedClock(T0.timestamp()))
     yield svc
     svc.close()
 

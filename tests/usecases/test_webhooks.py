@@ -32,9 +32,9 @@ def calendar() -> FixedClock:
 
 
 @pytest.fixture
-def service(tmp_path: Path, sqlite_url: str, calendar: FixedClock) -> Iterator[Service]:
+def service(tmp_path: Path, database_url: str, calendar: FixedClock) -> Iterator[Service]:
     svc = make_service(
-        tmp_path, sqlite_url, calendar=calendar, webhook_allowed_networks=["127.0.0.1/32"], webhook_allow_http=True
+        tmp_path, database_url, calendar=calendar, webhook_allowed_networks=["127.0.0.1/32"], webhook_allow_http=True
     )
     yield svc
     svc.close()
