@@ -147,11 +147,11 @@ def build_service(settings: Settings, clock: Clock | None = None, calendar: Cloc
         keyring=keyring,
         authority=authority,
         tokens=tokens,
+        proofs=proofs,
         calendar=calendar or (SandboxClock(engine, clock) if settings.sandbox else clock),
         blobs=create_blob_store(settings),
         jobs=JobQueue(engine, clock, lease_seconds=settings.job_lease_seconds, max_attempts=settings.job_max_attempts),
         schema_set=SchemaSet(default_schema_root(settings.data_dir)),
-        proofs=proofs,
         zip_limits=zip_limits,
         structural_only=StructuralOnly(
             frozenset(settings.structural_only_versions) if settings.structural_only_versions is not None else None,
