@@ -391,6 +391,17 @@ def test_hws_watch_learns_of_changes_from_the_feed_not_from_its_rounds(tmp_path:
         server.hws("admin", "sr", "register", imported["srn"])
         until(lambda: watched("request.status", srn=imported["srn"], status="Registered"), what="the registration")
         assert watch.poll() is None
+        # the same events from the command line, as CloudEvents JSON lines
+        followed = subprocess.run(
+            [sys.executable, "-m", "hws", "events", "follow", "--json", "--until-idle", "--after", "0", "--wait", "0"],
+            env=env, capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        lines = [json.loads(line) for line in followed.stdout.splitlines()]
+        assert [(e["type"].removeprefix(PREFIX), e["data"]["status"]) for e in lines] == [
+            ("import.accepted", "Imported"), ("request.status-changed", "Processing"),
+            ("request.status-changed", "Registered"),
+        ]  # fmt: skip
+        assert [e["hwssequence"] for e in lines] == [1, 2, 3]
     finally:
         if watch is not None and watch.poll() is None:
             watch.send_signal(signal.SIGTERM)
