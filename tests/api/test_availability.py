@@ -41,7 +41,7 @@ ISSUER = "http://hws.test/oauth2"
 TOKEN = "/oauth2/access_token"
 #: Routes that never touch the database or the blob store: they keep answering.
 INDEPENDENT = {
-    "/healthz", "/metrics", "/oauth2/.well-known/openid-configuration", "/oauth2/jwks", "/docs", "/openapi.json",
+    "/healthz", "/metrics", "/oauth2/.well-known/openid-configuration", "/.well-known/oauth-authorization-server/oauth2", "/oauth2/jwks", "/docs", "/openapi.json",
     f"{API}/schemas/hws-api-v1.xsd",  # the published XSDs: files shipped in the package
 }  # fmt: skip
 

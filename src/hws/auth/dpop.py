@@ -179,7 +179,7 @@ def check_iat(claims: Mapping[str, Any], now: float, policy: ProofPolicy) -> int
 def check_ath(claims: Mapping[str, Any], access_token: str) -> None:
     """Step 12, at a protected resource: ``ath`` is the hash of the access token sent with it."""
     ath = claims.get("ath")
-    if not isinstance(ath, str) or not hmac.compare_digest(ath, access_token_hash(access_token)):
+    if not isinstance(ath, str) or not hmac.compare_digest(ath.encode(), access_token_hash(access_token).encode()):
         raise invalid_proof("DPoP proof ath does not match the access token")
 
 
