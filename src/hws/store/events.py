@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, event, exists, func, insert, literal, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, event, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hws.domain.events import FEED_TYPES, Event
@@ -82,6 +82,33 @@ def _event(row: Any) -> Event:
     return Event(row.event_id, row.office, int(row.sequence), row.type, row.subject, row.time, json.loads(row.data))
 
 
+# Built once (a statement built per call costs more CPU than its execution; an event is
+# recorded in the transaction of every change an office is told about).
+_INSERT_EVENT = insert(events).returning(events.c.id)
+
+
+def _queue(to_one: bool) -> Any:
+    """A delivery of the event to each enabled endpoint of its office (or to one)."""
+    targets = select(
+        webhook_endpoints.c.endpoint_id,
+        bindparam("event_pk", type_=webhook_deliveries.c.event.type),
+        bindparam("event_sequence", type_=webhook_deliveries.c.sequence.type),
+        literal(PENDING),
+        literal(0),
+        bindparam("due", type_=webhook_deliveries.c.next_attempt_at.type),
+        bindparam("stamp", type_=webhook_deliveries.c.created_at.type),
+    ).where(webhook_endpoints.c.office == bindparam("event_office"), webhook_endpoints.c.enabled.is_(True))
+    if to_one:
+        targets = targets.where(webhook_endpoints.c.endpoint_id == bindparam("endpoint"))
+    return insert(webhook_deliveries).from_select(
+        ["endpoint_id", "event", "sequence", "status", "attempts", "next_attempt_at", "created_at"], targets
+    )
+
+
+_QUEUE_DELIVERIES = _queue(False)
+_QUEUE_TEST_DELIVERY = _queue(True)
+
+
 def record(
     conn: Connection,
     *,
@@ -98,36 +125,22 @@ def record(
     (the business calendar), ``now`` the real time (retention)."""
     sequence = next_value(conn, _counter(office), 1)
     event_id = str(uuid.uuid4())
-    event_pk = conn.execute(
-        insert(events)
-        .values(
-            event_id=event_id,
-            office=office,
-            sequence=sequence,
-            type=type,
-            subject=subject[:100],
-            time=time,
-            data=json.dumps(data, sort_keys=True, separators=(",", ":")),
-            created_at=now,
-        )
-        .returning(events.c.id)
-    ).scalar_one()
-    targets = select(
-        webhook_endpoints.c.endpoint_id,
-        literal(event_pk),
-        literal(sequence),
-        literal(PENDING),
-        literal(0),
-        literal(time, type_=webhook_deliveries.c.next_attempt_at.type),
-        literal(now, type_=webhook_deliveries.c.created_at.type),
-    ).where(webhook_endpoints.c.office == office, webhook_endpoints.c.enabled.is_(True))
-    if endpoint is not None:
-        targets = targets.where(webhook_endpoints.c.endpoint_id == endpoint)
-    conn.execute(
-        insert(webhook_deliveries).from_select(
-            ["endpoint_id", "event", "sequence", "status", "attempts", "next_attempt_at", "created_at"], targets
-        )
-    )
+    values = {
+        "event_id": event_id,
+        "office": office,
+        "sequence": sequence,
+        "type": type,
+        "subject": subject[:100],
+        "time": time,
+        "data": json.dumps(data, sort_keys=True, separators=(",", ":")),
+        "created_at": now,
+    }
+    event_pk = conn.execute(_INSERT_EVENT, values).scalar_one()
+    queued = {"event_pk": event_pk, "event_sequence": sequence, "event_office": office, "due": time, "stamp": now}
+    if endpoint is None:
+        conn.execute(_QUEUE_DELIVERIES, queued)
+    else:
+        conn.execute(_QUEUE_TEST_DELIVERY, {**queued, "endpoint": endpoint})
     conn.info[_RECORDED] = True
     return Event(event_id, office, sequence, type, subject[:100], time, data)
 
