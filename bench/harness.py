@@ -197,8 +197,8 @@ class Connection:
             return 0, {}, b"", f"{type(exc).__name__}: {exc}"
 
 
-def get(path: str, token: str, extra: str = "") -> bytes:
-    return (f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {token}\r\nAccept: */*\r\n{extra}\r\n").encode(
+def get(path: str, token: str, extra: str = "", scheme: str = "Bearer") -> bytes:
+    return (f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: {scheme} {token}\r\nAccept: */*\r\n{extra}\r\n").encode(
         "latin-1"
     )
 
@@ -269,12 +269,21 @@ class PollPhase:
 
 
 async def poll_load(
-    ports: list[int], resources: list[Resource], conns: int, seconds: float, revalidate: float, label: str, seed: int = 0
+    ports: list[int],
+    resources: list[Resource],
+    conns: int,
+    seconds: float,
+    revalidate: float,
+    label: str,
+    seed: int = 0,
+    prove: Any = None,
 ) -> PollPhase:
     """``conns`` keep-alive connections in a closed loop for ``seconds``, connection ``i`` to
     ``ports[i % len(ports)]`` (a deterministic plan: one port per server process, no shared
     listening socket), each request for a resource drawn at random; a share ``revalidate``
-    of them carry the ETag got before (``If-None-Match``: 304 expected when unchanged)."""
+    of them carry the ETag got before (``If-None-Match``: 304 expected when unchanged).
+    ``prove(resource)``: a DPoP proof for each request (the token then goes with the DPoP
+    scheme), signed when the request is made."""
     phase = PollPhase(label, per_port={p: 0 for p in ports})
     rng = random.Random(seed or len(resources))
     stop_at = time.perf_counter() + seconds
@@ -286,7 +295,11 @@ async def poll_load(
                 resource = resources[rng.randrange(len(resources))]
                 extra = f"If-None-Match: {resource.etag}\r\n" if resource.etag and rng.random() < revalidate else ""
                 started = time.perf_counter()
-                status, headers, _body, problem = await connection.request(get(resource.path, resource.token, extra))
+                if prove is None:
+                    raw = get(resource.path, resource.token, extra)
+                else:
+                    raw = get(resource.path, resource.token, f"{extra}DPoP: {prove(resource)}\r\n", "DPoP")
+                status, headers, _body, problem = await connection.request(raw)
                 phase.latencies.append((time.perf_counter() - started) * 1000)
                 phase.count += 1
                 phase.per_port[port] += 1

@@ -124,6 +124,7 @@ from harness import (
 )
 from hws.client import HagueClient
 from hws.client.assertion import sign_client_assertion
+from hws.client.dpop import DPoPKey
 from hws.client.enrolment import load_private_key
 from hws.domain.weeks import Schedule, Week
 from hws.st96.examples import example_package
@@ -203,6 +204,8 @@ class Office:
     key: Any
     token: str
     imports: list[str] = field(default_factory=list)  # finished imports (Imported)
+    dpop: DPoPKey | None = None  # --dpop: the office's DPoP key and its DPoP-bound token
+    dpop_token: str = ""
     srns: list[str] = field(default_factory=list)
 
 
@@ -719,10 +722,12 @@ async def prime(ports: list[int], resources: list[Resource], conns: int) -> int:
     return errors
 
 
-def token_for(issuer: str, office: Office) -> str:
+def token_for(issuer: str, office: Office, dpop: DPoPKey | None = None) -> str:
+    """A token for the office: a bearer one, or bound to ``dpop`` (a proof sent with the request)."""
     assertion = sign_client_assertion(office.key, client_id=office.client_id, audience=issuer, lifetime=120)
     response = httpx.post(
         f"{issuer}/access_token",
+        headers={"DPoP": dpop.proof("POST", f"{issuer}/access_token")} if dpop else None,
         data={
             "grant_type": "client_credentials",
             "scope": SCOPE,
@@ -904,6 +909,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--resources", type=int, help="applications sent and imported before the load (default 1000; --quick 200); "
                         "each gives two polled resources")  # fmt: skip
     parser.add_argument(
+        "--dpop",
+        action="store_true",
+        help="also poll with DPoP-bound tokens (a proof per poll; issue 14) in the poll-only rounds: hws-dpop ÷ anchor",
+    )
+    parser.add_argument(
         "--revalidate", type=float, default=0.5, help="share of polls with If-None-Match, default 0.5 (both sides)"
     )
     parser.add_argument("--poll-conns", type=int, default=8, help="status-poll connections (and anchor connections), default 8")
@@ -1013,6 +1023,8 @@ def soak_one(backend: str, args: argparse.Namespace) -> bool:
             # The load clients are a few offices on 127.0.0.1 far past the per-client limits.
             "HWS_RATE_LIMIT_PER_MINUTE": "0", "HWS_MAX_CONCURRENT_PER_CLIENT": "0", "HWS_TOKEN_RATE_PER_MINUTE": "0",
         })  # fmt: skip
+        if args.dpop:  # proofs signed as each poll is sent; no server nonce to fetch (as in token_endpoint.py)
+            env["HWS_DPOP_NONCES"] = "false"
         moto = None
         if backend == "postgres":
             db_name, db_url = create_database()
@@ -1049,8 +1061,9 @@ def soak_one(backend: str, args: argparse.Namespace) -> bool:
         for code in OFFICES:
             folder = work / "offices" / code
             run([*hws, "keygen", "--name", f"SOAK-{code}", "--out", str(folder), "--force"], env)
+            binding = ["--token-binding", "dpop-allowed"] if args.dpop else []
             created = json.loads(run([*hws, "admin", "clients", "add", "--cert", str(folder / "cert.pem"), "--office", code,
-                                      "--ip", f"{HOST}/32", "--json"], env))  # fmt: skip
+                                      "--ip", f"{HOST}/32", *binding, "--json"], env))  # fmt: skip
             offices.append(Office(code, created["client_id"], load_private_key(folder / "private_key.pem"), ""))
 
         # hws: API processes (one port each) and workers ---------------------------------
@@ -1066,6 +1079,9 @@ def soak_one(backend: str, args: argparse.Namespace) -> bool:
         issuer = f"{base}/oauth2"
         for office in offices:
             office.token = token_for(issuer, office)
+            if args.dpop:
+                office.dpop = DPoPKey.generate()
+                office.dpop_token = token_for(issuer, office, office.dpop)
         print(f"setup: {where}; ports {ports}; schemas: {schemas}", flush=True)
         started = time.perf_counter()
         bulletin = seed_and_publish(base, issuer, offices, args.seed, hws, env)
@@ -1127,7 +1143,28 @@ def soak_one(backend: str, args: argparse.Namespace) -> bool:
 
         rounds: list[tuple[str, int, PollPhase, PollPhase]] = []
 
+        dpop_rounds: list[tuple[str, int, PollPhase, PollPhase]] = []
+        prove = None
+        if args.dpop:
+            dpop_of = {id(t.resource): t.office.dpop for t in targets}
+
+            def prove(resource: Resource) -> str:
+                key = dpop_of[id(resource)]
+                assert key is not None
+                return key.proof("GET", f"{base}{resource.path}", access_token=resource.token)
+
         def measure(side: str, label: str) -> PollPhase:
+            if side == "hws-dpop":
+                for t in targets:
+                    t.resource.token = t.office.dpop_token
+                resources = [t.resource for t in targets]
+                asyncio.run(poll_load(ports, resources, args.poll_conns, 1.0, args.revalidate, label, prove=prove))
+                before = sum(process_tree_cpu(a.pid) or 0.0 for a in apis)
+                phase = asyncio.run(
+                    poll_load(ports, resources, args.poll_conns, args.anchor_seconds, args.revalidate, label, prove=prove)
+                )
+                phase.cpu = sum(process_tree_cpu(a.pid) or 0.0 for a in apis) - before
+                return phase
             if side == "anchor":
                 for t, r in zip(targets, bare_resources, strict=False):  # the same request size as hws's polls
                     r.token = t.office.token
@@ -1148,7 +1185,9 @@ def soak_one(backend: str, args: argparse.Namespace) -> bool:
                   f"{'errors':>7}  requests per process")  # fmt: skip
             for n in range(args.anchor_rounds):
                 number = len(rounds) + 1
-                order = ("anchor", "hws") if number % 2 else ("hws", "anchor")
+                order: tuple[str, ...] = ("anchor", "hws") if number % 2 else ("hws", "anchor")
+                if args.dpop:
+                    order += ("hws-dpop",)
                 phases = {}
                 for side in order:
                     phase = phases[side] = measure(side, f"{when} {side}")
@@ -1160,6 +1199,8 @@ def soak_one(backend: str, args: argparse.Namespace) -> bool:
                         flush=True,
                     )
                 rounds.append((when, number, phases["anchor"], phases["hws"]))
+                if args.dpop:
+                    dpop_rounds.append((when, number, phases["anchor"], phases["hws-dpop"]))
 
         anchor_rounds("before")
 
@@ -1295,6 +1336,16 @@ def soak_one(backend: str, args: argparse.Namespace) -> bool:
         if cpu_ratios:
             print(f"CPU per poll hws ÷ anchor: median {statistics.median(cpu_ratios):.2f}x (server processes; "
                   f"{'the PostgreSQL server not counted' if db_name else 'SQLite is in-process'})")  # fmt: skip
+        if dpop_rounds:
+            dpop_ratios = [h.rate / a.rate for _, _, a, h in dpop_rounds if a.rate]
+            dpop_cpu = [(h.cpu / max(1, h.count)) / (a.cpu / max(1, a.count)) for _, _, a, h in dpop_rounds if a.cpu and a.count]
+            print(
+                f"with DPoP (each poll: Authorization: DPoP + a proof signed for it, checked, its jti single-used in the "
+                f"database): hws-dpop ÷ anchor (polls/s): median {statistics.median(dpop_ratios):.2f}x "
+                f"({min(dpop_ratios):.2f}–{max(dpop_ratios):.2f}; rounds: {', '.join(f'{r:.2f}' for r in dpop_ratios)})"
+                + (f"; CPU per poll {statistics.median(dpop_cpu):.2f}x the anchor's" if dpop_cpu else "")
+                + f"; hws-dpop ÷ hws (bearer): {statistics.median(h.rate for *_, h in dpop_rounds) / statistics.median(h.rate for *_, h in rounds):.2f}x"
+            )
         before = [h.rate for when, _, _, h in rounds if when == "before"]
         after = [h.rate for when, _, _, h in rounds if when == "after"]
         print(f"status polls in the mix / anchor median = {polls.count / elapsed:.1f} / {anchor_rate:.1f} = "
