@@ -1145,8 +1145,8 @@ def soak_one(backend: str, args: argparse.Namespace) -> bool:
 
         dpop_rounds: list[tuple[str, int, PollPhase, PollPhase]] = []
         prove = None
+        dpop_of: dict[int, DPoPKey | None] = {}  # resource → its office's DPoP key (targets grow during the soak)
         if args.dpop:
-            dpop_of = {id(t.resource): t.office.dpop for t in targets}
 
             def prove(resource: Resource) -> str:
                 key = dpop_of[id(resource)]
@@ -1157,6 +1157,7 @@ def soak_one(backend: str, args: argparse.Namespace) -> bool:
             if side == "hws-dpop":
                 for t in targets:
                     t.resource.token = t.office.dpop_token
+                    dpop_of[id(t.resource)] = t.office.dpop
                 resources = [t.resource for t in targets]
                 asyncio.run(poll_load(ports, resources, args.poll_conns, 1.0, args.revalidate, label, prove=prove))
                 before = sum(process_tree_cpu(a.pid) or 0.0 for a in apis)

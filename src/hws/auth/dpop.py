@@ -15,6 +15,7 @@ accepted, so a client that has just been given one is not refused at a rotation.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
@@ -25,7 +26,7 @@ from urllib.parse import urlsplit
 
 from hws.auth import jws_checks as jws
 from hws.auth.keyring import Keyring
-from hws.keys.public_keys import b64url_decode, b64url_encode, thumbprint, verification_key
+from hws.keys.public_keys import JoseKey, b64url_decode, b64url_encode, thumbprint, verification_key
 
 DPOP_TYP = "dpop+jwt"
 #: the algorithms a proof may be signed with, as the discovery document advertises them
@@ -103,14 +104,13 @@ def one_proof(values: Sequence[str]) -> str:
     return values[0]
 
 
-def parse(value: str) -> jws.CompactJWS:
-    """Steps 2-3: a well-formed compact JWS whose payload is a JSON object."""
+def parse(value: str) -> tuple[jws.CompactJWS, dict[str, Any]]:
+    """Steps 2-3: a well-formed compact JWS whose payload is a JSON object (and that object)."""
     try:
         proof = jws.parse_compact(value.strip(), max_bytes=MAX_PROOF_BYTES)
-        proof.claims()
+        return proof, proof.claims()
     except jws.MalformedJWS as exc:
         raise invalid_proof(f"malformed DPoP proof: {exc}") from None
-    return proof
 
 
 def check_header(header: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -131,13 +131,27 @@ def check_header(header: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return str(alg), jwk
 
 
+#: the JWK members that make a P-256 or RSA public key (RFC 7638 §3.2); the others are ignored
+_KEY_MEMBERS = frozenset({"kty", "crv", "x", "y", "e", "n"})
+
+
+@functools.lru_cache(maxsize=4096)
+def _public_key(members: tuple[tuple[str, str], ...]) -> tuple[JoseKey, str]:
+    """A proof key in the library's form and its thumbprint, made once per key: a client
+    signs every proof with the same key, and importing it costs as much as verifying."""
+    jwk = dict(members)
+    return verification_key(jwk), thumbprint(jwk)
+
+
 def check_signature(proof: jws.CompactJWS, alg: str, jwk: Mapping[str, Any]) -> str:
     """Step 8: the key in ``jwk`` (of ``alg``'s type) signed the proof. Returns the key's
     RFC 7638 thumbprint. High-S ES256 signatures are accepted: a proof's single use is
     keyed by its key and ``jti``, not by its signature."""
+    members = tuple(sorted((name, value) for name, value in jwk.items() if name in _KEY_MEMBERS))
+    if not all(isinstance(value, str) for _, value in members):
+        raise invalid_proof("DPoP proof jwk is not a usable P-256 or RSA public key")
     try:
-        key = verification_key(jwk)
-        jkt = thumbprint(jwk)
+        key, jkt = _public_key(members)
     except (ValueError, KeyError, TypeError):
         raise invalid_proof("DPoP proof jwk is not a usable P-256 or RSA public key") from None
     if not jws.verify(proof, alg, key, accept_high_s=True):
@@ -229,10 +243,9 @@ def check_proof(
     ``nonce_ok``: called with the proof's ``nonce`` claim when nonces are required
     (``None``: not required); ``False`` → ``use_dpop_nonce``. ``access_token``: the
     token presented with the proof at a protected resource (``ath`` is then required)."""
-    proof = parse(one_proof(values))
+    proof, claims = parse(one_proof(values))
     alg, jwk = check_header(proof.header)
     jkt = check_signature(proof, alg, jwk)
-    claims = proof.claims()
     jti = check_jti(claims)
     check_request(claims, method, uri)
     iat = check_iat(claims, now, policy)
