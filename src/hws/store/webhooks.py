@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, or_, select, update
 
 from hws.domain.events import Event
 from hws.store.database import read_only
@@ -203,8 +203,8 @@ def set_enabled(conn: Connection, endpoint_id: str, enabled: bool, reason: str |
 # Deliveries -----------------------------------------------------------------------------
 
 
-def claim_due(engine: Engine, owner: str, now: datetime, now_ms: int, lease_ms: int) -> str | None:
-    """Lease one enabled endpoint whose oldest pending delivery is due; its id, or None."""
+def _due_statement() -> Any:
+    """Up to 8 endpoints with a due delivery at the head of their queue and no live lease."""
     earlier = webhook_deliveries.alias("earlier")
     behind = (
         select(earlier.c.id)
@@ -215,21 +215,32 @@ def claim_due(engine: Engine, owner: str, now: datetime, now_ms: int, lease_ms: 
         )
         .exists()
     )
-    due = (
+    return (
         select(webhook_deliveries.c.endpoint_id)
         .join(webhook_endpoints, webhook_endpoints.c.endpoint_id == webhook_deliveries.c.endpoint_id)
         .where(
             webhook_deliveries.c.status == PENDING,
             ~behind,
-            webhook_deliveries.c.next_attempt_at <= now,
+            webhook_deliveries.c.next_attempt_at <= bindparam("due_by", type_=webhook_deliveries.c.next_attempt_at.type),
             webhook_endpoints.c.enabled.is_(True),
-            or_(webhook_endpoints.c.lease_owner.is_(None), webhook_endpoints.c.lease_expires_at < now_ms),
+            or_(
+                webhook_endpoints.c.lease_owner.is_(None),
+                webhook_endpoints.c.lease_expires_at < bindparam("now_ms", type_=webhook_endpoints.c.lease_expires_at.type),
+            ),
         )
         .order_by(webhook_deliveries.c.next_attempt_at)
         .limit(8)
     )
+
+
+#: built once: every sender looks at every event this process records and every poll interval
+_DUE = _due_statement()
+
+
+def claim_due(engine: Engine, owner: str, now: datetime, now_ms: int, lease_ms: int) -> str | None:
+    """Lease one enabled endpoint whose oldest pending delivery is due; its id, or None."""
     with read_only(engine).connect() as reading:  # most looks find nothing: no write lock for them
-        candidates = list(dict.fromkeys(reading.execute(due).scalars()))
+        candidates = list(dict.fromkeys(reading.execute(_DUE, {"due_by": now, "now_ms": now_ms}).scalars()))
     if not candidates:
         return None
     with engine.begin() as conn:
