@@ -11,23 +11,21 @@ rows at their next look (``HWS_EVENT_POLL_INTERVAL``, ``HWS_WORKER_POLL_INTERVAL
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, event, exists, func, insert, literal, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hws.domain.events import FEED_TYPES, Event
+from hws.store.commit_signal import CommitSignal
 from hws.store.counters import next_value
 from hws.store.database import read_only
 from hws.store.tables import clients, counters, event_cursors, events, webhook_deliveries, webhook_endpoints
 
 PENDING = "pending"
-_RECORDED = "hws_event_recorded"
-_COMMITTED = "hws_event_committed"
 
 
 def _counter(office: str) -> str:
@@ -38,44 +36,10 @@ def _pruned_counter(office: str) -> str:
     return f"events-pruned:{office}"
 
 
-class EventSignal:
+class EventSignal(CommitSignal):
     """A doorbell rung after a transaction that recorded events commits (this process)."""
 
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._generation = 0
-
-    @property
-    def generation(self) -> int:
-        return self._generation
-
-    def ring(self) -> None:
-        with self._changed:
-            self._generation += 1
-            self._changed.notify_all()
-
-    def wait(self, seen: int, timeout: float) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: self._generation != seen, timeout)
-
-    def watch(self, engine: Engine) -> None:
-        event.listen(engine, "commit", _committing)
-        event.listen(engine, "rollback", _rolling_back)
-        event.listen(engine, "checkin", self._returned)
-
-    def _returned(self, _dbapi_connection: Any, record: Any) -> None:
-        if record is not None and record.info.pop(_COMMITTED, False):
-            self.ring()
-
-
-def _committing(conn: Connection) -> None:
-    if not conn.invalidated and conn.info.pop(_RECORDED, False):
-        conn.info[_COMMITTED] = True
-
-
-def _rolling_back(conn: Connection) -> None:
-    if not conn.invalidated:
-        conn.info.pop(_RECORDED, None)
+    key = "hws_event_recorded"
 
 
 def _event(row: Any) -> Event:
@@ -141,7 +105,7 @@ def record(
         conn.execute(_QUEUE_DELIVERIES, queued)
     else:
         conn.execute(_QUEUE_TEST_DELIVERY, {**queued, "endpoint": endpoint})
-    conn.info[_RECORDED] = True
+    EventSignal.mark(conn)
     return Event(event_id, office, sequence, type, subject[:100], time, data)
 
 
