@@ -3,31 +3,12 @@ allocation is given again, and concurrent allocations never share a number."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from hws.store.counters import next_value
-from tests.conftest import make_service
-
-
-def make_engine(tmp_path: Path, url: str) -> Iterator[Engine]:
-    service = make_service(tmp_path, url, worker_threads=0, scheduler=False)
-    yield service.engine
-    service.close()
-
-
-@pytest.fixture
-def engine(tmp_path: Path, sqlite_url: str) -> Iterator[Engine]:
-    yield from make_engine(tmp_path, sqlite_url)
-
-
-@pytest.fixture
-def both_engines(tmp_path: Path, database_url: str) -> Iterator[Engine]:
-    yield from make_engine(tmp_path, database_url)
 
 
 def allocate(engine: Engine, name: str, start: int) -> int:

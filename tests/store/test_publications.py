@@ -5,42 +5,24 @@ scheduler make (one publication, the listing newest first, the latest week, a wh
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from hws.domain.clock import FixedClock
 from hws.domain.weeks import Week
 from hws.store import imports
 from hws.store import publications as pubs
 from hws.store.publications import BULLETIN, CONFIDENTIAL, Publication
-from tests.conftest import make_service
 
 AT = datetime(2027, 1, 1, 11, 0, tzinfo=UTC)  # Friday noon in Geneva of ISO week 2026-W53
 W53 = Week(2026, 53).id  # "202653"
 W01 = Week(2027, 1).id  # "202701"
 
 
-def make_engine(tmp_path: Path, url: str) -> Iterator[Engine]:
-    service = make_service(tmp_path, url, clock=FixedClock(AT.timestamp()), worker_threads=0, scheduler=False)
-    yield service.engine
-    service.close()
-
-
-@pytest.fixture
-def engine(tmp_path: Path, sqlite_url: str) -> Iterator[Engine]:
-    yield from make_engine(tmp_path, sqlite_url)
-
-
-@pytest.fixture
-def both_engines(tmp_path: Path, database_url: str) -> Iterator[Engine]:
-    """SQLite and PostgreSQL (each takes its own dialect's ON CONFLICT)."""
-    yield from make_engine(tmp_path, database_url)
+CLOCK_AT = AT  # the service's clock (tests/store/conftest.py)
 
 
 def stored(engine: Engine, data: bytes) -> str:

@@ -3,9 +3,7 @@ process (each reads it again after a short cache), moving only forward."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -16,26 +14,12 @@ from hws.domain.weeks import Week
 from hws.store import sandbox_clock as module
 from hws.store.sandbox_clock import CACHE_SECONDS, SandboxClock
 from hws.store.tables import sandbox_clock
-from tests.conftest import make_service
 
 START = datetime(2026, 12, 31, 18, 0, tzinfo=UTC)  # Thursday of ISO week 2026-W53
 DAY = 86_400
 
 
-def make_engine(tmp_path: Path, url: str) -> Iterator[Engine]:
-    service = make_service(tmp_path, url, clock=FixedClock(START.timestamp()), worker_threads=0, scheduler=False)
-    yield service.engine
-    service.close()
-
-
-@pytest.fixture
-def engine(tmp_path: Path, sqlite_url: str) -> Iterator[Engine]:
-    yield from make_engine(tmp_path, sqlite_url)
-
-
-@pytest.fixture
-def both_engines(tmp_path: Path, database_url: str) -> Iterator[Engine]:
-    yield from make_engine(tmp_path, database_url)
+CLOCK_AT = START  # the service's clock (tests/store/conftest.py)
 
 
 @pytest.fixture
