@@ -35,23 +35,33 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import signal
 import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from soak import Connection, create_database, drop_database, get, percentile
 
-from harness import HOST, free_port, fresh_service_env, hws_bin, process_tree_cpu, stop, wait_port
+from harness import (
+    HOST,
+    PollPhase,
+    Resource,
+    create_database,
+    drop_database,
+    free_port,
+    fresh_service_env,
+    hws_bin,
+    percentile,
+    poll_load,
+    process_tree_cpu,
+    seed_applications,
+    stop,
+    wait_port,
+)
 from hws.client import HagueClient
 from hws.client.enrolment import generate
-from hws.st96.examples import example_package
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work" / "status_polls"
@@ -59,64 +69,10 @@ API = "/webservices/api/v1"
 OFFICES = ("KR", "JP", "CN", "US")
 
 
-@dataclass
-class Resource:
-    path: str
-    token: str
-    etag: str | None = None
-
-
-@dataclass
-class Phase:
-    label: str
-    count: int = 0
-    errors: int = 0
-    not_modified: int = 0
-    latencies: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-    cpu: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        return self.count / self.seconds if self.seconds else 0.0
-
-
-async def load(port: int, resources: list[Resource], conns: int, seconds: float, revalidate: float, label: str) -> Phase:
-    phase = Phase(label)
-    rng = random.Random(len(resources))
-    stop_at = time.perf_counter() + seconds
-
-    async def one() -> None:
-        connection = Connection(port)
-        try:
-            while time.perf_counter() < stop_at:
-                resource = resources[rng.randrange(len(resources))]
-                extra = f"If-None-Match: {resource.etag}\r\n" if resource.etag and rng.random() < revalidate else ""
-                started = time.perf_counter()
-                status, headers, _body, problem = await connection.request(get(resource.path, resource.token, extra))
-                phase.latencies.append((time.perf_counter() - started) * 1000)
-                phase.count += 1
-                if status == 304:
-                    phase.not_modified += 1
-                elif status == 200:
-                    resource.etag = headers.get("etag", resource.etag)
-                else:
-                    phase.errors += 1
-                    if phase.errors <= 3:
-                        print(f"  {label}: {status} {problem or ''}", file=sys.stderr)
-        finally:
-            connection.close()
-
-    began = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(conns)))
-    phase.seconds = time.perf_counter() - began
-    return phase
-
-
-def measured(pid: int, port: int, resources: list[Resource], args: argparse.Namespace, label: str) -> Phase:
-    asyncio.run(load(port, resources, args.conns, min(2.0, args.seconds / 3), args.revalidate, label))  # warm-up
+def measured(pid: int, port: int, resources: list[Resource], args: argparse.Namespace, label: str) -> PollPhase:
+    asyncio.run(poll_load([port], resources, args.conns, min(2.0, args.seconds / 3), args.revalidate, label))  # warm-up
     before = process_tree_cpu(pid) or 0.0
-    phase = asyncio.run(load(port, resources, args.conns, args.seconds, args.revalidate, label))
+    phase = asyncio.run(poll_load([port], resources, args.conns, args.seconds, args.revalidate, label))
     phase.cpu = (process_tree_cpu(pid) or 0.0) - before
     return phase
 
@@ -134,25 +90,11 @@ def seed(base: str, data_dir: Path, env: dict[str, str], per_office: int) -> lis
         ).stdout  # fmt: skip
         client_id = json.loads(out)["client_id"]
         clients.append((code, HagueClient(issuer=f"{base}/oauth2", client_id=client_id, private_key=files.private_key)))
-    packages = WORK / "packages"
-    packages.mkdir(parents=True, exist_ok=True)
-
-    def send(job: tuple[str, HagueClient, int]) -> list[Resource]:
-        code, client, n = job
-        path = packages / f"{code}-{n}.zip"
-        path.write_bytes(example_package("application", office=code, office_reference=f"{code}-POLL-{n}", deferment=None))
-        status = client.wait_for_import(client.submit(path).import_id, timeout=300)
-        if not status.imported or not status.srn:
-            raise SystemExit(f"seeding: {path.name} was {status.status}: {status.problems}")
-        token = client.token()
-        return [Resource(f"{API}/request/import/{status.import_id}", token), Resource(f"{API}/request/{status.srn}", token)]
-
-    jobs = [(code, client, n) for n in range(per_office) for code, client in clients]
-    with ThreadPoolExecutor(8) as pool:
-        resources = [r for pair in pool.map(send, jobs) for r in pair]
+    seeded = seed_applications(base, clients, per_office, WORK / "packages", "POLL")
+    tokens = {code: client.token() for code, client in clients}
     for _, client in clients:
         client.close()
-    return resources
+    return [Resource(path, tokens[code]) for code, import_path, request_path in seeded for path in (import_path, request_path)]
 
 
 def main() -> int:
