@@ -64,6 +64,9 @@ CRASH_ENV = {
     "HWS_WORKER_POLL_INTERVAL": "0.1",
 }
 KILLS = 2
+#: more kills, up to this many, until one has landed while a job was running (a job takes
+#: milliseconds, so the moment seen before a kill can have passed by the time it lands)
+MAX_KILLS = 6
 ACKNOWLEDGED_BEFORE_KILL = 12  # per cycle
 
 
@@ -131,8 +134,8 @@ def load_until_kill(
             len(acknowledged) >= ACKNOWLEDGED_BEFORE_KILL
             and backlog >= 2
             and progress["slow"] >= 1
-            and probe.running()
             and (any(temporary.iterdir()) if temporary.is_dir() else False)
+            and probe.running()  # last: the closest to the kill
         ):
             return len(acknowledged), backlog, dict(progress)
         return None
@@ -194,7 +197,9 @@ def crash_and_recover(tmp_path: Path, database_url: str | None) -> dict[str, Any
     try:
         client_id, key = enrol(server, tmp_path)
         number = 0
-        for cycle in range(KILLS):
+        for cycle in range(MAX_KILLS):
+            if cycle >= KILLS and running_at_kill:
+                break
             token = token_for(server, client_id, key)
             load, report = load_until_kill(server, db, token, factory, number)
             number = load.next_number
