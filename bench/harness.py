@@ -150,12 +150,16 @@ class Connection:
             self.writer.close()
         self.reader = self.writer = None
 
+    async def open(self) -> None:
+        """Connect now (a request connects when it finds no connection)."""
+        self.reader, self.writer = await asyncio.open_connection(HOST, self.port, limit=1 << 20)
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     async def _request(self, raw: bytes) -> tuple[int, dict[str, str], bytes]:
         if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(HOST, self.port, limit=1 << 20)
-            sock = self.writer.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await self.open()
         assert self.reader is not None and self.writer is not None
         self.writer.write(raw)
         head = await self.reader.readuntil(b"\r\n\r\n")

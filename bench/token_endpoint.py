@@ -91,7 +91,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from harness import hws_bin, process_tree_cpu, run
+from harness import Connection, hws_bin, process_tree_cpu, run
 from hws.auth import jws_checks as jws
 from hws.client.assertion import sign_client_assertion
 from hws.client.dpop import DPoPKey
@@ -168,62 +168,7 @@ class Phase:
         }
 
 
-# The load generator: a minimal keep-alive HTTP/1.1 client over asyncio ----------------
-
-
-class Connection:
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        sock = self.writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-    async def request(self, raw: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
-            await self.open()
-        assert self.reader is not None and self.writer is not None
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        length: int | None = None
-        chunked = close = False
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            name = name.strip().lower()
-            if name == "content-length":
-                length = int(value)
-            elif name == "transfer-encoding" and "chunked" in value.lower():
-                chunked = True
-            elif name == "connection" and "close" in value.lower():
-                close = True
-        if chunked:
-            body = bytearray()
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                chunk = await self.reader.readexactly(size + 2)
-                if size == 0:
-                    break
-                body += chunk[:-2]
-            data = bytes(body)
-        elif length is not None:
-            data = await self.reader.readexactly(length)
-        else:
-            data = await self.reader.read()
-            close = True
-        if close:
-            self.close()
-        return status, data
+# The load generator: the harness's keep-alive HTTP/1.1 client over asyncio ----------
 
 
 def token_request(host: str, port: int, path: str, form: dict[str, str], proof: str | None = None) -> bytes:
@@ -252,7 +197,8 @@ async def drive(
 
     async def worker() -> None:
         nonlocal next_index
-        conn = Connection(HOST, port)
+        conn = Connection(port)
+        conn.timeout = REQUEST_TIMEOUT
         try:
             await conn.open()
             await ready.wait()
@@ -260,11 +206,8 @@ async def drive(
                 raw = requests[next_index]
                 next_index += 1
                 start = clock()
-                try:
-                    answer = await asyncio.wait_for(conn.request(raw), REQUEST_TIMEOUT)
-                except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                    conn.close()
-                    answer = (0, f"{type(exc).__name__}: {exc}".encode())
+                status, _, body, problem = await conn.request(raw)
+                answer = (status, body) if problem is None else (0, problem.encode())
                 latencies.append((clock() - start) * 1000.0)
                 answers.append(answer)
         finally:
