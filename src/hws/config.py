@@ -184,6 +184,30 @@ class Settings(BaseSettings):
         20.0, gt=0, description="Seconds a client has to send a request's line and headers before the connection gets 408."
     )
 
+    # Operator console ---------------------------------------------------------------
+    console: bool = Field(True, description="Serve the operator console under /console.")
+    console_idle_timeout: int = Field(1800, ge=1, le=86400, description="Seconds a console session may go unused before it ends.")
+    console_absolute_timeout: int = Field(
+        43200, ge=1, le=604800, description="Seconds a console session lasts at most, used or not."
+    )
+    console_max_failures: int = Field(
+        5, ge=1, le=100, description="Failed sign-ins (password or code) in a row before an operator account is locked."
+    )
+    console_lockout: int = Field(900, ge=1, le=86400, description="Seconds a locked operator account stays locked.")
+    console_require_totp: bool = Field(
+        True, description="Every local operator account must set up a TOTP second factor at its first sign-in."
+    )
+    console_oidc_issuer: str | None = Field(
+        None,
+        description="Single sign-on: the OpenID Connect provider's issuer URL (discovery at /.well-known/openid-configuration).",
+    )
+    console_oidc_client_id: str | None = Field(None, description="Single sign-on: the console's client id at the provider.")
+    console_oidc_client_secret: str | None = Field(None, description="Single sign-on: the console's client secret.")
+    console_oidc_role_claim: str = Field(
+        "hws_role", description="Single sign-on: the ID token / userinfo claim holding viewer, examiner or administrator."
+    )
+    console_oidc_name_claim: str = Field("preferred_username", description="Single sign-on: the claim naming the operator.")
+
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")
 

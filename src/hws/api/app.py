@@ -23,6 +23,7 @@ from hws.api.problems import Problem
 from hws.api.ratelimit import Limiter, RateLimitMiddleware
 from hws.api.security import VerifiedTokens
 from hws.config import API_PREFIX
+from hws.console.app import install as install_console
 from hws.service import Service
 from hws.st96.api_documents import ProblemItem
 
@@ -113,6 +114,8 @@ def create_app(service: Service, *, background: Sequence[Background] = ()) -> Fa
     app.include_router(operations.router)
     openapi_responses.install(app, token_url=settings.token_endpoint)
     docs_pages.install(app)
+    if settings.console:
+        install_console(app)
     app.state.verified_tokens = VerifiedTokens()
     app.state.limiter = Limiter(
         per_minute=settings.rate_limit_per_minute,

@@ -334,3 +334,44 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
     Index("ix_webhook_deliveries_endpoint_status_sequence", "endpoint_id", "status", "sequence"),
 )
+
+#: People who use the operator console (issue 12). Local accounts have a password hash
+#: (argon2id) and a TOTP secret; accounts made by single sign-on have ``sso_subject``
+#: (issuer and subject) and no password. ``failures`` counts failed sign-ins in a row.
+operators = Table(
+    "operators",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", Text, nullable=True),
+    Column("totp_secret", String(64), nullable=True),
+    Column("totp_required", Boolean, nullable=False, server_default="1"),
+    Column("totp_last_step", BigInteger, nullable=True),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Column("sso_subject", String(400), nullable=True, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_sign_in_at", UTCDateTime, nullable=True),
+    Column("last_sign_in_source", String(64), nullable=True),
+)
+
+#: Console sessions. The cookie holds a random token; only its SHA-256 is kept here.
+#: ``stage`` is ``password`` while the second factor is still owed, ``totp-setup`` while
+#: the account must set one up, ``signed-in`` after.
+operator_sessions = Table(
+    "operator_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("operator", String(64), ForeignKey("operators.name", ondelete="CASCADE"), nullable=False, index=True),
+    Column("stage", String(12), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("via", String(8), nullable=False),
+    Column("source", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("pending_secret", String(64), nullable=True),
+)
