@@ -6,11 +6,25 @@ from fastapi import FastAPI
 from starlette.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 
-from hws.console import access, dashboard, headers, signin, templating
+from hws.console import (
+    access,
+    audit,
+    clients,
+    dashboard,
+    headers,
+    imports,
+    operators,
+    publications,
+    requests,
+    schemas,
+    signin,
+    sso,
+    templating,
+)
 from hws.console.paths import PREFIX, STATIC_DIR
 
 #: the console's page modules, each with a ``router``; their order is the menu's
-PAGES = (signin, dashboard)
+PAGES = (signin, sso, dashboard, requests, imports, clients, publications, audit, schemas, operators)
 
 
 def install(app: FastAPI) -> None:
