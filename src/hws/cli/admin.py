@@ -15,6 +15,7 @@ from hws.cli.audit import audit
 from hws.cli.console import data_table, emit_json, fail, out
 from hws.cli.examination import clock_app, sr_app
 from hws.cli.operator_service import choose, operator_service
+from hws.cli.operators import operators_app
 from hws.cli.publishing import publish
 from hws.cli.webhooks import webhooks_app
 from hws.domain import scopes as scope_rules
@@ -43,6 +44,7 @@ app.add_typer(sr_app, name="sr")
 app.add_typer(clock_app, name="clock")
 app.command("publish")(publish)
 app.command("audit")(audit)
+app.add_typer(operators_app, name="operators")
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
