@@ -61,6 +61,7 @@ class Examiner:
         sources: frozenset[Status] | None = None,
         fields: Callable[[Connection, ServiceRequest], dict[str, Any]] | None = None,
         after: Callable[[Connection, ServiceRequest], None] | None = None,
+        source: str | None = None,
     ) -> ServiceRequest:
         now = self.service.calendar.now()
         with self.service.engine.begin() as conn:
@@ -80,7 +81,7 @@ class Examiner:
             except sr_store.StaleRequest:
                 raise ExaminationError(f"{srn} changed meanwhile; look at it again") from None
             audit.record(conn, audit.AuditEvent(
-                at=now, actor=actor, office=sr.office, action="sr.transition", target=srn,
+                at=now, actor=actor, office=sr.office, action="sr.transition", target=srn, source=source,
                 detail={"from": sr.status, "to": target.value, "reason": reason},
             ))  # fmt: skip
             notifications.status_changed(conn, self.service, sr, reason, now)
@@ -97,10 +98,14 @@ class Examiner:
 
     # Actions -----------------------------------------------------------------------
 
-    def take_up(self, srn: str, *, actor: str, reason: str = "taken up for examination") -> ServiceRequest:
-        return self._act(srn, Status.PROCESSING, actor=actor, reason=reason, sources=frozenset({Status.UNDEFINED}))
+    def take_up(
+        self, srn: str, *, actor: str, reason: str = "taken up for examination", source: str | None = None
+    ) -> ServiceRequest:
+        return self._act(srn, Status.PROCESSING, actor=actor, reason=reason, sources=frozenset({Status.UNDEFINED}), source=source)
 
-    def notify_irregularity(self, srn: str, *, actor: str, reason: str, fee_shortfall: bool = False) -> ServiceRequest:
+    def notify_irregularity(
+        self, srn: str, *, actor: str, reason: str, fee_shortfall: bool = False, source: str | None = None
+    ) -> ServiceRequest:
         if not reason.strip():
             raise ExaminationError("say what the irregularity is (the office must be able to cure it)")
         notified = self.service.calendar.now().date()
@@ -112,6 +117,7 @@ class Examiner:
             reason=reason,
             sources=frozenset({Status.PROCESSING}),
             fields=lambda _c, _s: {"regularization_deadline": deadline, "fee_shortfall": fee_shortfall},
+            source=source,
         )
 
     def regularize(
@@ -121,6 +127,7 @@ class Examiner:
         actor: str,
         reason: str = "irregularity remedied",
         after: Callable[[Connection, ServiceRequest], None] | None = None,
+        source: str | None = None,
     ) -> ServiceRequest:
         return self._act(
             srn,
@@ -130,12 +137,13 @@ class Examiner:
             sources=frozenset({Status.PENDING_REGULARIZATION}),
             fields=lambda _c, _s: {"regularization_deadline": None},
             after=after,
+            source=source,
         )
 
-    def cancel(self, srn: str, *, actor: str, reason: str) -> ServiceRequest:
+    def cancel(self, srn: str, *, actor: str, reason: str, source: str | None = None) -> ServiceRequest:
         if not reason.strip():
             raise ExaminationError("give the reason for the cancellation")
-        return self._act(srn, Status.CANCELLED, actor=actor, reason=reason)
+        return self._act(srn, Status.CANCELLED, actor=actor, reason=reason, source=source)
 
     def register(
         self,
@@ -144,6 +152,7 @@ class Examiner:
         actor: str,
         reason: str = "recorded in the International Register",
         recorded_against: str | None = None,
+        source: str | None = None,
     ) -> ServiceRequest:
         """Applications get an IRN and an expected publication date; decisions are
         recorded against the registration their IRN names; other communications against
@@ -171,7 +180,13 @@ class Examiner:
             return {"registered_at": now, "recorded_against": recorded_against}
 
         return self._act(
-            srn, Status.REGISTERED, actor=actor, reason=reason, sources=frozenset({Status.PROCESSING}), fields=fields
+            srn,
+            Status.REGISTERED,
+            actor=actor,
+            reason=reason,
+            sources=frozenset({Status.PROCESSING}),
+            fields=fields,
+            source=source,
         )
 
     @staticmethod
