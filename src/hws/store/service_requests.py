@@ -8,11 +8,11 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
 from hws.domain.lifecycle import Status
 from hws.st96.package import PackageContent
-from hws.store.tables import service_requests, sr_designations, sr_events, sr_files
+from hws.store.tables import imports, service_requests, sr_designations, sr_events, sr_files
 
 UNDEFINED = "Undefined"
 
@@ -274,3 +274,97 @@ def count_by_status(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(select(service_requests.c.status, func.count()).group_by(service_requests.c.status)).all()
     return {status: int(n) for status, n in rows}
+
+
+# The operator console's queries ------------------------------------------------------------
+
+#: the dates :func:`search` can filter on: the request's creation (its import), or the
+#: reception of its package
+DATE_FIELDS = ("created", "received")
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of :func:`search`'s matches, and how many there are in all."""
+
+    items: list[ServiceRequest]
+    total: int
+
+
+def _like(text: str) -> str:
+    """``text`` as a LIKE pattern matching it anywhere, its wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search(
+    engine: Engine,
+    *,
+    status: str | None = None,
+    office: str | None = None,
+    transaction: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    dated: str = "created",
+    text: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> SearchPage:
+    """Requests matching every filter given, newest first: ``since`` ≤ the date named by
+    ``dated`` (``created`` or ``received``, see :data:`DATE_FIELDS`) < ``until``; ``text``
+    found in the SRN, the IRN (its own or the one it names) or the office reference."""
+    if dated not in DATE_FIELDS:
+        raise ValueError(f"dated must be one of {', '.join(DATE_FIELDS)}")
+    sr = service_requests.c
+    conditions = []
+    if status:
+        conditions.append(sr.status == status)
+    if office:
+        conditions.append(sr.office == office)
+    if transaction:
+        conditions.append(sr.transaction == transaction)
+    when = imports.c.received_at if dated == "received" else sr.created_at
+    if since:
+        conditions.append(when >= since)
+    if until:
+        conditions.append(when < until)
+    if text:
+        pattern = _like(text.lower())
+        conditions.append(
+            or_(
+                *(
+                    func.lower(column).like(pattern, escape="\\")
+                    for column in (sr.srn, sr.irn, sr.target_irn, sr.office_reference)
+                )
+            )
+        )
+    source = service_requests.join(imports, imports.c.import_id == sr.import_id) if dated == "received" else service_requests
+    matching = select(service_requests).select_from(source).where(*conditions)
+    counting = select(func.count()).select_from(source).where(*conditions)
+    page = matching.order_by(sr.created_at.desc(), sr.srn.desc()).limit(limit).offset(offset)
+    with engine.connect() as conn:
+        total = int(conn.execute(counting).scalar_one())
+        items = [_record(r) for r in conn.execute(page).all()]
+    return SearchPage(items, total)
+
+
+def transactions_seen(engine: Engine) -> list[str]:
+    """The transaction kinds of the requests there are (for the console's filter)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(service_requests.c.transaction).distinct().order_by(service_requests.c.transaction))
+        return [r.transaction for r in rows]
+
+
+def related(engine: Engine, sr: ServiceRequest) -> list[ServiceRequest]:
+    """The requests recorded against ``sr`` or naming its IRN (decisions and other
+    communications about it), oldest first."""
+    conditions = [service_requests.c.recorded_against == sr.srn]
+    if sr.irn:
+        conditions.append(service_requests.c.target_irn == sr.irn)
+    query = (
+        select(service_requests)
+        .where(or_(*conditions), service_requests.c.srn != sr.srn)
+        .order_by(service_requests.c.created_at, service_requests.c.srn)
+    )
+    with engine.connect() as conn:
+        return [_record(r) for r in conn.execute(query).all()]
