@@ -31,7 +31,7 @@ def matching_step(secret: str, code: str, when: datetime, *, after_step: int | N
     """The time step (``unix time // 30``) whose code is ``code`` within one step of
     ``when``, later than ``after_step`` (the last one used), or ``None``."""
     code = code.strip().replace(" ", "")
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
         return None
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP)
     now_step = int(when.timestamp()) // STEP
