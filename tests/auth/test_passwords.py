@@ -28,7 +28,12 @@ def test_garbage_hash_and_huge_input_are_refused_not_raised() -> None:
 
 @pytest.mark.parametrize(
     ("password", "message"),
-    [("short", "12 characters"), ("aaaaaaaaaaaaaaaa", "different characters"), ("x" * 2000, "at most"), ("my name is ana!", "name")],
+    [
+        ("short", "12 characters"),
+        ("aaaaaaaaaaaaaaaa", "different characters"),
+        ("x" * 2000, "at most"),
+        ("my name is ana!", "name"),
+    ],
 )
 def test_weak_passwords_refused(password: str, message: str) -> None:
     with pytest.raises(passwords.WeakPassword, match=message):

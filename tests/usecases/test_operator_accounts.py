@@ -78,7 +78,9 @@ def test_add_checks_name_role_and_password(accounts: OperatorAccounts) -> None:
     assert [o.name for o in accounts.list()] == ["ana.silva@ib"]
 
 
-def test_first_sign_in_sets_totp_up_then_asks_for_the_code(service: Service, accounts: OperatorAccounts, clock: FixedClock) -> None:
+def test_first_sign_in_sets_totp_up_then_asks_for_the_code(
+    service: Service, accounts: OperatorAccounts, clock: FixedClock
+) -> None:
     accounts.add("ana", Role.EXAMINER, PASSWORD, actor="cli:root")
     token, secret = _signed_in(accounts, clock)
     session = accounts.session(token)
@@ -89,7 +91,9 @@ def test_first_sign_in_sets_totp_up_then_asks_for_the_code(service: Service, acc
     assert again.session.stage == AWAITING_CODE and accounts.session(again.token) is not None
     assert not accounts.session(again.token).complete  # type: ignore[union-attr]
     with pytest.raises(SignInRefused):
-        accounts.verify_code(again.token, "000000" if one_time_codes.code_at(secret, clock.now()) != "000000" else "111111", source=None)
+        accounts.verify_code(
+            again.token, "000000" if one_time_codes.code_at(secret, clock.now()) != "000000" else "111111", source=None
+        )
     done = accounts.verify_code(again.token, one_time_codes.code_at(secret, clock.now()), source=None)
     assert done.complete
     assert [e["outcome"] for e in _actions(service, "console.sign-in")] == ["ok", "refused", "ok"]
