@@ -25,7 +25,7 @@ from hws.domain.token_binding import TokenBinding
 from hws.keys.certificates import CertificateInfo
 from hws.store import audit
 from hws.store.database import read_only
-from hws.store.tables import client_keys, clients
+from hws.store.tables import audit_events, client_keys, clients
 
 
 class RegistryError(ValueError):
@@ -581,3 +581,57 @@ class ClientRegistry:
                 added_at=now,
             )
         )
+
+
+@dataclass(frozen=True)
+class TokenIssued:
+    """A client's access-token issuance, as the token endpoint recorded it in the audit
+    log (``auth.token``, outcome ``issued``): when, from which address, which key signed
+    the assertion, and the scopes granted."""
+
+    client_id: str
+    at: datetime
+    source: str | None
+    kid: str | None
+    scope: str | None
+
+
+def _token_issued(row: Any) -> TokenIssued:
+    detail = json.loads(row.detail) if row.detail else {}
+    return TokenIssued(row.actor, row.at, row.source, detail.get("kid"), detail.get("scope"))
+
+
+def tokens_issued(engine: Engine, client_id: str, *, limit: int = 10) -> list[TokenIssued]:
+    """The client's newest token issuances (newest first)."""
+    query = (
+        select(audit_events.c.actor, audit_events.c.at, audit_events.c.source, audit_events.c.detail)
+        .where(audit_events.c.actor == client_id, audit_events.c.action == "auth.token", audit_events.c.outcome == "issued")
+        .order_by(audit_events.c.id.desc())
+        .limit(limit)
+    )
+    with read_only(engine).connect() as conn:
+        return [_token_issued(r) for r in conn.execute(query).all()]
+
+
+_LAST_TOKEN = (
+    select(audit_events.c.actor, audit_events.c.at, audit_events.c.source, audit_events.c.detail)
+    .where(
+        audit_events.c.actor == bindparam("client_id"),
+        audit_events.c.action == "auth.token",
+        audit_events.c.outcome == "issued",
+    )
+    .order_by(audit_events.c.id.desc())
+    .limit(1)
+)
+
+
+def last_tokens_issued(engine: Engine, client_ids: Iterable[str]) -> dict[str, TokenIssued]:
+    """Each client's newest token issuance (clients never issued a token are left out):
+    one indexed look-up (by actor) per client, on one connection."""
+    found: dict[str, TokenIssued] = {}
+    with read_only(engine).connect() as conn:
+        for client_id in client_ids:
+            row = conn.execute(_LAST_TOKEN, {"client_id": client_id}).first()
+            if row is not None:
+                found[client_id] = _token_issued(row)
+    return found

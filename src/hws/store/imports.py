@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hws.domain.lifecycle import ImportState
@@ -167,6 +167,39 @@ def get(engine_or_conn: Engine | Connection, import_id: str) -> ImportRecord | N
     else:
         row = engine_or_conn.execute(_GET, params).first()
     return _record(row) if row else None
+
+
+def finished(
+    engine: Engine,
+    *,
+    status: str = REJECTED,
+    office: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[ImportRecord], int]:
+    """Imports finished with ``status``, processed in [``since``, ``until``) and of
+    ``office`` when given, newest first: one page (``limit`` from ``offset``) and how many
+    there are in all."""
+    conditions = [imports.c.status == status]
+    if office:
+        conditions.append(imports.c.office == office)
+    if since is not None:
+        conditions.append(imports.c.processed_at >= since)
+    if until is not None:
+        conditions.append(imports.c.processed_at < until)
+    page = (
+        select(imports)
+        .where(*conditions)
+        .order_by(imports.c.processed_at.desc(), imports.c.import_id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(page).all()
+        total = conn.execute(select(func.count()).select_from(imports).where(*conditions)).scalar_one()
+    return [_record(r) for r in rows], int(total)
 
 
 def finish(
