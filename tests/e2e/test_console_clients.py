@@ -1,0 +1,98 @@
+"""The clients pages in Debian's Chromium against the real server: an administrator enrols
+a client from a certificate file (the file chooser), then changes its allow-list — the
+change shown before and after, applied once confirmed — and both actions are in the
+audit log with the operator and their address. Each page is checked with axe-core and
+photographed under ``test-artifacts/console/``."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser
+
+from hws.keys.certificates import read_certificate
+from tests.support.certificates import self_signed
+from tests.support.console_browser import add_operator, browser, check_accessibility, screenshot, sign_in
+from tests.support.jose import new_ec_key
+from tests.support.servers import RunningServer
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with browser() as launched:
+        yield launched
+
+
+def _audit(server: RunningServer, action: str) -> list[dict[str, object]]:
+    return list(json.loads(server.hws("admin", "audit", "--action", action, "--json").stdout))
+
+
+def test_an_administrator_enrols_a_client_and_changes_its_allow_list(
+    chromium: Browser, server: RunningServer, tmp_path: Path
+) -> None:
+    certificate = tmp_path / "kipo.pem"
+    certificate.write_bytes(self_signed(new_ec_key(), cn="KIPO console enrolment"))
+    kid = read_certificate(certificate.read_bytes()).kid
+    admin = add_operator(server, "ada", "administrator")
+    page = sign_in(chromium, server, admin)
+
+    page.get_by_role("link", name="Clients", exact=True).click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", name="Clients", level=1).is_visible()
+    check_accessibility(page, "clients list")
+    screenshot(page, "clients-list")
+
+    enrolment = page.locator("form.enrol")
+    enrolment.get_by_label("The office's certificate (x509, PEM or DER)").set_input_files(str(certificate))
+    enrolment.get_by_label("Office (two-letter WIPO ST.3 code)").fill("KR")
+    enrolment.get_by_label(re.compile("^Allowed source addresses")).fill("127.0.0.1/32")
+    enrolment.get_by_label("Examining office (receives confidential copies)").check()
+    enrolment.get_by_label("Name (a label for people)").fill("KIPO production")
+    enrolment.get_by_role("button", name="Enrol the client").click()
+    page.wait_for_load_state()
+
+    match = re.search(r"/console/clients/([a-z]{2}-[0-9a-f]{12})$", page.url)
+    assert match, page.url
+    client_id = match.group(1)
+    assert page.get_by_role("status").inner_text() == f"Client {client_id} enrolled for office KR"
+    assert page.get_by_role("heading", name=f"Client {client_id}", level=1).is_visible()
+    assert kid in page.locator("table.keys").inner_text()
+    check_accessibility(page, "client page")
+    screenshot(page, "client-enrolled")
+
+    shown = json.loads(server.hws("admin", "clients", "show", client_id, "--json").stdout)
+    assert shown["office"] == "KR" and shown["examining"] and shown["networks"] == ["127.0.0.1/32"]
+    assert [k["kid"] for k in shown["keys"]] == [kid]
+    [enrolled] = _audit(server, "client.enrolled")
+    assert enrolled["actor"] == "operator:ada" and enrolled["source"] == "127.0.0.1" and enrolled["target"] == client_id
+
+    page.get_by_label(re.compile("^Allowed source addresses")).fill("127.0.0.1/32\n192.0.2.0/24")
+    page.get_by_role("button", name="Review the changes").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", name=f"Change client {client_id}?").is_visible()
+    row = page.locator("tr", has=page.get_by_role("cell", name="networks", exact=True)).inner_text()
+    assert "192.0.2.0/24" in row and "127.0.0.1/32" in row
+    check_accessibility(page, "client change review")
+    screenshot(page, "client-change-review")
+    unchanged = json.loads(server.hws("admin", "clients", "show", client_id, "--json").stdout)
+    assert unchanged["networks"] == ["127.0.0.1/32"]  # nothing changes before the confirmation
+
+    page.get_by_role("button", name="Apply these changes").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("status").inner_text() == f"Client {client_id} updated: networks"
+    assert "192.0.2.0/24" in page.locator("dl.facts").inner_text()
+    screenshot(page, "client-changed")
+    changed = json.loads(server.hws("admin", "clients", "show", client_id, "--json").stdout)
+    assert changed["networks"] == ["127.0.0.1/32", "192.0.2.0/24"]
+    [updated] = _audit(server, "client.updated")
+    assert updated["actor"] == "operator:ada" and updated["source"] == "127.0.0.1"
+    assert updated["detail"]["networks"] == {  # type: ignore[index]
+        "before": ["127.0.0.1/32"],
+        "after": ["127.0.0.1/32", "192.0.2.0/24"],
+    }
