@@ -348,13 +348,6 @@ def search(
     return SearchPage(items, total)
 
 
-def transactions_seen(engine: Engine) -> list[str]:
-    """The transaction kinds of the requests there are (for the console's filter)."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(service_requests.c.transaction).distinct().order_by(service_requests.c.transaction))
-        return [r.transaction for r in rows]
-
-
 def related(engine: Engine, sr: ServiceRequest) -> list[ServiceRequest]:
     """The requests recorded against ``sr`` or naming its IRN (decisions and other
     communications about it), oldest first."""
