@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install install-test tools clean
+.PHONY: run test lint install install-test tools console-screenshots clean
 
 ## What the service needs (make run): the package and its dependencies, no test tools.
 $(STAMP): pyproject.toml
@@ -39,14 +39,24 @@ test: $(TEST_STAMP) tools lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 ## System tools the suite uses, from Debian's packages: faketime (year-end tests move the
-## wall clock) and chromium (the API reference pages are tested in a real browser, driven
-## by playwright through /usr/bin/chromium: no browser download).
+## wall clock) and chromium (the API reference pages and the operator console are tested
+## in a real browser, driven by playwright through /usr/bin/chromium: no browser download;
+## axe-core and node-oidc-provider come from the npm registry, with Debian's npm).
 tools:
 	@missing=""; command -v faketime >/dev/null || missing="$$missing faketime"; \
 	  test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	  command -v npm >/dev/null || missing="$$missing npm"; \
 	  test -z "$$missing" || apt-get install -y -q $$missing >/dev/null \
 	  || (apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null) \
 	  || (echo "make test needs Debian's$$missing: apt-get install$$missing" >&2; exit 1)
+
+## The operator guide's pictures of the console: the browser tests take them under
+## test-artifacts/console/ (git-ignored); this copies them into docs/images/console/.
+console-screenshots: $(TEST_STAMP) tools
+	rm -rf test-artifacts/console
+	$(BIN)/python -m pytest -n 2 -q tests/e2e -k console
+	mkdir -p docs/images/console
+	cp test-artifacts/console/*.png docs/images/console/
 
 clean:
 	rm -rf $(VENV) var .pytest_cache build src/*.egg-info
