@@ -1,13 +1,16 @@
 """The clients pages in Debian's Chromium against the real server: an administrator enrols
 a client from a certificate file (the file chooser), then changes its allow-list — the
 change shown before and after, applied once confirmed — and both actions are in the
-audit log with the operator and their address. Each page is checked with axe-core and
-photographed under ``test-artifacts/console/``."""
+audit log with the operator and their address. A viewer reads a rejected import's
+problems. Each page is checked with axe-core and photographed under
+``test-artifacts/console/``."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,3 +99,32 @@ def test_an_administrator_enrols_a_client_and_changes_its_allow_list(
         "before": ["127.0.0.1/32"],
         "after": ["127.0.0.1/32", "192.0.2.0/24"],
     }
+
+
+def test_a_viewer_reads_a_rejected_import(chromium: Browser, server: RunningServer, tmp_path: Path) -> None:
+    package = tmp_path / "bad.zip"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.xml", "<a/>")
+        archive.writestr("b.xml", "<b/>")
+        archive.writestr("../evil.pdf", "%PDF-1.4")
+    package.write_bytes(buffer.getvalue())
+    with server.enrol("KR") as kr:
+        done = kr.wait_for_import(kr.submit(package).import_id, timeout=60)
+    assert done.status == "Rejected"
+    viewer = add_operator(server, "vera", "viewer")
+    page = sign_in(chromium, server, viewer)
+
+    page.get_by_role("link", name="Rejected imports", exact=True).click()
+    page.wait_for_load_state()
+    assert "1 rejected import," in page.locator("table caption").inner_text()
+    check_accessibility(page, "rejected imports")
+    screenshot(page, "imports-list")
+
+    page.get_by_role("link", name=done.import_id).click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", name=f"Import {done.import_id}", level=1).is_visible()
+    problems = page.locator("table", has=page.get_by_role("columnheader", name="XML path")).inner_text()
+    assert "package-several-xml" in problems and "zip-entry-traversal" in problems and "../evil.pdf" in problems
+    check_accessibility(page, "rejected import")
+    screenshot(page, "import-rejected")
