@@ -194,6 +194,9 @@ class Settings(BaseSettings):
         5, ge=1, le=100, description="Failed sign-ins (password or code) in a row before an operator account is locked."
     )
     console_lockout: int = Field(900, ge=1, le=86400, description="Seconds a locked operator account stays locked.")
+    console_sign_in_rate_per_minute: int = Field(
+        30, ge=0, description="Console sign-in attempts (password or code) per source address per minute and process (0: off)."
+    )
     console_require_totp: bool = Field(
         True, description="Every local operator account must set up a TOTP second factor at its first sign-in."
     )

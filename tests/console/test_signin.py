@@ -216,3 +216,19 @@ def test_session_times_out_when_idle(tmp_path: Path, sqlite_url: str) -> None:
         assert expired.status_code == 303 and expired.headers["location"].startswith("/console/sign-in")
     finally:
         service.close()
+
+
+def test_sign_in_attempts_are_rate_limited_per_address(tmp_path: Path, sqlite_url: str) -> None:
+    service = make_service(tmp_path, sqlite_url, worker_threads=0, console_sign_in_rate_per_minute=6, console_max_failures=100)
+    try:
+        OperatorAccounts(service).add("ana", Role.VIEWER, PASSWORD, actor="test", totp_required=False)
+        client = _client(service)
+        statuses = [_post_sign_in(client, "ana", "wrong password here").status_code for _ in range(3)]  # type: ignore[attr-defined]
+        assert statuses == [401, 401, 429]  # a burst of 2 (6 a minute / 3)
+        limited = _post_sign_in(client, "ana", PASSWORD)
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1  # type: ignore[attr-defined]
+        assert "Too many sign-in attempts" in limited.text  # type: ignore[attr-defined]
+        elsewhere = TestClient(create_app(service), base_url=BASE, client=("192.0.2.50", 50000), follow_redirects=False)
+        assert _post_sign_in(elsewhere, "ana", PASSWORD).status_code == 303  # type: ignore[attr-defined]
+    finally:
+        service.close()

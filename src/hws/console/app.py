@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from starlette.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 
+from hws.api.ratelimit import Limiter
 from hws.console import (
     access,
     audit,
@@ -37,5 +38,7 @@ def install(app: FastAPI) -> None:
     async def _home() -> RedirectResponse:
         return RedirectResponse(f"{PREFIX}/", status_code=303)
 
+    rate = app.state.service.settings.console_sign_in_rate_per_minute
+    app.state.console_sign_in_limiter = Limiter(per_minute=rate, burst=max(rate // 3, 1), policy_name="console-sign-in")
     app.add_middleware(headers.ConsoleHeaders)
     templating.environment()  # compiled at start-up, not at the first page

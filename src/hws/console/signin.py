@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from hws.api.ratelimit import Limiter, Refused
 from hws.api.security import source_of
 from hws.auth import one_time_codes
 from hws.console.access import accounts, acting, current, new_form_token, redirect, safe_next
@@ -38,6 +39,27 @@ def _sign_in_page(request: Request, *, error: str | None = None, name: str = "",
     return response
 
 
+def _throttled(request: Request) -> int | None:
+    """Seconds to wait when this address has tried to sign in too often (per process), else ``None``."""
+    limiter: Limiter | None = getattr(request.app.state, "console_sign_in_limiter", None)
+    if limiter is None or limiter.rate <= 0:
+        return None
+    try:
+        limiter.release(limiter.admit(source_of(request) or "unknown").key)
+    except Refused as exc:
+        return exc.retry_after
+    return None
+
+
+def _too_many(request: Request, wait: int, name: str = "") -> Response:
+    response = _sign_in_page(
+        request, error=f"Too many sign-in attempts from your address; wait {wait} seconds and try again.", name=name,
+        status_code=429,
+    )  # fmt: skip
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 @router.get("/sign-in")
 async def sign_in_form(request: Request) -> Response:
     return _sign_in_page(request)
@@ -47,6 +69,9 @@ async def sign_in_form(request: Request) -> Response:
 async def sign_in(
     request: Request, name: Text, password: Text, csrf_token: Annotated[str, Form(max_length=100)] = "", next: str = Form("")
 ) -> Response:
+    wait = _throttled(request)
+    if wait is not None:
+        return _too_many(request, wait, name)
     expected = request.cookies.get(SIGN_IN_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
         return _sign_in_page(
@@ -109,6 +134,9 @@ async def verify_code(
     token = request.cookies.get(SESSION_COOKIE, "")
     if operator is None or not hmac.compare_digest(csrf_token.encode(), operator.csrf_token.encode()):
         return redirect(request, "/sign-in", notice="That sign-in had expired; start again.")
+    wait = _throttled(request)
+    if wait is not None:
+        return _too_many(request, wait)
     try:
         await run_in_threadpool(accounts(request).verify_code, token, code, source=source_of(request))
     except SignInRefused as exc:
