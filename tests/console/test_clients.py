@@ -302,3 +302,19 @@ def test_a_wrong_csrf_token_is_refused(console_service: Service, signed_in: Sign
         assert missing.status_code == 403, path
     assert state(console_service) == before
     assert events(console_service, "client.*") == []
+
+
+def test_odd_client_ids_and_names_are_shown_safely(console_service: Service, signed_in: SignedIn) -> None:
+    admin = signed_in(Role.ADMINISTRATOR, "erin")
+    name = '<script>alert("x")</script>'
+    response = admin.post("/console/clients", enrol_form(client_id="kr/odd?id#1", name=name), files=certificate_file())
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/console/clients/kr/odd%3Fid%231"
+    page = admin.get(response.headers["location"])
+    assert page.status_code == 200 and "Client kr/odd?id#1" in text_of(page)
+    assert name not in page.text and "&lt;script&gt;" in page.text
+    assert 'action="/console/clients/kr/odd%3Fid%231/disable"' in page.text
+    assert admin.post("/console/clients/kr/odd%3Fid%231/disable").status_code == 303
+    assert not console_service.registry.get("kr/odd?id#1").active  # type: ignore[union-attr]
+    listing = admin.get("/console/clients")
+    assert 'href="/console/clients/kr/odd%3Fid%231"' in listing.text and name not in listing.text
