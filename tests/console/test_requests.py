@@ -28,6 +28,7 @@ from hws.st96.examples import example_package, example_spec
 from hws.store import audit
 from hws.store import imports as import_store
 from hws.store import service_requests as sr_store
+from hws.usecases.examination import Examiner
 from hws.usecases.intake import record_receipt
 from hws.worker.runner import Worker
 from tests.conftest import enrol, make_service
@@ -473,3 +474,41 @@ def test_xml_view_uses_the_hardened_parser() -> None:
     shown = xml_view.pretty(b"<a><b>x &lt;script&gt;</b><c/></a>")
     assert shown.text == "<a>\n  <b>x &lt;script&gt;</b>\n  <c/>\n</a>\n"
     assert xml_view.pretty(b"<a/>" + b" " * 20, max_bytes=10).problem is not None
+
+
+# The store's queries, on both engines -----------------------------------------------------------
+
+
+def test_search_and_related_on_both_engines(tmp_path: Path, database_url: str) -> None:
+    service = make_service(tmp_path, database_url, calendar=FixedClock(START), worker_threads=0)
+    try:
+        korean = receive(service, example_package("application", office="KR", office_reference="KR_50%"))
+        french = receive(service, example_package("application", office="FR", office_reference="FR-1"), office="FR")
+        refusal = receive(service, example_package("refusal", office="JP", irn="DM/200001"), office="JP")
+        engine = service.engine
+
+        def srns(**filters: object) -> list[str]:
+            return [sr.srn for sr in sr_store.search(engine, **filters).items]  # type: ignore[arg-type]
+
+        assert srns() == [refusal, french, korean]  # newest first
+        assert sr_store.search(engine, limit=2, offset=2).items[0].srn == korean
+        assert sr_store.search(engine, limit=2, offset=2).total == 3
+        assert srns(text="_50%") == [korean] and srns(text="0%") == [korean] and srns(text="dm/2000") == [refusal]
+        assert srns(office="FR") == [french] and srns(transaction="HagueRefusalRequest") == [refusal]
+        now = service.calendar.now()
+        assert srns(since=now, until=now + timedelta(seconds=1)) == [refusal, french, korean]
+        assert srns(until=now) == []
+        assert srns(dated="received", until=now - timedelta(days=3650)) == []
+        with pytest.raises(ValueError):
+            sr_store.search(engine, dated="published")
+        examiner = Examiner(service)
+        for srn in (korean, refusal):
+            examiner.take_up(srn, actor="test")
+        examiner.register(korean, actor="test")
+        examiner.register(refusal, actor="test")
+        registration = sr_store.get(engine, korean)
+        assert registration is not None
+        assert [sr.srn for sr in sr_store.related(engine, registration)] == [refusal]
+        assert srns(text="DM/200001") == [refusal, korean]
+    finally:
+        service.close()

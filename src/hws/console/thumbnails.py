@@ -19,7 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from hws.st96.media import MAX_PIXELS
 
 #: the longest side of a thumbnail on a request's page, and of a larger preview
-THUMBNAIL_SIDE = 240
+THUMBNAIL_SIDE = 200  # the page shows them at most 200 px (console.css .thumbs img)
 PREVIEW_SIDE = 1600
 
 #: the media types of reproductions, and the one format each must decode as
