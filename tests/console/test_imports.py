@@ -9,6 +9,7 @@ import io
 import re
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -154,3 +155,27 @@ def test_sign_in_needed(console_service: Service) -> None:
     with TestClient(create_app(console_service), base_url="http://hws.test", follow_redirects=False) as anonymous:
         response = anonymous.get("/console/imports")
         assert response.status_code == 303 and "/console/sign-in" in response.headers["location"]
+
+
+def test_failed_imports_are_shown_with_their_last_error(console_service: Service, signed_in: SignedIn) -> None:
+    """A package whose every processing attempt failed stays pending with a dead job: it
+    is listed apart, with the job and its last error."""
+    viewer = signed_in(Role.VIEWER)
+    kr = bearer(viewer.client, enrol(console_service, office="KR"))
+    stuck = import_id_of(submit(viewer.client, kr, example_package("application", office="KR")))
+    job = console_service.jobs.claim("test-worker")
+    assert job is not None and job.ref == stuck
+    # the queue's own failure path, at the last attempt: the job is dead
+    assert console_service.jobs.fail(replace(job, attempts=job.max_attempts), "OSError: blob store unreachable\nmore") == "dead"
+
+    page = viewer.get("/console/imports")
+    assert page.status_code == 200
+    failed = page.text.split("Failed imports: not processed", 1)[1]
+    assert stuck in failed and "OSError: blob store unreachable" in failed and "more" not in failed
+    assert f'<td class="num">{job.id}</td>' in failed
+    assert stuck not in page.text.split("Failed imports", 1)[0].split("<tbody>", 1)[1]  # not among the rejected
+    assert "Failed imports" not in viewer.get("/console/imports", params={"office": "US"}).text
+
+    detail = html.unescape(viewer.get(f"/console/imports/{stuck}").text)
+    assert "Processing failed" in detail and f"hws admin jobs retry {job.id}" in detail
+    assert "OSError: blob store unreachable\nmore" in detail and "Pending" in detail

@@ -1,5 +1,6 @@
 """Rejected imports: packages the worker refused, newest first, each with every problem
-the validator found (code, message, ZIP entry, XML path, line) as stored on the import."""
+the validator found (code, message, ZIP entry, XML path, line) as stored on the import;
+and imports that failed — still pending because every attempt of their job failed."""
 
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ async def rejected_imports(
         errors.append("Rejected until: the last day comes before the first")
 
     records: list[imports_store.ImportRecord] = []
+    failed: list[imports_store.FailedImport] = []
     total = 0
     if not errors:
         window: dict[str, Any] = {
@@ -89,12 +91,14 @@ async def rejected_imports(
                 **window,
             )
         )
+        failed = await run_in_threadpool(lambda: imports_store.failed(service(request).engine, office=code))
     pages = max(1, -(-total // PAGE_SIZE))
     return render(
         request,
         "imports/list.html",
         status_code=422 if errors else 200,
         imports=records,
+        failed=failed,
         total=total,
         page=number,
         pages=pages,
@@ -105,7 +109,12 @@ async def rejected_imports(
 
 @router.get("/imports/{import_id}")
 async def import_detail(request: Request, import_id: str, operator: SignedIn = Depends(viewing(Role.VIEWER))) -> Response:
-    record = await run_in_threadpool(imports_store.get, service(request).engine, import_id)
+    engine = service(request).engine
+    record = await run_in_threadpool(imports_store.get, engine, import_id)
     if record is None:
         return render(request, "imports/not_found.html", status_code=404, import_id=import_id)
-    return render(request, "imports/detail.html", record=record, meanings=CODES)
+    failure = None
+    if record.status == imports_store.PENDING:
+        found = await run_in_threadpool(lambda: imports_store.failed(engine, import_id=import_id, limit=1))
+        failure = found[0] if found else None
+    return render(request, "imports/detail.html", record=record, failure=failure, meanings=CODES)

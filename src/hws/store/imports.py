@@ -12,7 +12,8 @@ from sqlalchemy import Connection, Engine, Table, bindparam, delete, func, inser
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hws.domain.lifecycle import ImportState
-from hws.store.tables import blobs, idempotency_keys, imports
+from hws.store.jobs import DEAD, JobKind
+from hws.store.tables import blobs, idempotency_keys, imports, jobs
 
 PENDING, IMPORTED, REJECTED = ImportState.PENDING, ImportState.IMPORTED, ImportState.REJECTED
 
@@ -200,6 +201,54 @@ def finished(
         rows = conn.execute(page).all()
         total = conn.execute(select(func.count()).select_from(imports).where(*conditions)).scalar_one()
     return [_record(r) for r in rows], int(total)
+
+
+def outcomes(engine: Engine, *, since: datetime, until: datetime) -> dict[str, int]:
+    """How many imports finished in [``since``, ``until``), by outcome (imported, rejected)."""
+    query = (
+        select(imports.c.status, func.count())
+        .where(imports.c.status != PENDING, imports.c.processed_at >= since, imports.c.processed_at < until)
+        .group_by(imports.c.status)
+    )
+    with engine.connect() as conn:
+        return {status: int(n) for status, n in conn.execute(query).all()}
+
+
+def pending_count(engine: Engine) -> int:
+    """Imports received and not yet validated."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(imports).where(imports.c.status == PENDING)).scalar_one())
+
+
+@dataclass(frozen=True)
+class FailedImport:
+    """An import still ``Pending`` whose import job is dead: every attempt to process the
+    package failed (``last_error``), so nothing was decided about it; once the cause is
+    fixed the job is retried (``hws admin jobs retry JOB_ID``)."""
+
+    record: ImportRecord
+    job_id: int
+    attempts: int
+    last_error: str | None
+    failed_at: datetime
+
+
+def failed(engine: Engine, *, office: str | None = None, import_id: str | None = None, limit: int = 50) -> list[FailedImport]:
+    """Pending imports whose import job is dead, the most recently failed first."""
+    query = (
+        select(imports, jobs.c.id.label("job_id"), jobs.c.attempts, jobs.c.last_error, jobs.c.updated_at.label("failed_at"))
+        .select_from(imports.join(jobs, (jobs.c.kind == JobKind.IMPORT.value) & (jobs.c.ref == imports.c.import_id)))
+        .where(imports.c.status == PENDING, jobs.c.status == DEAD)
+        .order_by(jobs.c.updated_at.desc(), jobs.c.id.desc())
+        .limit(limit)
+    )
+    if office:
+        query = query.where(imports.c.office == office)
+    if import_id:
+        query = query.where(imports.c.import_id == import_id)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [FailedImport(_record(r), r.job_id, r.attempts, r.last_error, r.failed_at) for r in rows]
 
 
 def finish(
