@@ -234,6 +234,31 @@ def test_request_page_links_decisions_and_registrations(console_service, signed_
     assert f'<a href="/console/requests/{application}">request {application}</a>' in decision
 
 
+def test_a_communication_is_registered_against_the_request_it_cures(console_service, signed_in) -> None:  # type: ignore[no-untyped-def]
+    service = console_service
+    application = receive(service, example_package("application", office="KR"))
+    cure = receive(
+        service,
+        example_package(
+            "HagueGenericOfficeCommunication", office="KR", office_reference="KR-2024-0001", irn=None,
+            category="Application", documents=[{"file": "cure.pdf", "kind": "MISCELLANEOUS"}],
+        ),
+    )  # fmt: skip
+    console = signed_in(Role.EXAMINER)
+    for srn in (application, cure):
+        console.post(f"/console/requests/{srn}/take-up")
+    assert 'name="recorded_against"' in console.get(f"/console/requests/{cure}").text
+    assert 'name="recorded_against"' not in console.get(f"/console/requests/{application}").text
+    for wrong in ("970999999", "DM/1", cure):
+        refused = console.post(f"/console/requests/{cure}/register", {"recorded_against": wrong})
+        assert refused.status_code == 422 and f"There is no other service request {wrong}" in refused.text
+    assert status_of(service, cure) == "Processing"
+    assert console.post(f"/console/requests/{cure}/register", {"recorded_against": application}).status_code == 303
+    sr = sr_store.get(service.engine, cure)
+    assert sr is not None and sr.status == "Registered" and sr.recorded_against == application
+    assert f'href="/console/requests/{cure}"' in console.get(f"/console/requests/{application}").text
+
+
 def test_unknown_request_file_or_action_is_404(console_service, signed_in) -> None:  # type: ignore[no-untyped-def]
     srn = receive(console_service, example_package("application", office="KR"))
     console = signed_in(Role.EXAMINER)

@@ -335,6 +335,13 @@ async def act(request: Request, srn: str, action: str, operator: SignedIn = Depe
             return await _page(request, operator, srn, error="Say whether less than the basic fee was paid.", form=values)
         kwargs["fee_shortfall"] = shortfall == "yes"
         values["fee_shortfall"] = shortfall
+    against = _text(form, "recorded_against")
+    if action == "register" and against:
+        values["recorded_against"] = against
+        known = is_srn(against) and await run_in_threadpool(sr_store.get, service(request).engine, against) is not None
+        if not known or against == srn:
+            return await _page(request, operator, srn, error=f"There is no other service request {against}.", form=values)
+        kwargs["recorded_against"] = against
     _label, method, _move = ACTIONS[action]
     examiner = Examiner(service(request))
     source = source_of(request)
