@@ -178,6 +178,14 @@ class SchemaSet:
             return None
         return compile_schema(entry, self.root / version)
 
+    def fingerprint(self, version: str, document: str = OFFICE_TO_IB) -> str | None:
+        """The content hash the compiled schema is cached under (every XSD of the set and
+        the entry point's name), None when ``document`` is not installed for ``version``."""
+        entry = self.entry_point(version, document)
+        if entry is None:
+            return None
+        return _known_fingerprint(entry.resolve(), (self.root / version).resolve())
+
     def warm(self) -> dict[str, str | None]:
         """Compile every installed version now (a job runner does it at start, so that the
         first package after a start does not wait seconds for WIPO's set to compile):

@@ -146,8 +146,13 @@ def query(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 100,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
+    """Events matching every filter given, newest first (``action`` may hold ``*``
+    wildcards); ``before``: only events older than the one with that id (the next page)."""
     stmt = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
+    if before is not None:
+        stmt = stmt.where(audit_events.c.id < before)
     if actor:
         stmt = stmt.where(audit_events.c.actor == actor)
     if action:

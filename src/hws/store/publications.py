@@ -86,3 +86,18 @@ def for_week(engine: Engine, week: str) -> list[Publication]:
             select(publications).where(publications.c.week == week).order_by(publications.c.kind, publications.c.office)
         ).all()
     return [_record(r) for r in rows]
+
+
+def recent(engine: Engine, *, limit: int = 50, offset: int = 0) -> tuple[list[Publication], int]:
+    """Every publication (bulletins and copies, weeks with nothing to publish included),
+    newest week first: one page and how many there are in all."""
+    page = (
+        select(publications)
+        .order_by(publications.c.week.desc(), publications.c.kind, publications.c.office)
+        .limit(limit)
+        .offset(offset)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(page).all()
+        total = conn.execute(select(func.count()).select_from(publications)).scalar_one()
+    return [_record(r) for r in rows], int(total)
