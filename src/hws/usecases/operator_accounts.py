@@ -339,31 +339,37 @@ class OperatorAccounts:
         """An operator the identity provider vouched for: the account of ``subject``
         (made at its first sign-in; its role follows the provider's claim each time)."""
         now = self.service.clock.now()
+        refusal: SignInRefused | None = None
         with self.service.engine.begin() as conn:
             found = operator_store.by_sso_subject(conn, subject)
             if found is None:
                 name = check_name(name)
-                taken = operator_store.get(conn, name)
-                if taken is not None:
-                    raise SignInRefused(
+                if operator_store.get(conn, name) is not None:
+                    self._audit(conn, "sso", "console.sign-in", name, outcome="refused", source=source,
+                                reason="sso name taken", via="sso", subject=subject[:200])  # fmt: skip
+                    refusal = SignInRefused(
                         f"the operator name {name!r} is already used by another account; ask an administrator",
                         "sso name taken",
                     )
-                operator_store.insert_operator(
-                    conn, name=name, role=role.value, password_hash=None, totp_required=False, sso_subject=subject,
-                    created_at=now, updated_at=now,
-                )  # fmt: skip
-                self._audit(conn, "sso", "operator.added", name, source=source, role=role.value, via="sso")
+                else:
+                    operator_store.insert_operator(
+                        conn, name=name, role=role.value, password_hash=None, totp_required=False, sso_subject=subject,
+                        created_at=now, updated_at=now,
+                    )  # fmt: skip
+                    self._audit(conn, "sso", "operator.added", name, source=source, role=role.value, via="sso")
             elif found.disabled:
                 self._audit(conn, f"operator:{found.name}", "console.sign-in", found.name, outcome="refused",
                             source=source, reason="account disabled", via="sso")  # fmt: skip
-                raise SignInRefused("this account is disabled; ask an administrator", "account disabled")
+                refusal = SignInRefused("this account is disabled; ask an administrator", "account disabled")
             elif found.role != role:
                 operator_store.change(conn, found.name, role=role.value, updated_at=now)
                 self._audit(conn, "sso", "operator.role-changed", found.name, source=source, before=found.role.value,
                             after=role.value)  # fmt: skip
-            account = operator_store.by_sso_subject(conn, subject)
-            assert account is not None
-            created = self._open(conn, account, SIGNED_IN, via="sso", source=source)
-            self._signed_in(conn, account, source, via="sso")
-            return created
+            if refusal is None:  # a refusal's audit row is committed with this transaction, then raised
+                account = operator_store.by_sso_subject(conn, subject)
+                assert account is not None
+                created = self._open(conn, account, SIGNED_IN, via="sso", source=source)
+                self._signed_in(conn, account, source, via="sso")
+                return created
+        assert refusal is not None
+        raise refusal
