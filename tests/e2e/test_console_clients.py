@@ -128,3 +128,48 @@ def test_a_viewer_reads_a_rejected_import(chromium: Browser, server: RunningServ
     assert "package-several-xml" in problems and "zip-entry-traversal" in problems and "../evil.pdf" in problems
     check_accessibility(page, "rejected import")
     screenshot(page, "import-rejected")
+
+
+def test_an_administrator_rolls_a_key_over_and_disables_the_client(
+    chromium: Browser, server: RunningServer, tmp_path: Path
+) -> None:
+    with server.enrol("KR") as kr:
+        client_id = kr.client_id
+    first_kid = json.loads(server.hws("admin", "clients", "show", client_id, "--json").stdout)["keys"][0]["kid"]
+    certificate = tmp_path / "next.pem"
+    certificate.write_bytes(self_signed(new_ec_key(), cn="KIPO next key"))
+    next_kid = read_certificate(certificate.read_bytes()).kid
+    page = sign_in(chromium, server, add_operator(server, "abe", "administrator"))
+    page.goto(f"{server.url}/console/clients/{client_id}")
+
+    page.get_by_label("The office's new certificate (x509, PEM or DER)").set_input_files(str(certificate))
+    page.get_by_role("button", name="Add the key").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("status").inner_text() == f"Key {next_kid} added to {client_id}"
+
+    asked: list[str] = []
+
+    def accept(dialog) -> None:  # type: ignore[no-untyped-def]
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    page.get_by_role("button", name=f"Retire key {first_kid}").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("status").inner_text() == f"Key {first_kid} retired from {client_id}"
+    assert "the last key cannot be retired" in page.locator("table.keys").inner_text()
+    page.get_by_role("button", name=f"Disable {client_id}").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("status").inner_text() == f"Client {client_id} disabled"
+    assert asked[0].startswith(f"Retire key {first_kid} of {client_id}?") and asked[1].startswith(f"Disable {client_id}?")
+    check_accessibility(page, "disabled client")
+    screenshot(page, "client-disabled")
+
+    shown = json.loads(server.hws("admin", "clients", "show", client_id, "--json").stdout)
+    assert not shown["active"] and [k["kid"] for k in shown["keys"]] == [next_kid]
+    by_operator = {(e["action"], e["source"]) for e in _audit(server, "client.*") if e["actor"] == "operator:abe"}
+    assert by_operator == {
+        ("client.key_added", "127.0.0.1"),
+        ("client.key_removed", "127.0.0.1"),
+        ("client.disabled", "127.0.0.1"),
+    }
