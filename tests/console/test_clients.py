@@ -257,6 +257,11 @@ def test_a_client_is_disabled_and_enabled(console_service: Service, signed_in: S
     assert admin.post(f"/console/clients/{office.client_id}/enable").status_code == 303
     assert console_service.registry.get(office.client_id).active  # type: ignore[union-attr]
     assert events(console_service, "client.enabled")[0]["actor"] == "operator:dave"
+    # the client's page links to its changes in the audit log
+    link = re.search(r'href="(/console/audit\?target=[^"]+)"', page.text)
+    assert link is not None
+    changes = admin.get(html.unescape(link.group(1)))
+    assert changes.status_code == 200 and "client.disabled" in changes.text and "operator:dave" in changes.text
 
 
 def _actions(client_id: str, kid: str) -> list[tuple[str, dict[str, Any], Any]]:
