@@ -43,7 +43,7 @@ from hws.console.cookies import SESSION_COOKIE, clear_cookie, secure, set_cookie
 from hws.console.paths import PREFIX
 from hws.console.templating import render
 from hws.domain.operator_roles import Role
-from hws.usecases.operator_accounts import AccountError, NewSession, SignedIn, SignInRefused
+from hws.usecases.operator_accounts import AccountError, NewSession, OperatorAccounts, SignedIn, SignInRefused
 
 router = APIRouter()
 
@@ -435,6 +435,18 @@ async def _complete(request: Request) -> tuple[NewSession, str, str]:
         if any(claim not in claims for claim in wanted) and metadata.userinfo_endpoint and token.get("access_token"):
             for claim, value in (await _userinfo(client, metadata.userinfo_endpoint, claims["sub"], subject)).items():
                 claims.setdefault(claim, value)
+    created = await run_in_threadpool(
+        operator_from_claims, accounts(request), settings, claims, subject=subject, source=source_of(request)
+    )
+    return created, id_token, pending.next
+
+
+def operator_from_claims(
+    operators: OperatorAccounts, settings: Settings, claims: dict[str, Any], *, subject: str, source: str | None
+) -> NewSession:
+    """Sign in the person the provider vouched for (``claims``, checked): their role from
+    ``console_oidc_role_claim``, their name from ``console_oidc_name_claim``; SsoFailure
+    when the claims name no role or no usable name, or the account may not sign in."""
     role = role_from(claims.get(settings.console_oidc_role_claim))
     if role is None:
         shown = str(claims.get(settings.console_oidc_role_claim, ""))[:60]
@@ -450,15 +462,12 @@ async def _complete(request: Request) -> tuple[NewSession, str, str]:
             f"no name in claim {settings.console_oidc_name_claim!r}", subject=subject,
         )  # fmt: skip
     try:
-        created = await run_in_threadpool(
-            accounts(request).sso_sign_in, subject=subject, name=name, role=role, source=source_of(request)
-        )
+        return operators.sso_sign_in(subject=subject, name=name, role=role, source=source)
     except SignInRefused as exc:
         raise SsoFailure(exc.message[:1].upper() + exc.message[1:] + ".", exc.reason, subject=subject, audited=True) from exc
     except AccountError as exc:
         raise SsoFailure(f"Your name at the single sign-on provider cannot name an operator: {exc}.", "bad name",
                          subject=subject) from exc  # fmt: skip
-    return created, id_token, pending.next
 
 
 async def _id_token_claims(
