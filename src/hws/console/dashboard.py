@@ -124,4 +124,6 @@ def gather(svc: Service) -> dict[str, Any]:
 @router.get("/")
 async def dashboard(request: Request, operator: SignedIn = Depends(viewing(Role.VIEWER))) -> Response:
     context = await run_in_threadpool(gather, service(request))
-    return render(request, "dashboard.html", age=age, **context)
+    return render(
+        request, "dashboard.html", age=age, IMPORTED=import_store.IMPORTED, REJECTED=import_store.REJECTED, **context
+    )
