@@ -99,14 +99,18 @@ def test_examiner_walks_a_request_through_irregularity_to_registration(
     page.get_by_role("link", name=srn).click()
     page.wait_for_load_state()
     check_accessibility(page, "request (Undefined)")
-    _act(page, "Take up")
+    _act(page, f"Take up {srn}")
     assert _office_status(server, srn) == "Processing"
-    _act(page, "Notify irregularity", {"Reason": "The reproduction of design 1 is blurred; send a clearer one."})
+    _act(
+        page,
+        "Notify the irregularity",
+        {"The irregularity (the office reads this)": "The reproduction of design 1 is blurred; send a clearer one."},
+    )
     assert "Pending Regularization" in page.content()
     screenshot(page, "request-pending-regularization")
     assert _office_status(server, srn) == "Pending Regularization"
     human = server.hws("status", srn).stdout
-    assert "Pending Regularization" in human and "blurred" in human
+    assert "Pending Regularization" in human and re.search(r"regularize by\s+\d{4}-\d{2}-\d{2}", human)
 
     # The office cures it with a communication carrying its reference; the examiner sees
     # it arrive, regularizes the application and registers it.
@@ -118,8 +122,8 @@ def test_examiner_walks_a_request_through_irregularity_to_registration(
     assert page.get_by_role("link", name=cure).is_visible()
     page.get_by_role("link", name=srn).click()
     page.wait_for_load_state()
-    _act(page, "Regularize")
-    _act(page, "Register")
+    _act(page, f"Regularize {srn}")
+    _act(page, f"Register {srn}")
     assert _office_status(server, srn) == "Registered"
     text = page.content()
     assert "Registered" in text and re.search(r"DM/\d{6}", text)
@@ -136,7 +140,7 @@ def test_examiner_walks_a_request_through_irregularity_to_registration(
     viewer_page = new_page(chromium, server, offsite)
     sign_in(viewer_page, server, viewer)
     viewer_page.goto(f"{server.url}/console/requests/{cure}")
-    assert viewer_page.get_by_role("button", name="Take up").count() == 0
+    assert viewer_page.get_by_role("button", name=f"Take up {cure}").count() == 0
     token = viewer_page.locator("input[name=csrf_token]").first.get_attribute("value")
     assert token
     for action in ("take-up", "irregularity", "regularization", "registration", "cancellation"):
