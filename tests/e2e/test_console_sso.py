@@ -14,9 +14,11 @@ time); without them the tests fail, they do not skip."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -73,15 +75,19 @@ def _page(setup: Setup, seen: list[str] | None = None) -> Page:
 
 
 def _at_provider(page: Page, username: str) -> None:
-    page.wait_for_url(f"{setup_issuer(page)}/**")
+    """Sign in on the provider's login page (the browser is there)."""
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
 
-def setup_issuer(page: Page) -> str:
-    parts = urlsplit(page.url)
-    return f"{parts.scheme}://{parts.netloc}"
+def _id_token_claims(page: Page) -> dict[str, object]:
+    """The claims of the ID token the console kept (its HttpOnly cookie, read through the
+    browser's cookie store)."""
+    kept = [c["value"] for c in page.context.cookies() if c["name"] == "hws_console_sso_id"]
+    assert len(kept) == 1, page.context.cookies()
+    payload = kept[0].split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
 
 
 def _start_sso(setup: Setup, page: Page, next_path: str = "") -> None:
@@ -121,6 +127,8 @@ def test_sign_in_sign_out_at_the_provider_and_a_changed_role(setup: Setup) -> No
     screenshot(page, "sso-signed-in-examiner")
     account = _operators(server)["alice"]
     assert account["role"] == "examiner"
+    # the role came in the ID token (asked for with the claims parameter)
+    assert _id_token_claims(page)["hws_role"] == "examiner"
 
     # signing out: the console session ends, then the provider's (RP-initiated logout)
     page.get_by_role("button", name="Sign out").click()
@@ -204,3 +212,28 @@ def test_a_sign_in_cancelled_at_the_provider_is_shown(setup: Setup) -> None:
     page.get_by_role("link", name="Back to the sign-in page").click()
     page.wait_for_url(f"{setup.server.url}/console/sign-in")
     page.context.close()
+
+
+def test_the_role_from_userinfo_when_the_provider_has_no_claims_parameter(setup: Setup, tmp_path: Path) -> None:
+    """A provider that releases the role with the profile scope, from its userinfo
+    endpoint only (not in the ID token): the console asks userinfo."""
+    provider = oidc_sign_in_provider.planned(tmp_path / "provider")
+    provider.set_account("dave", PASSWORD, hws_role="examiner")
+    server = start_server(tmp_path / "hws", extra_env=provider.env())
+    try:
+        with oidc_sign_in_provider.running(provider, hws_url=server.url, claims_parameter=False):
+            seen: list[str] = []
+            page = _page(Setup(server, provider, setup.chromium), seen)
+            page.goto(f"{server.url}/console/sign-in")
+            page.get_by_role("link", name="Sign in with single sign-on").click()
+            page.wait_for_url(f"{provider.issuer}/**")
+            asked = next(url for url in seen if url.startswith(f"{provider.issuer}/auth?"))
+            assert "claims" not in parse_qs(urlsplit(asked).query)  # the provider does not support it
+            _at_provider(page, "dave")
+            page.wait_for_url(f"{server.url}/console/")
+            assert "dave" in _header(page) and "examiner" in _header(page), _header(page)
+            claims = _id_token_claims(page)
+            assert "hws_role" not in claims and "preferred_username" not in claims, claims
+            page.context.close()
+    finally:
+        server.stop()

@@ -10,7 +10,7 @@
 //
 // Usage (tests/support/oidc_sign_in_provider.py starts it):
 //   node oidc_sign_in_provider.mjs --port P --issuer http://localhost:P --client-id ID --client-secret S
-//        --redirect-uri URL --post-logout-redirect-uri URL --accounts FILE
+//        --redirect-uri URL --post-logout-redirect-uri URL --accounts FILE [--no-claims-parameter]
 // It prints one line "ready <issuer>" on stdout once it listens.
 
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
@@ -30,8 +30,12 @@ const { values: args } = parseArgs({
     'redirect-uri': { type: 'string' },
     'post-logout-redirect-uri': { type: 'string' },
     accounts: { type: 'string' },
+    // no claims request parameter: the role comes with the profile scope, and (as
+    // conformIdTokenClaims has it) from the userinfo endpoint only, not in the ID token
+    'no-claims-parameter': { type: 'boolean', default: false },
   },
 });
+const claimsParameter = !args['no-claims-parameter'];
 
 for (const name of ['port', 'issuer', 'client-id', 'client-secret', 'redirect-uri', 'post-logout-redirect-uri', 'accounts']) {
   if (!args[name]) {
@@ -61,11 +65,14 @@ const provider = new Provider(args.issuer, {
   ],
   jwks: { keys: [providerJwk] },
   cookies: { keys: [randomBytes(32).toString('base64url')] },
-  // hws_role is released only when asked for by name (the claims request parameter)
-  claims: { openid: ['sub'], profile: ['preferred_username', 'name'], hws_role: null },
+  // hws_role is released only when asked for by name (the claims request parameter), or
+  // with the profile scope when the provider has no claims parameter
+  claims: claimsParameter
+    ? { openid: ['sub'], profile: ['preferred_username', 'name'], hws_role: null }
+    : { openid: ['sub'], profile: ['preferred_username', 'name', 'hws_role'] },
   features: {
     devInteractions: { enabled: false },
-    claimsParameter: { enabled: true },
+    claimsParameter: { enabled: claimsParameter },
     rpInitiatedLogout: { enabled: true },
   },
   pkce: { required: () => true },

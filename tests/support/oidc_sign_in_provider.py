@@ -92,9 +92,11 @@ def planned(work: Path) -> SignInProvider:
 
 
 @contextmanager
-def running(provider: SignInProvider, *, hws_url: str) -> Iterator[SignInProvider]:
+def running(provider: SignInProvider, *, hws_url: str, claims_parameter: bool = True) -> Iterator[SignInProvider]:
     """Start ``provider`` for the console at ``hws_url`` (its callback and sign-in page
-    registered); yields it once it listens."""
+    registered); yields it once it listens. Without ``claims_parameter`` the provider
+    does not support the claims request parameter: the role comes with the profile scope,
+    from the userinfo endpoint only."""
     folder = install()
     log = provider.log_path.open("w")
     process = subprocess.Popen(
@@ -102,6 +104,7 @@ def running(provider: SignInProvider, *, hws_url: str) -> Iterator[SignInProvide
             "node", SCRIPT.name, "--port", str(provider.port), "--issuer", provider.issuer, "--client-id", provider.client_id,
             "--client-secret", provider.client_secret, "--redirect-uri", f"{hws_url}/console/sso/callback",
             "--post-logout-redirect-uri", f"{hws_url}/console/sign-in", "--accounts", str(provider.accounts_file),
+            *([] if claims_parameter else ["--no-claims-parameter"]),
         ],
         cwd=folder, stdout=subprocess.PIPE, stderr=log, text=True,
     )  # fmt: skip

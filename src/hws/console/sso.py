@@ -389,7 +389,7 @@ async def _complete(request: Request) -> tuple[NewSession, str, str]:
     pending = Pending.decode(request.cookies.get(PENDING_COOKIE))
     if params.get("error"):
         error = params["error"][:100]
-        described = (params.get("error_description") or "")[:300]
+        described = (params.get("error_description") or "")[:300].strip().rstrip(".")
         message = {
             "access_denied": "The single sign-on provider did not sign you in (access denied)",
             "login_required": "The single sign-on provider needs you to sign in there first",
