@@ -76,7 +76,8 @@ def test_next_publication_holds_what_the_publisher_would_publish(world: World) -
     world.calendar.advance(5 * DAY)  # Saturday: 202647 is due and not yet published
     page = viewer.get("/console/").text
     assert fact(page, "next-week").startswith("202647")
-    assert "Due and not yet published: 202647" in fact(page, "overdue")
+    assert "Due and not yet published: 1 week." in fact(page, "overdue")
+    assert re.search(r"<tr><td>202647</td><td>2026-11-20</td><td class=\"num\">7</td></tr>", page)
 
     Publisher(world.service).catch_up()
     assert pub_store.get(world.service.engine, "bulletin", "202647") is not None

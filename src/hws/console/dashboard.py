@@ -28,6 +28,8 @@ router = APIRouter()
 
 #: IRNs of the next issue named on the dashboard (the count covers them all)
 SAMPLE = 5
+#: due weeks counted one by one on the dashboard (a publisher far behind is summed up)
+OVERDUE_SHOWN = 8
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,10 @@ class NextIssue:
     week: Week
     publication_date: date
     moment: datetime
-    #: weeks whose moment has passed and that are not published yet (the scheduler's next run publishes them)
-    overdue: list[Week]
+    #: weeks whose moment has passed and that are not published yet (the scheduler's next
+    #: run publishes them), each with the registrations its bulletin will hold
+    overdue: list[tuple[Week, int]]
+    overdue_total: int
     registrations: int
     sample: list[str]
     decisions: int
@@ -69,7 +73,8 @@ def next_issue(svc: Service) -> NextIssue:
         week=week,
         publication_date=publisher.schedule.publication_date(week),
         moment=publisher.schedule.moment(week),
-        overdue=due,
+        overdue=[(w, len(publisher.inputs(w).registrations)) for w in due[:OVERDUE_SHOWN]],  # type: ignore[arg-type]
+        overdue_total=len(due),
         registrations=len(inputs.registrations),  # type: ignore[arg-type]
         sample=sample,
         decisions=len(inputs.decisions),
@@ -118,12 +123,11 @@ def gather(svc: Service) -> dict[str, Any]:
         "queue": queue(svc),
         "by_status": sr_store.count_by_status(svc.engine),
         "next": next_issue(svc),
+        "schedule": svc.settings.schedule,
     }
 
 
 @router.get("/")
 async def dashboard(request: Request, operator: SignedIn = Depends(viewing(Role.VIEWER))) -> Response:
     context = await run_in_threadpool(gather, service(request))
-    return render(
-        request, "dashboard.html", age=age, IMPORTED=import_store.IMPORTED, REJECTED=import_store.REJECTED, **context
-    )
+    return render(request, "dashboard.html", age=age, IMPORTED=import_store.IMPORTED, REJECTED=import_store.REJECTED, **context)

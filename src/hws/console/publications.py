@@ -184,7 +184,9 @@ async def build(request: Request, operator: SignedIn = Depends(acting(Role.ADMIN
         return redirect(request, "/publications", notice="Nothing to publish: every due week is published.")
     weeks = sorted({p.week for p in built})
     files = sum(1 for p in built if p.sha256)
-    return redirect(request, "/publications", notice=f"Published week {', '.join(weeks)}: {files} file(s).")
+    return redirect(
+        request, "/publications", notice=f"Published week{'s' if len(weeks) > 1 else ''} {', '.join(weeks)}: {files} file(s)."
+    )
 
 
 @dataclass(frozen=True)
