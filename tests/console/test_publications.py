@@ -20,6 +20,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from hws.api.app import create_app
+from hws.console import publications as publications_page
 from hws.domain.clock import FixedClock
 from hws.domain.operator_roles import Role
 from hws.service import Service
@@ -254,3 +255,24 @@ def test_a_form_without_this_sessions_csrf_token_is_refused(published: tuple[Wor
     # the same forms with the session's token go through
     assert admin.post("/console/publications/build").status_code == 303
     assert {p.kind for p in pub_store.for_week(world.service.engine, "202648")} == {"bulletin", "confidential"}
+
+
+def test_the_list_is_paged_newest_week_first(published: tuple[World, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    world, _irn = published
+    world.calendar.advance(7 * DAY)
+    Publisher(world.service).catch_up()  # 202648: nothing to publish, recorded as such
+    monkeypatch.setattr(publications_page, "PER_PAGE", 3)
+    viewer = world.console(Role.VIEWER)
+    first = viewer.get("/console/publications").text
+    assert re.findall(r'href="/console/publications/(\w+/\d{6})', first) == [
+        "bulletin/202648",
+        "confidential/202648",
+        "bulletin/202647",
+    ]
+    assert "nothing to publish" in first and "Page 1 of 2" in first
+    second = viewer.get("/console/publications?page=2").text
+    assert re.findall(r'href="/console/publications/(\w+/\d{6})', second) == ["confidential/202647"]
+    assert "Newer weeks" in second and "Older weeks" not in second
+    empty_week = viewer.get("/console/publications/bulletin/202648")
+    assert empty_week.status_code == 200 and "Nothing to publish that week" in empty_week.text
+    assert viewer.get("/console/publications/bulletin/202648/download").status_code == 404

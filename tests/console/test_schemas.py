@@ -56,7 +56,7 @@ def any_version(tmp_path: Path, sqlite_url: str) -> Iterator[Service]:
 def test_any_version_structural_only(any_version: Service) -> None:
     page = sign_in(any_version, "viewer", Role.VIEWER).get("/console/schemas").text
     assert structural(page) == "any version without an installed set"
-    assert "structural-only validation allowed for any version" in page
+    assert "Structural-only validation allowed for any version" in page
 
 
 @pytest.fixture
@@ -69,5 +69,5 @@ def production(tmp_path: Path, sqlite_url: str) -> Iterator[Service]:
 def test_production_default_refuses_versions_without_a_set(production: Service) -> None:
     page = sign_in(production, "viewer", Role.VIEWER).get("/console/schemas").text
     assert structural(page) == "none"
-    assert "a version without an installed schema set is refused" in page
+    assert "A version without an installed schema set is refused" in page
     assert 'HWS_STRUCTURAL_ONLY_VERSIONS</dt>\n  <dd><span class="muted">unset</span>' in page
