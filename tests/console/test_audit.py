@@ -9,7 +9,7 @@ import html
 import io
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from hws.console import audit as audit_page
 from hws.domain.operator_roles import Role
@@ -20,7 +20,7 @@ from tests.console.conftest import Console
 SignedIn = Callable[..., Console]
 
 
-def seed(service: Service) -> None:
+def seed(service: Service) -> datetime:
     """Events two days ago, yesterday and today (the service's clock), of two offices."""
     now = service.clock.now()
     rows = [
@@ -36,6 +36,7 @@ def seed(service: Service) -> None:
                 conn,
                 audit_store.AuditEvent(at=at, actor=actor, action=action, office=office, target=target, detail=detail, source="192.0.2.7"),
             )  # fmt: skip
+    return now
 
 
 def shown(page: str) -> list[tuple[str, str]]:
@@ -45,13 +46,13 @@ def shown(page: str) -> list[tuple[str, str]]:
     return [(html.unescape(a), html.unescape(b)) for a, b in rows]
 
 
-def day(service: Service, days_ago: int) -> str:
-    return (service.clock.now() - timedelta(days=days_ago)).date().isoformat()
+def day(now: datetime, days_ago: int) -> str:
+    return (now - timedelta(days=days_ago)).date().isoformat()
 
 
 def test_filters_newest_first(console_service: Service, signed_in: SignedIn) -> None:
     viewer = signed_in(Role.VIEWER)
-    seed(console_service)
+    now = seed(console_service)
     seeded = {"client-kr", "worker", "operator:alice"}  # adding and signing in the viewer was recorded too
     everything = [row for row in shown(viewer.get("/console/audit?action=*.*").text) if row[0] in seeded]
     assert everything == [
@@ -64,10 +65,12 @@ def test_filters_newest_first(console_service: Service, signed_in: SignedIn) -> 
     assert shown(viewer.get("/console/audit?action=publication.*").text) == everything[:2]
     assert shown(viewer.get("/console/audit?office=kr").text) == everything[2:]
     assert shown(viewer.get("/console/audit?target=imp-1&action=import.*").text) == [everything[2]]
-    yesterday = day(console_service, 1)
+    yesterday = day(now, 1)
     assert shown(viewer.get(f"/console/audit?since={yesterday}&until={yesterday}").text) == everything[1:3]
     assert shown(viewer.get(f"/console/audit?until={yesterday}").text) == everything[1:]
-    assert shown(viewer.get(f"/console/audit?since={day(console_service, 0)}&action=publication.*").text) == everything[:1]
+    assert shown(viewer.get(f"/console/audit?since={day(now, 0)}&action=publication.*").text) == everything[:1]
+    seconds = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert re.search(rf"<td>{seconds} UTC</td><td>operator:alice</td>", viewer.get("/console/audit?actor=operator:alice").text)
     page = viewer.get("/console/audit?actor=nobody")
     assert page.status_code == 200 and "No event matches." in page.text
     # the filters stay in the form and in the export link

@@ -78,7 +78,7 @@ def test_an_administrator_builds_verifies_and_downloads_a_week(chromium: Browser
     if len(rows) == 1:
         assert irn in page.locator("#next-sample").inner_text()
     check_accessibility(page, "dashboard")
-    screenshot(page, "dashboard")
+    screenshot(page, "dashboard-weeks-due")
 
     page.get_by_role("link", name="Publications", exact=True).click()
     page.wait_for_load_state()

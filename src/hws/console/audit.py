@@ -91,7 +91,13 @@ def filters_of(request: Request) -> tuple[Filters, list[str]]:
 
 
 def _shown(event: dict[str, Any]) -> dict[str, Any]:
-    return {**event, "detail_text": json.dumps(event["detail"], sort_keys=True) if event["detail"] else ""}
+    """An event as the table shows it: the time to the second, the detail as JSON."""
+    at = datetime.fromisoformat(event["at"])
+    return {
+        **event,
+        "at_text": (at if at.tzinfo is None else at.astimezone(UTC)).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "detail_text": json.dumps(event["detail"], sort_keys=True) if event["detail"] else "",
+    }
 
 
 @router.get("/audit")
