@@ -8,16 +8,28 @@ import csv
 import html
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from hws.console import audit as audit_page
 from hws.domain.operator_roles import Role
 from hws.service import Service
 from hws.store import audit as audit_store
+from tests.conftest import make_service
 from tests.console.conftest import Console
 
 SignedIn = Callable[..., Console]
+
+
+@pytest.fixture
+def console_service(tmp_path: Path, database_url: str) -> Iterator[Service]:
+    """The console's service on SQLite and on PostgreSQL (the filters are SQL)."""
+    service = make_service(tmp_path, database_url, worker_threads=0)
+    yield service
+    service.close()
 
 
 def seed(service: Service) -> datetime:

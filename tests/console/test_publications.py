@@ -67,9 +67,9 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, sqlite_url: str) -> Iterator[World]:
+def world(tmp_path: Path, database_url: str) -> Iterator[World]:
     calendar = FixedClock(START)
-    service = make_service(tmp_path, sqlite_url, calendar=calendar, worker_threads=0, scheduler=False)
+    service = make_service(tmp_path, database_url, calendar=calendar, worker_threads=0, scheduler=False)
     api = TestClient(create_app(service), base_url=BASE, client=("127.0.0.1", 50000))
     offices = {
         "KR": bearer(api, enrol(service, office="KR")),
