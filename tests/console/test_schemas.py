@@ -12,6 +12,7 @@ import pytest
 
 from hws.domain.operator_roles import Role
 from hws.service import Service
+from hws.st96 import schemaset
 from hws.st96.schemaset import IB_TO_OFFICE, OFFICE_TO_IB, install_schema_set
 from tests.conftest import make_service
 from tests.console.conftest import sign_in
@@ -42,7 +43,9 @@ def test_none_installed_then_wipos_set(console_service: Service, st96_dir: Path)
         "V6_0", IB_TO_OFFICE
     )
     # the fingerprint is the compiled schema's cache key: compiling gives the same one
-    assert console_service.schema_set.compiled("V6_0") is not None
+    compiled = console_service.schema_set.compiled("V6_0")
+    assert compiled is not None
+    assert schemaset._cache[console_service.schema_set.fingerprint("V6_0") or ""] is compiled
     assert structural(page.text) == "none"  # V6_0 is now checked against its schema set
 
 
