@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ def console_service(tmp_path: Path, database_url: str) -> Iterator[Service]:
 def seed(service: Service) -> datetime:
     """Events two days ago, yesterday and today (the service's clock), of two offices."""
     now = service.clock.now()
-    rows = [
+    rows: list[tuple[datetime, str, str, str | None, str, dict[str, Any]]] = [
         (now - timedelta(days=2), "client-kr", "request.submitted", "KR", "imp-1", {}),
         (now - timedelta(days=1), "worker", "import.rejected", "KR", "imp-1", {"codes": ["zip-unsafe"]}),
         (now - timedelta(days=1), "operator:alice", "publication.verified", "US", "confidential/202647/US", {}),
@@ -146,7 +147,7 @@ def test_csv_export_with_filters_and_formulas_neutralised(console_service: Servi
     assert exported and exported[0]["actor"] == f"operator:{viewer.name}" and exported[0]["source"] == "127.0.0.1"
 
 
-def test_csv_export_reads_past_one_batch(console_service: Service, signed_in: SignedIn, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_csv_export_reads_past_one_batch(console_service: Service, signed_in: SignedIn, monkeypatch: pytest.MonkeyPatch) -> None:
     viewer = signed_in(Role.VIEWER)
     monkeypatch.setattr(audit_page, "EXPORT_BATCH", 7)
     now = console_service.clock.now()

@@ -194,7 +194,7 @@ def test_verify_reports_an_intact_file_then_a_tampered_one(published: tuple[Worl
     page = admin.get(ok.headers["location"])
     assert "matches its record" in html.unescape(page.text) and "by operator:bob" in page.text
 
-    path = world.service.blobs.local_path(record.sha256)  # type: ignore[attr-defined]
+    path = world.service.blobs.local_path(record.sha256)
     assert path is not None
     path.chmod(0o644)
     data = bytearray(path.read_bytes())

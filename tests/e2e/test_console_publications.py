@@ -24,7 +24,7 @@ from tests.support.servers import RunningServer, start_server
 
 pytestmark = pytest.mark.e2e
 
-SANDBOX = {"HWS_SANDBOX": "1", "HWS_SCHEDULER": "0", "HWS_WORKER_POLL_INTERVAL": "0.1"}
+SANDBOX: dict[str, str | None] = {"HWS_SANDBOX": "1", "HWS_SCHEDULER": "0", "HWS_WORKER_POLL_INTERVAL": "0.1"}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def _register(server: RunningServer, kr: HagueClient, tmp_path: Path) -> dict[st
     srn = kr.wait_for_import(kr.submit(package).import_id, timeout=60).srn
     assert srn
     server.hws("admin", "sr", "take-up", srn)
-    return json.loads(server.hws("admin", "sr", "register", srn, "--json").stdout)  # type: ignore[no-any-return]
+    return json.loads(server.hws("admin", "sr", "register", srn, "--json").stdout)
 
 
 def test_an_administrator_builds_verifies_and_downloads_a_week(chromium: Browser, sandbox: RunningServer, tmp_path: Path) -> None:
