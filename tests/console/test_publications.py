@@ -131,6 +131,15 @@ def test_week_page_shows_the_stored_summary_and_downloads(published: tuple[World
     assert download.status_code == 200
     assert download.headers["content-disposition"] == 'attachment; filename="bulletin-202647.zip"'
     assert hashlib.sha256(download.content).hexdigest() == bulletin.sha256
+    with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
+        files = [i for i in archive.infolist() if not i.is_dir()]
+    xml = [i.filename for i in files if i.filename.endswith(".xml")]
+    images = sum(1 for i in files if i.filename.startswith("images/"))
+    assert len(xml) == 1 and images >= 1
+    described = re.search(r'class="contents">([^<]*)<', page.text)
+    assert described and html.unescape(described.group(1)) == (
+        f"{len(files)} files ({sum(i.file_size for i in files)} bytes unpacked): {xml[0]}, {images} image{'s' if images != 1 else ''}"
+    )
     assert irn.encode() in xml_of(download.content)
     copy = viewer.get("/console/publications/confidential/202647/download?office=US")
     assert copy.status_code == 200 and "confidential-US-202647.zip" in copy.headers["content-disposition"]
@@ -218,7 +227,8 @@ def test_verify_reports_an_intact_file_then_a_tampered_one(published: tuple[Worl
 
     path.unlink()
     gone = admin.post("/console/publications/confidential/202647/verify", {"office": "US"})
-    assert "MISSING" in html.unescape(admin.get(gone.headers["location"]).text)
+    missing = html.unescape(admin.get(gone.headers["location"]).text)
+    assert "MISSING" in missing and re.search(r'class="contents"><span class="verdict-bad">the stored file is missing<', missing)
     assert events(world.service, "publication.verified")[0]["outcome"] == "missing"
 
 

@@ -9,6 +9,7 @@ Every action and download is written to the audit log with the operator's name a
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,11 +97,39 @@ async def publications(request: Request, operator: SignedIn = Depends(viewing(Ro
 
 
 @dataclass(frozen=True)
+class Contents:
+    """What the published ZIP holds, read from its central directory."""
+
+    entries: int = 0
+    xml: tuple[str, ...] = ()
+    images: int = 0
+    unpacked: int = 0
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class Shown:
     record: pub_store.Publication
     target: str
     #: the newest verification in the audit log (None: never verified)
     verified: dict[str, Any] | None
+    contents: Contents | None
+
+
+def contents_of(svc: Service, sha256: str) -> Contents:
+    try:
+        with svc.blobs.open(sha256) as handle, zipfile.ZipFile(handle) as archive:
+            files = [i for i in archive.infolist() if not i.is_dir()]
+    except (BlobNotFound, FileNotFoundError):
+        return Contents(problem="the stored file is missing")
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        return Contents(problem=f"the stored file is not a readable ZIP ({exc})")
+    return Contents(
+        entries=len(files),
+        xml=tuple(i.filename for i in files if i.filename.lower().endswith(".xml")),
+        images=sum(1 for i in files if i.filename.startswith("images/")),
+        unpacked=sum(i.file_size for i in files),
+    )
 
 
 def _records(svc: Service, kind: str, week: Week, office: str | None) -> list[pub_store.Publication]:
@@ -115,7 +144,8 @@ def _detail(svc: Service, kind: str, week: Week, office: str | None) -> list[Sho
     for record in _records(svc, kind, week, office):
         target = target_of(record)
         last = audit.query(svc.engine, action=VERIFIED, target=target, limit=1)
-        shown.append(Shown(record, target, last[0] if last else None))
+        contents = contents_of(svc, record.sha256) if record.sha256 else None
+        shown.append(Shown(record, target, last[0] if last else None, contents))
     return shown
 
 
