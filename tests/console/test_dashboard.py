@@ -86,6 +86,15 @@ def test_next_publication_holds_what_the_publisher_would_publish(world: World) -
     assert fact(page, "next-registrations") == "0"
     assert 'id="overdue"' not in page
 
+    world.calendar.advance(14 * DAY)  # the publisher is two weeks behind: the oldest first
+    page = viewer.get("/console/").text
+    assert fact(page, "next-week").startswith("202648")
+    assert "Due and not yet published: 2 weeks." in fact(page, "overdue")
+    assert re.findall(r"<tr><td>(\d{6})</td><td>([\d-]+)</td><td class=\"num\">(\d+)</td></tr>", page) == [
+        ("202648", "2026-11-27", "0"),
+        ("202649", "2026-12-04", "0"),
+    ]
+
 
 def test_the_dashboard_needs_a_session(world: World) -> None:  # noqa: F811
     response = world.api.get("/console/", follow_redirects=False)
