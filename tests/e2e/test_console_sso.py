@@ -169,13 +169,20 @@ def test_sign_in_sign_out_at_the_provider_and_a_changed_role(setup: Setup) -> No
 
 
 def test_an_administrator_claim_signs_in_as_administrator(setup: Setup) -> None:
-    page = _page(setup)
+    seen: list[str] = []
+    page = _page(setup, seen)
     _start_sso(setup, page)
     _at_provider(page, "bob")
     page.wait_for_url(f"{setup.server.url}/console/")
     assert "bob" in _header(page) and "administrator" in _header(page), _header(page)
     page.get_by_role("link", name="Operators").click()
     assert page.get_by_role("heading", level=1).count() == 1
+    # the provider's answer again (the same code and state, as from the history): refused
+    answered = [url for url in seen if url.startswith(f"{setup.server.url}/console/sso/callback?")]
+    assert len(answered) == 1 and "code=" in answered[0], seen
+    again = page.goto(answered[0])
+    assert again is not None and again.status == 400
+    assert "expired or was not started from this console" in page.get_by_role("alert").inner_text()
     page.context.close()
 
 

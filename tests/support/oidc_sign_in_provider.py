@@ -10,9 +10,13 @@ through the provider is cross-site as in a deployment (cookies' SameSite rules a
 from __future__ import annotations
 
 import json
+import os
+import random
 import secrets
 import shutil
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,15 +74,39 @@ def install() -> Path:
     """The installed oidc-provider's folder (installed once per machine; npm needed the
     first time: a failure to install is an error, not a skip), with this script in it."""
     folder = node_oidc_provider.install()
-    shutil.copyfile(SCRIPT, folder / SCRIPT.name)
+    target = folder / SCRIPT.name
+    if not target.exists() or target.read_bytes() != SCRIPT.read_bytes():
+        # atomically: another test process may be starting node on it right now
+        temporary = folder / f".{SCRIPT.name}.{os.getpid()}"
+        shutil.copyfile(SCRIPT, temporary)
+        os.replace(temporary, target)
     return folder
+
+
+def _port_outside_ephemeral_range() -> int:
+    """A free port the kernel will not hand out meanwhile: the port is chosen here but
+    bound only once the hws server has started, and that server (like every other test
+    server) takes an ephemeral port; a port below the ephemeral range cannot be it."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(200):
+        port = random.randrange(10000, max(low, 10001))
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
 
 
 def planned(work: Path) -> SignInProvider:
     """A provider's port, issuer and client secret chosen ahead (the hws server needs them
     in its settings before it starts; the provider needs the server's address to start)."""
     work.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = _port_outside_ephemeral_range()
     provider = SignInProvider(
         issuer=f"http://localhost:{port}",
         port=port,
@@ -101,9 +129,10 @@ def running(provider: SignInProvider, *, hws_url: str, claims_parameter: bool = 
     log = provider.log_path.open("w")
     process = subprocess.Popen(
         [
-            "node", SCRIPT.name, "--port", str(provider.port), "--issuer", provider.issuer, "--client-id", provider.client_id,
-            "--client-secret", provider.client_secret, "--redirect-uri", f"{hws_url}/console/sso/callback",
-            "--post-logout-redirect-uri", f"{hws_url}/console/sign-in", "--accounts", str(provider.accounts_file),
+            # --name=value: a value may start with a dash (a token_urlsafe secret does, now and then)
+            "node", SCRIPT.name, f"--port={provider.port}", f"--issuer={provider.issuer}", f"--client-id={provider.client_id}",
+            f"--client-secret={provider.client_secret}", f"--redirect-uri={hws_url}/console/sso/callback",
+            f"--post-logout-redirect-uri={hws_url}/console/sign-in", f"--accounts={provider.accounts_file}",
             *([] if claims_parameter else ["--no-claims-parameter"]),
         ],
         cwd=folder, stdout=subprocess.PIPE, stderr=log, text=True,
@@ -120,6 +149,9 @@ def running(provider: SignInProvider, *, hws_url: str, claims_parameter: bool = 
         else:
             raise RuntimeError(f"the OpenID Connect provider did not start in time:\n{provider.log()}")
         yield provider
+    except BaseException:
+        sys.stderr.write(f"--- the OpenID Connect provider's log ---\n{provider.log()}\n")
+        raise
     finally:
         process.terminate()
         try:

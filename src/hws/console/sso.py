@@ -438,7 +438,7 @@ async def _complete(request: Request) -> tuple[NewSession, str, str]:
     created = await run_in_threadpool(
         operator_from_claims, accounts(request), settings, claims, subject=subject, source=source_of(request)
     )
-    return created, id_token, pending.next
+    return created, id_token, safe_next(pending.next)  # the cookie came back from the browser: checked again
 
 
 def operator_from_claims(
