@@ -210,6 +210,12 @@ class Settings(BaseSettings):
         "hws_role", description="Single sign-on: the ID token / userinfo claim holding viewer, examiner or administrator."
     )
     console_oidc_name_claim: str = Field("preferred_username", description="Single sign-on: the claim naming the operator.")
+    console_oidc_scopes: str = Field(
+        "openid profile",
+        description="Single sign-on: the scopes asked for (openid is always added); add the one that releases the role "
+        "claim at providers that release it only with a scope of its own (the claim is also asked for by name, with the "
+        "claims request parameter, where the provider supports it).",
+    )
 
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")

@@ -79,6 +79,17 @@ def test_role_from_the_claim(claim: object, role: Role | None) -> None:
     assert sso.role_from(claim) == role
 
 
+@pytest.mark.parametrize(
+    ("setting", "asked"),
+    [("openid profile", "openid profile"), ("profile roles", "openid profile roles"), ("roles openid roles", "openid roles")],
+)
+def test_the_scopes_asked_for(tmp_path: Path, sqlite_url: str, setting: str, asked: str) -> None:
+    from hws.config import Settings
+
+    settings = Settings(data_dir=tmp_path, database_url=sqlite_url, console_oidc_scopes=setting)
+    assert sso.scopes(settings) == asked
+
+
 def test_the_subject_names_the_issuer() -> None:
     assert sso.subject_of(ISSUER, "248289761001") == "https://id.example.test|248289761001"
     assert sso.subject_of(ISSUER, "a") != sso.subject_of("https://other.example.test", "a")

@@ -222,11 +222,12 @@ def test_a_sign_in_cancelled_at_the_provider_is_shown(setup: Setup) -> None:
 
 
 def test_the_role_from_userinfo_when_the_provider_has_no_claims_parameter(setup: Setup, tmp_path: Path) -> None:
-    """A provider that releases the role with the profile scope, from its userinfo
-    endpoint only (not in the ID token): the console asks userinfo."""
+    """A provider that releases the role only with a scope of its own (asked for with
+    HWS_CONSOLE_OIDC_SCOPES), from its userinfo endpoint only (not in the ID token): the
+    console asks userinfo."""
     provider = oidc_sign_in_provider.planned(tmp_path / "provider")
     provider.set_account("dave", PASSWORD, hws_role="examiner")
-    server = start_server(tmp_path / "hws", extra_env=provider.env())
+    server = start_server(tmp_path / "hws", extra_env={**provider.env(), "HWS_CONSOLE_OIDC_SCOPES": "profile hws"})
     try:
         with oidc_sign_in_provider.running(provider, hws_url=server.url, claims_parameter=False):
             seen: list[str] = []
@@ -235,7 +236,9 @@ def test_the_role_from_userinfo_when_the_provider_has_no_claims_parameter(setup:
             page.get_by_role("link", name="Sign in with single sign-on").click()
             page.wait_for_url(f"{provider.issuer}/**")
             asked = next(url for url in seen if url.startswith(f"{provider.issuer}/auth?"))
-            assert "claims" not in parse_qs(urlsplit(asked).query)  # the provider does not support it
+            query = parse_qs(urlsplit(asked).query)
+            assert "claims" not in query  # the provider does not support it
+            assert query["scope"] == ["openid profile hws"]
             _at_provider(page, "dave")
             page.wait_for_url(f"{server.url}/console/")
             assert "dave" in _header(page) and "examiner" in _header(page), _header(page)

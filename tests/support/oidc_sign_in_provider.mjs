@@ -30,7 +30,7 @@ const { values: args } = parseArgs({
     'redirect-uri': { type: 'string' },
     'post-logout-redirect-uri': { type: 'string' },
     accounts: { type: 'string' },
-    // no claims request parameter: the role comes with the profile scope, and (as
+    // no claims request parameter: the role comes with a scope of its own (hws), and (as
     // conformIdTokenClaims has it) from the userinfo endpoint only, not in the ID token
     'no-claims-parameter': { type: 'boolean', default: false },
   },
@@ -66,10 +66,10 @@ const provider = new Provider(args.issuer, {
   jwks: { keys: [providerJwk] },
   cookies: { keys: [randomBytes(32).toString('base64url')] },
   // hws_role is released only when asked for by name (the claims request parameter), or
-  // with the profile scope when the provider has no claims parameter
+  // with the scope hws when the provider has no claims parameter
   claims: claimsParameter
     ? { openid: ['sub'], profile: ['preferred_username', 'name'], hws_role: null }
-    : { openid: ['sub'], profile: ['preferred_username', 'name', 'hws_role'] },
+    : { openid: ['sub'], profile: ['preferred_username', 'name'], hws: ['hws_role'] },
   features: {
     devInteractions: { enabled: false },
     claimsParameter: { enabled: claimsParameter },

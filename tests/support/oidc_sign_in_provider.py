@@ -123,7 +123,7 @@ def planned(work: Path) -> SignInProvider:
 def running(provider: SignInProvider, *, hws_url: str, claims_parameter: bool = True) -> Iterator[SignInProvider]:
     """Start ``provider`` for the console at ``hws_url`` (its callback and sign-in page
     registered); yields it once it listens. Without ``claims_parameter`` the provider
-    does not support the claims request parameter: the role comes with the profile scope,
+    does not support the claims request parameter: the role comes with the scope ``hws``,
     from the userinfo endpoint only."""
     folder = install()
     log = provider.log_path.open("w")

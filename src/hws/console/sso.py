@@ -283,6 +283,12 @@ def _requested_claims(settings: Settings) -> str:
     return json.dumps({"id_token": wanted, "userinfo": wanted}, separators=(",", ":"))
 
 
+def scopes(settings: Settings) -> str:
+    """The scopes asked for: ``console_oidc_scopes``, ``openid`` first and always."""
+    asked = [scope for scope in settings.console_oidc_scopes.split() if scope != "openid"]
+    return " ".join(["openid", *dict.fromkeys(asked)])
+
+
 def _client(settings: Settings, metadata: ProviderMetadata) -> AsyncOAuth2Client:
     secret = settings.console_oidc_client_secret
     if not secret:
@@ -293,7 +299,7 @@ def _client(settings: Settings, metadata: ProviderMetadata) -> AsyncOAuth2Client
         method = "client_secret_post"
     return AsyncOAuth2Client(
         client_id=settings.console_oidc_client_id, client_secret=secret, token_endpoint_auth_method=method,
-        scope="openid profile", redirect_uri=callback_url(settings), code_challenge_method="S256", timeout=TIMEOUT,
+        scope=scopes(settings), redirect_uri=callback_url(settings), code_challenge_method="S256", timeout=TIMEOUT,
     )  # fmt: skip
 
 
