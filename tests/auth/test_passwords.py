@@ -17,6 +17,13 @@ def test_hash_is_argon2id_and_verifies() -> None:
     assert not passwords.needs_rehash(stored)
 
 
+def test_parameters_are_at_least_owasps_minimum() -> None:
+    """argon2id with at least OWASP's minimum (19 MiB, 2 passes, 1 lane)."""
+    stored = passwords.hash_password("a long enough passphrase")
+    params = dict(part.split("=") for part in stored.split("$")[3].split(","))
+    assert int(params["m"]) >= 19 * 1024 and int(params["t"]) >= 2 and int(params["p"]) >= 1
+
+
 def test_no_account_never_verifies() -> None:
     assert not passwords.verify(None, "anything at all here")
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
 from hws.api.app import create_app
-from hws.auth import one_time_codes
+from hws.auth import one_time_codes, passwords
 from hws.domain.operator_roles import Role
 from hws.service import Service
 from hws.usecases.operator_accounts import OperatorAccounts
@@ -44,6 +45,14 @@ def csrf_of(html: str) -> str:
     found = CSRF.search(html)
     assert found, "no csrf_token in the page"
     return found.group(1)
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at its lowest cost in these in-process tests (a sign-in each); the service's
+    own parameters are checked in tests/auth/test_passwords.py, and the end-to-end tests
+    run them."""
+    monkeypatch.setattr(passwords, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
-from hws.auth import one_time_codes
+from hws.auth import one_time_codes, passwords
 from hws.domain.clock import FixedClock
 from hws.domain.operator_roles import Role
 from hws.service import Service
@@ -27,6 +28,12 @@ from tests.conftest import make_service
 
 START = datetime(2027, 12, 31, 23, 59, 40, tzinfo=UTC).timestamp()  # the year ends during the tests
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at its lowest cost here (its real parameters: tests/auth/test_passwords.py)."""
+    monkeypatch.setattr(passwords, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ re-made at the next successful sign-in."""
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -11,8 +13,14 @@ MIN_LENGTH = 12
 MAX_LENGTH = 1024
 
 _HASHER = PasswordHasher()
-#: verified against when the account does not exist, so an unknown name costs as long as a wrong password
-_DUMMY = _HASHER.hash("not a password of anyone's")
+
+
+@cache
+def _dummy() -> str:
+    """Verified against when the account does not exist, so an unknown name costs as long
+    as a wrong password (made at the first such sign-in, not at import: every ``hws``
+    command imports this module)."""
+    return _HASHER.hash("not a password of anyone's")
 
 
 class WeakPassword(ValueError):
@@ -39,7 +47,7 @@ def verify(stored: str | None, password: str) -> bool:
     if len(password) > MAX_LENGTH:
         return False
     try:
-        return _HASHER.verify(stored or _DUMMY, password) and stored is not None
+        return _HASHER.verify(stored or _dummy(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
