@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hws.api import availability
-from hws.api.metrics import TOKEN_OUTCOMES, TOKENS_ISSUED, Observed
+from hws.api.metrics import TOKEN_OUTCOMES, TOKENS_ISSUED_BY, Observed
 from hws.api.openapi_responses import json_content, oauth_errors, ref
 from hws.api.ratelimit import Limiter, Refused
 from hws.api.security import service_of, source_address
@@ -185,7 +185,7 @@ class TokenEndpoint:
             await availability.token_unavailable(Request(scope), exc)(scope, receive, send)
             return
         _ISSUED.inc()
-        TOKENS_ISSUED.labels(grant.client.client_id).inc()
+        TOKENS_ISSUED_BY(grant.client.client_id).inc()
         await _send_json(send, 200, json.dumps(grant.body()).encode(), _nonce_header(service) if proofs else None)
 
 
