@@ -51,12 +51,13 @@ tools:
 	  || (echo "make test needs Debian's$$missing: apt-get install$$missing" >&2; exit 1)
 
 ## The operator guide's pictures of the console: the browser tests take them under
-## test-artifacts/console/ (git-ignored); this copies them into docs/images/console/.
+## test-artifacts/console/ (git-ignored); this copies those the guide shows into docs/images/console/.
 console-screenshots: $(TEST_STAMP) tools
 	rm -rf test-artifacts/console
 	$(BIN)/python -m pytest -n 2 -q tests/e2e -k console
 	mkdir -p docs/images/console
-	cp test-artifacts/console/*.png docs/images/console/
+	for name in $$(grep -o 'images/console/[a-z0-9-]*\.png' docs/operator-guide.md | sort -u); do \
+	  cp test-artifacts/console/$$(basename $$name) docs/images/console/; done
 
 clean:
 	rm -rf $(VENV) var .pytest_cache build src/*.egg-info
