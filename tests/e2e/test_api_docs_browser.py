@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.support.console_browser import new_page
 from tests.support.servers import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -30,19 +30,7 @@ def browser() -> Iterator[Browser]:
 
 def _offline_page(browser: Browser, server: RunningServer, elsewhere: list[str]) -> Page:
     """A page that may reach this server only; anything else is aborted and noted."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    own = urlsplit(server.url).netloc
-
-    def guard(route: Route) -> None:
-        url = route.request.url
-        if urlsplit(url).netloc == own or url.startswith(("data:", "blob:")):
-            route.continue_()
-        else:
-            elsewhere.append(url)
-            route.abort()
-
-    page.route("**/*", guard)
-    return page
+    return new_page(browser, server, elsewhere)
 
 
 def test_swagger_ui_renders_offline_with_authorize_and_the_operations(

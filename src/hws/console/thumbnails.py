@@ -10,13 +10,12 @@ chunk. What reaches the browser is always an image this module drew.
 from __future__ import annotations
 
 import io
-import struct
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-from hws.st96.media import MAX_PIXELS
+from hws.st96.media import DECODING_ERRORS, MAX_PIXELS
 
 #: the longest side of a thumbnail on a request's page, and of a larger preview
 THUMBNAIL_SIDE = 200  # the page shows them at most 200 px (console.css .thumbs img)
@@ -25,20 +24,7 @@ PREVIEW_SIDE = 1600
 #: the media types of reproductions, and the one format each must decode as
 FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
 
-_DECODING_ERRORS = (
-    UnidentifiedImageError,
-    OSError,
-    SyntaxError,
-    ValueError,
-    struct.error,
-    EOFError,
-    MemoryError,
-    IndexError,
-    KeyError,
-    TypeError,
-    Image.DecompressionBombError,
-    Image.DecompressionBombWarning,
-)
+_DECODING_ERRORS = (*DECODING_ERRORS, Image.DecompressionBombError, Image.DecompressionBombWarning)
 
 
 class NotAnImage(ValueError):

@@ -55,6 +55,22 @@ _FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
 _NOT_WHAT_NAMED = {"image/jpeg": "file-not-jpeg", "image/png": "file-not-png", "application/pdf": "file-not-pdf"}
 
 
+#: what Pillow raises on a file that does not decode (truncated, corrupt, another format
+#: under the name, hostile headers), beyond its pixel-limit errors
+DECODING_ERRORS = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    struct.error,
+    EOFError,
+    MemoryError,
+    IndexError,
+    KeyError,
+    TypeError,
+)
+
+
 def check(name: str, data: bytes, media_type: str, *, max_pixels: int = MAX_PIXELS) -> list[Problem]:
     """Problems with one file of ``media_type`` (``image/jpeg``, ``image/png`` or
     ``application/pdf``), each naming the entry."""
@@ -106,18 +122,7 @@ def _check_image(name: str, data: bytes, media_type: str, max_pixels: int, where
                 image.load()  # the whole image, every scan: a truncated or corrupt one fails here
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return [Problem("file-too-many-pixels", f"{name!r} has more pixels than the limit of {max_pixels}", where)]
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        struct.error,
-        EOFError,
-        MemoryError,
-        IndexError,
-        KeyError,
-        TypeError,
-    ) as exc:
+    except DECODING_ERRORS as exc:
         return [Problem(code, f"{name!r} is named like {what} but does not decode as one ({_reason(exc)})", where)]
     end = _jpeg_end(data) if expected == "JPEG" else _png_end(data)
     if end is None:
