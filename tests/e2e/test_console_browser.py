@@ -175,7 +175,9 @@ def test_session_times_out(chromium: Browser, tmp_path: Path) -> None:
 
 def test_sign_out_ends_the_session(chromium: Browser, server: RunningServer) -> None:
     operator = add_operator(server, "otto", "administrator")
-    page = sign_in(chromium, server, operator)
+    page = sign_in(chromium, server, operator, check=True)  # the TOTP set-up page checked
+    page.goto(f"{server.url}/console/account")
+    check_accessibility(page, "your account")
     page.goto(f"{server.url}/console/operators")
     check_accessibility(page, "operators")
     screenshot(page, "operators")
@@ -185,3 +187,11 @@ def test_sign_out_ends_the_session(chromium: Browser, server: RunningServer) -> 
     page.goto(f"{server.url}/console/")
     assert "/console/sign-in" in page.url
     until(lambda: "console.sign-out" in server.hws("admin", "audit", "--json").stdout, what="sign-out audited")
+    # signing in again asks for the code (TOTP set up now): that page is checked too
+    page.get_by_label("Operator name").fill(operator.name)
+    page.get_by_label("Password").fill(operator.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert "/console/sign-in/code" in page.url
+    check_accessibility(page, "sign-in code")
+    screenshot(page, "sign-in-code")

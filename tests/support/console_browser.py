@@ -84,9 +84,10 @@ def current_code(secret: str) -> str:
     return pyotp.TOTP(secret).at(datetime.now(UTC))
 
 
-def sign_in(browser_or_page: Browser | Page, server: RunningServer, operator: Operator) -> Page:
+def sign_in(browser_or_page: Browser | Page, server: RunningServer, operator: Operator, *, check: bool = False) -> Page:
     """Sign in through the pages (password; TOTP set-up at the first time, else the
-    code); returns the page on the dashboard."""
+    code); returns the page on the dashboard. ``check``: axe-core on the set-up or code
+    page, photographed too."""
     page = browser_or_page if isinstance(browser_or_page, Page) else new_page(browser_or_page, server)
     page.goto(f"{server.url}/console/sign-in")
     page.get_by_label("Operator name").fill(operator.name)
@@ -97,10 +98,16 @@ def sign_in(browser_or_page: Browser | Page, server: RunningServer, operator: Op
         secret = page.locator("#totp-secret").get_attribute("data-secret")
         assert secret and re.fullmatch(r"[A-Z2-7]+", secret)
         operator.totp_secret = secret
+        if check:
+            check_accessibility(page, "TOTP set-up")
+            screenshot(page, "sign-in-totp-setup")
         page.get_by_label("Code from the app").fill(current_code(secret))
         page.get_by_role("button", name="Confirm and sign in").click()
     elif "/sign-in/code" in page.url:
         assert operator.totp_secret, "this operator set TOTP up elsewhere"
+        if check:
+            check_accessibility(page, "sign-in code")
+            screenshot(page, "sign-in-code")
         page.get_by_label("Code").fill(current_code(operator.totp_secret))
         page.get_by_role("button", name="Continue").click()
     page.wait_for_load_state()
