@@ -106,3 +106,16 @@ def pg_server(tmp_path: Path) -> Iterator[RunningServer]:
         running = start_server(tmp_path / "server", database_url=url)
         yield running
         running.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest first: the year-end reruns, then the end-to-end tests, then the rest, each
+    in its collected order. With two workers the short tests then fill the end of the run,
+    instead of one long test running alone while the other worker has nothing left."""
+
+    def weight(item: pytest.Item) -> int:
+        if item.nodeid.startswith("tests/e2e/test_year_end.py"):
+            return 0
+        return 1 if item.get_closest_marker("e2e") else 2
+
+    items.sort(key=weight)
