@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Callable
 
 import typer
 
@@ -53,6 +54,16 @@ def _show(operator: Operator, as_json: bool, message: str) -> None:
         out.print(message, highlight=False)
 
 
+def _change(as_json: bool, message: Callable[[Operator], str], action: Callable[[OperatorAccounts], Operator]) -> None:
+    """Run ``action`` on the accounts; print the account it returns (``message`` for
+    people), or its :class:`AccountError` as a readable failure."""
+    try:
+        operator = action(OperatorAccounts(operator_service()))
+    except AccountError as exc:
+        fail(str(exc), as_json=as_json)
+    _show(operator, as_json, message(operator))
+
+
 @operators_app.command("add")
 def add(
     name: str = typer.Argument(..., help="The operator's sign-in name (lower case letters, digits, . _ @ -)."),
@@ -66,13 +77,11 @@ def add(
     """Add a local operator account; it sets up its second factor (TOTP) at its first sign-in."""
     chosen = _role(role, as_json)
     password = _password(password_stdin, as_json)
-    try:
-        operator = OperatorAccounts(operator_service()).add(
-            name, chosen, password, actor=_actor(), totp_required=False if no_totp else None
-        )
-    except AccountError as exc:
-        fail(str(exc), as_json=as_json)
-    _show(operator, as_json, f"added {operator.name} ({operator.role.value}); second factor: {operator.as_dict()['totp']}")
+    _change(
+        as_json,
+        lambda o: f"added {o.name} ({o.role.value}); second factor: {o.as_dict()['totp']}",
+        lambda accounts: accounts.add(name, chosen, password, actor=_actor(), totp_required=False if no_totp else None),
+    )
 
 
 @operators_app.command("list")
@@ -95,31 +104,25 @@ def listing(as_json: bool = JSON) -> None:
 def role(name: str, new_role: str = typer.Argument(..., metavar="ROLE", help=f"One of: {ROLES}."), as_json: bool = JSON) -> None:
     """Change an operator's role."""
     chosen = _role(new_role, as_json)
-    try:
-        operator = OperatorAccounts(operator_service()).set_role(name, chosen, actor=_actor())
-    except AccountError as exc:
-        fail(str(exc), as_json=as_json)
-    _show(operator, as_json, f"{operator.name} is now {operator.role.value}")
+    _change(
+        as_json, lambda o: f"{o.name} is now {o.role.value}", lambda accounts: accounts.set_role(name, chosen, actor=_actor())
+    )
 
 
 @operators_app.command("disable")
 def disable(name: str, as_json: bool = JSON) -> None:
     """Disable an account (it cannot sign in; its sessions end now)."""
-    try:
-        operator = OperatorAccounts(operator_service()).set_disabled(name, True, actor=_actor())
-    except AccountError as exc:
-        fail(str(exc), as_json=as_json)
-    _show(operator, as_json, f"{operator.name} is disabled; its sessions have ended")
+    _change(
+        as_json,
+        lambda o: f"{o.name} is disabled; its sessions have ended",
+        lambda accounts: accounts.set_disabled(name, True, actor=_actor()),
+    )
 
 
 @operators_app.command("enable")
 def enable(name: str, as_json: bool = JSON) -> None:
     """Enable a disabled account again."""
-    try:
-        operator = OperatorAccounts(operator_service()).set_disabled(name, False, actor=_actor())
-    except AccountError as exc:
-        fail(str(exc), as_json=as_json)
-    _show(operator, as_json, f"{operator.name} is enabled")
+    _change(as_json, lambda o: f"{o.name} is enabled", lambda accounts: accounts.set_disabled(name, False, actor=_actor()))
 
 
 @operators_app.command("reset")
@@ -127,11 +130,11 @@ def reset(name: str, password_stdin: bool = PASSWORD_STDIN, as_json: bool = JSON
     """A new password; the lock is lifted, the second factor is set up again at the next
     sign-in, every session ends."""
     password = _password(password_stdin, as_json)
-    try:
-        operator = OperatorAccounts(operator_service()).reset(name, password, actor=_actor())
-    except AccountError as exc:
-        fail(str(exc), as_json=as_json)
-    _show(operator, as_json, f"{operator.name}: new password set; second factor to be set up at the next sign-in")
+    _change(
+        as_json,
+        lambda o: f"{o.name}: new password set; second factor to be set up at the next sign-in",
+        lambda accounts: accounts.reset(name, password, actor=_actor()),
+    )
 
 
 @operators_app.command("sign-out")

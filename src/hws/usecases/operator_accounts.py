@@ -135,6 +135,12 @@ class OperatorAccounts:
     def get(self, name: str) -> Operator | None:
         return operator_store.get(self.service.engine, name.strip().lower())
 
+    def _reread(self, name: str) -> Operator:
+        """The account ``name`` as it is after a committed change."""
+        found = operator_store.get(self.service.engine, name)
+        assert found is not None
+        return found
+
     def _require(self, conn: Connection, name: str) -> Operator:
         found = operator_store.get(conn, name.strip().lower())
         if found is None:
@@ -149,9 +155,7 @@ class OperatorAccounts:
             if disabled:
                 session_store.revoke_all(conn, found.name, now)
             self._audit(conn, actor, "operator.disabled" if disabled else "operator.enabled", found.name, source=source)
-        result = self.get(found.name)
-        assert result is not None
-        return result
+        return self._reread(found.name)
 
     def set_role(self, name: str, role: Role, *, actor: str, source: str | None = None) -> Operator:
         now = self.service.clock.now()
@@ -161,9 +165,7 @@ class OperatorAccounts:
             self._audit(
                 conn, actor, "operator.role-changed", found.name, source=source, before=found.role.value, after=role.value
             )
-        result = self.get(found.name)
-        assert result is not None
-        return result
+        return self._reread(found.name)
 
     def reset(self, name: str, password: str, *, actor: str, source: str | None = None) -> Operator:
         """A new password; the second factor is set up again at the next sign-in, the
@@ -183,9 +185,7 @@ class OperatorAccounts:
             )  # fmt: skip
             session_store.revoke_all(conn, found.name, now)
             self._audit(conn, actor, "operator.reset", found.name, source=source)
-        result = self.get(found.name)
-        assert result is not None
-        return result
+        return self._reread(found.name)
 
     # Signing in ---------------------------------------------------------------------
 
