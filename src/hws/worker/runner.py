@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Callable
 
 from hws.service import Service
+from hws.st96 import media
 from hws.store.database import unavailable
 from hws.store.job_signal import JobListener
 from hws.store.jobs import Job, JobKind, LeaseLost, worker_identity
@@ -148,11 +149,13 @@ class WorkerPool:
         for thread in self._threads:
             thread.start()
         if self._threads:
-            threading.Thread(target=self._warm_schemas, name="hws-schema-warm-up", daemon=True).start()
+            threading.Thread(target=self._warm_up, name="hws-schema-warm-up", daemon=True).start()
 
-    def _warm_schemas(self) -> None:
-        """Compile the installed schema sets now, not when the first package arrives."""
+    def _warm_up(self) -> None:
+        """Compile the installed schema sets and load the PDF reader now, not when the
+        first package arrives."""
         started = time.perf_counter()
+        media.load_pdf_reader()
         try:
             outcome = self._schemas.warm()
         except Exception:  # the first validation will say what is wrong
