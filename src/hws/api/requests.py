@@ -10,6 +10,7 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Path, Request
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -27,6 +28,7 @@ from hws.store import imports as import_store
 from hws.store import service_requests as sr_store
 from hws.store.blobs import BlobWriter
 from hws.store.clients import Client
+from hws.store.compiled_reads import DirectReader
 from hws.store.imports import ImportRecord
 from hws.store.service_requests import ServiceRequest
 from hws.usecases.intake import IdempotencyConflict, Receipt, record_receipt
@@ -87,9 +89,9 @@ def _import_response(request: Request, record: ImportRecord, status_code: int = 
     )
 
 
-def _read_import(service: Service, import_id: str) -> tuple[ImportRecord, bytes] | None:
+def _read_import(reader: Engine | DirectReader, import_id: str) -> tuple[ImportRecord, bytes] | None:
     """An import and its status document (what the read cache keeps)."""
-    record = import_store.get(service.reader, import_id)
+    record = import_store.get(reader, import_id)
     return None if record is None else (record, import_status(_import_view(record)))
 
 
@@ -108,9 +110,9 @@ def _request_view(sr: ServiceRequest) -> RequestStatusView:
     )
 
 
-def _read_request(service: Service, srn: str) -> tuple[ServiceRequest, bytes] | None:
+def _read_request(reader: Engine | DirectReader, srn: str) -> tuple[ServiceRequest, bytes] | None:
     """A service request and its status document (what the read cache keeps)."""
-    sr = sr_store.get(service.reader, srn)
+    sr = sr_store.get(reader, srn)
     return None if sr is None else (sr, request_status(_request_view(sr)))
 
 
@@ -223,7 +225,13 @@ def install(app: FastAPI, prefix: str) -> None:
         if not is_import_id(importId):
             raise Problem("not-found", detail=f"no import {importId!r}")
         service = service_of(request)
-        found = await read_through(service, "imports", importId, partial(_read_import, service, importId))
+        found = await read_through(
+            service,
+            "imports",
+            importId,
+            partial(_read_import, service.reader, importId),
+            lambda reader: _read_import(reader, importId),
+        )
         if found is None or found[0].office != caller.client.office:
             raise Problem("not-found", detail=f"no import {importId!r} for this office")
         return _import_response(request, found[0], body=found[1])
@@ -247,7 +255,11 @@ def install(app: FastAPI, prefix: str) -> None:
             raise Problem("not-found", detail=f"no service request {serviceRequestId!r} (SRNs are nine digits starting 970)")
         service = service_of(request)
         found = await read_through(
-            service, "service_requests", serviceRequestId, partial(_read_request, service, serviceRequestId)
+            service,
+            "service_requests",
+            serviceRequestId,
+            partial(_read_request, service.reader, serviceRequestId),
+            lambda reader: _read_request(reader, serviceRequestId),
         )
         if found is None or found[0].office != caller.client.office:
             raise Problem("not-found", detail=f"no service request {serviceRequestId!r} for this office")

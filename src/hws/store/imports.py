@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, delete, func, inser
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hws.domain.lifecycle import ImportState
+from hws.store.compiled_reads import CompiledRead, DirectReader
 from hws.store.jobs import DEAD, JobKind
 from hws.store.tables import blobs, idempotency_keys, imports, jobs
 
@@ -160,13 +161,20 @@ def insert_import(
     )
 
 
-def get(engine_or_conn: Engine | Connection, import_id: str) -> ImportRecord | None:
+_GET_DIRECT = CompiledRead(_GET)
+
+
+def get(engine_or_conn: Engine | Connection | DirectReader, import_id: str) -> ImportRecord | None:
+    """The import, read through an engine, in a connection's transaction, or directly
+    (:mod:`hws.store.compiled_reads`: a status poll's cache miss)."""
     params = {"import_id": import_id}
     if isinstance(engine_or_conn, Engine):
         with engine_or_conn.connect() as conn:
             row = conn.execute(_GET, params).first()
-    else:
+    elif isinstance(engine_or_conn, Connection):
         row = engine_or_conn.execute(_GET, params).first()
+    else:
+        row = engine_or_conn.fetch_one(_GET_DIRECT, params)
     return _record(row) if row else None
 
 

@@ -8,10 +8,11 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, update
 
 from hws.domain.lifecycle import Status
 from hws.st96.package import PackageContent
+from hws.store.compiled_reads import CompiledRead, DirectReader
 from hws.store.tables import imports, service_requests, sr_designations, sr_events, sr_files
 
 UNDEFINED = "Undefined"
@@ -155,9 +156,18 @@ def create(
     )
 
 
-def get(engine: Engine, srn: str) -> ServiceRequest | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(service_requests).where(service_requests.c.srn == srn)).first()
+_GET = select(service_requests).where(service_requests.c.srn == bindparam("srn"))
+_GET_DIRECT = CompiledRead(_GET)
+
+
+def get(engine: Engine | DirectReader, srn: str) -> ServiceRequest | None:
+    """The service request, read through an engine or directly (:mod:`hws.store.compiled_reads`:
+    a status poll's cache miss)."""
+    if isinstance(engine, Engine):
+        with engine.connect() as conn:
+            row = conn.execute(_GET, {"srn": srn}).first()
+    else:
+        row = engine.fetch_one(_GET_DIRECT, {"srn": srn})
     return _record(row) if row else None
 
 
