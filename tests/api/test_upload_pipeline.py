@@ -147,6 +147,39 @@ def test_write_failure_is_raised_on_the_loop_and_the_writer_aborted(
     assert leftovers(store) == [] and upload_threads() == []
 
 
+def test_a_body_smaller_than_a_block_is_written_without_a_thread_of_its_own(
+    store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def recording_start(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", recording_start)
+    data = os.urandom(30_000)
+    writer = store.writer()
+    asyncio.run(upload.receive(request_of(body(chunks_of(data, 7_000))), writer, limit=MiB))
+    assert writer.size == len(data) and writer.hexdigest() == hashlib.sha256(data).hexdigest()
+    with store.open(writer.commit().sha256) as stored:
+        assert stored.read() == data
+    assert "hws-upload" not in started and upload_threads() == []
+
+
+def test_a_small_body_whose_write_fails_is_aborted_and_raised(
+    store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(fd: int, data: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(OSError) as raised:
+        asyncio.run(upload.receive(request_of(body([b"PK" * 1000, b"rest"])), store.writer(), limit=MiB))
+    assert raised.value.errno == errno.ENOSPC
+    assert leftovers(store) == [] and upload_threads() == []
+
+
 def test_slow_disk_slows_the_client_not_memory(store: FilesystemBlobStore) -> None:
     """While the writer is stuck, the loop reads at most the queue's worth of blocks."""
     writer = store.writer()

@@ -5,8 +5,9 @@ at the size limit.
 The event loop only receives: it gathers the body's chunks into blocks of about
 :data:`BLOCK_BYTES` and hands them to one thread per upload (:class:`Spool`), which
 calls :meth:`BlobWriter.write` — hashing and file or network writes, which release the
-GIL for buffers this large — while the loop receives the next block. At most
-:data:`QUEUE_BLOCKS` blocks wait or are being written: when the writer is slower than
+GIL for buffers this large — while the loop receives the next block (a body smaller than
+one block, as most packages are, is written by one call in a worker thread instead). At
+most :data:`QUEUE_BLOCKS` blocks wait or are being written: when the writer is slower than
 the client, the loop stops reading, the socket's window closes and the client slows
 down; memory stays flat. Every way out (limit, timeout, disconnect, malformed body,
 failed write, cancellation) stops the thread and aborts the writer before it returns.
@@ -24,6 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from hws.api.problems import Problem
@@ -109,8 +111,9 @@ class Spool:
         self._error: BaseException | None = None
         self._aborting = False
         self._done: asyncio.Future[None] = self._loop.create_future()
-        self._thread = threading.Thread(target=self._run, name="hws-upload", daemon=True)
-        self._thread.start()
+        #: started with the first full block: a body smaller than one block (most
+        #: packages) is written by one call in a worker thread at :meth:`finish`
+        self._thread: threading.Thread | None = None
 
     # The writer thread ----------------------------------------------------------------
 
@@ -171,11 +174,17 @@ class Spool:
         await self._slots.acquire()
         self._raise_if_failed()
         parts, self._parts, self._pending = self._parts, [], 0
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="hws-upload", daemon=True)
+            self._thread.start()
         self._queue.put(parts)
 
     async def finish(self) -> None:
         """Hand over the rest and wait until all of it is written; raise the first
         write error. The thread has ended when this returns."""
+        if self._thread is None:
+            await self._write_at_once()
+            return
         try:
             await self.send()
         except BaseException:
@@ -185,11 +194,26 @@ class Spool:
         await self._wait()
         self._raise_if_failed()
 
+    async def _write_at_once(self) -> None:
+        """The whole body fitted in one block: one write in a worker thread (not
+        cancellable: it ends before this returns); a failed write aborts the writer."""
+        parts, self._parts, self._pending = self._parts, [], 0
+        if not parts:
+            return
+        try:
+            await run_in_threadpool(self._writer.write, parts[0] if len(parts) == 1 else b"".join(parts))
+        except BaseException:
+            await run_in_threadpool(self._writer.abort)
+            raise
+
     async def abort(self) -> None:
         """Drop what is queued, abort the writer (in the thread, after its current
         write) and wait for the thread to end."""
         self._parts, self._pending = [], 0
         self._aborting = True
+        if self._thread is None:
+            await run_in_threadpool(self._writer.abort)
+            return
         self._queue.put(_ABORT)
         await self._wait()
 
@@ -200,8 +224,10 @@ class Spool:
             # Cancelled (server shutting down) while the thread ends its current write:
             # wait for that write here, so nothing writes after the caller aborts.
             self._aborting = True
+            assert self._thread is not None
             self._thread.join()
             raise
+        assert self._thread is not None
         self._thread.join()  # it has signalled its end: only its return is left
 
 

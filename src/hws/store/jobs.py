@@ -22,7 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, Engine, Select, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import BindParameter, Connection, Engine, Select, Update, and_, bindparam, func, insert, or_, select, update
 
 from hws.domain.clock import Clock
 from hws.store.job_signal import JobSignal
@@ -83,18 +83,6 @@ class LeaseLost(Exception):
 # The queue's busiest statements, built once (building one per call costs more CPU than
 # executing it): the values are the parameters.
 _INSERT = insert(jobs).returning(jobs.c.id)
-_CLAIM = (
-    update(jobs)
-    .where(jobs.c.id == bindparam("job_id"))
-    .values(
-        status=RUNNING,
-        lease_owner=bindparam("owner"),
-        lease_expires_at=bindparam("lease_until"),
-        attempts=jobs.c.attempts + 1,
-        updated_at=bindparam("stamp"),
-    )
-    .returning(*jobs.c)
-)
 _COMPLETE = (
     update(jobs)
     .where(jobs.c.id == bindparam("job_id"), jobs.c.lease_owner == bindparam("owner"), jobs.c.status == RUNNING)
@@ -117,6 +105,24 @@ def _candidate(postgres: bool, by_kind: bool) -> Select[tuple[int]]:
     if postgres:
         candidate = candidate.with_for_update(skip_locked=True)
     return candidate
+
+
+@functools.cache
+def _claim(postgres: bool, by_kind: bool) -> Update:
+    """Lease the next runnable job in one statement (its row back, or none): the
+    candidate is a subquery of the UPDATE."""
+    return (
+        update(jobs)
+        .where(jobs.c.id == _candidate(postgres, by_kind).scalar_subquery())
+        .values(
+            status=RUNNING,
+            lease_owner=bindparam("owner"),
+            lease_expires_at=bindparam("lease_until"),
+            attempts=jobs.c.attempts + 1,
+            updated_at=bindparam("stamp"),
+        )
+        .returning(*jobs.c)
+    )
 
 
 def _insert(conn: Connection, *, kind: str, ref: str, now: datetime, max_attempts: int, run_after_ms: int) -> int:
@@ -162,14 +168,11 @@ class JobQueue:
 
     def claim(self, owner: str, kinds: tuple[str, ...] | None = None) -> Job | None:
         now = _ms(self._clock)
-        candidate = _candidate(self._engine.dialect.name == "postgresql", bool(kinds))
-        params: dict[str, Any] = {"now": now, "kinds": list(kinds)} if kinds else {"now": now}
+        params: dict[str, Any] = {"now": now, "owner": owner, "lease_until": now + self._lease_ms, "stamp": self._clock.now()}
+        if kinds:
+            params["kinds"] = list(kinds)
         with self._engine.begin() as conn:
-            job_id = conn.execute(candidate, params).scalar()
-            if job_id is None:
-                return None
-            claimed = {"job_id": job_id, "owner": owner, "lease_until": now + self._lease_ms, "stamp": self._clock.now()}
-            row = conn.execute(_CLAIM, claimed).first()
+            row = conn.execute(_claim(self._engine.dialect.name == "postgresql", bool(kinds)), params).first()
         return _job(row) if row else None
 
     def extend(self, job: Job) -> None:

@@ -109,6 +109,8 @@ def _record(row: Any) -> ServiceRequest:
 # are the parameters.
 _INSERT_REQUEST = insert(service_requests)
 _INSERT_EVENT = insert(sr_events)
+_INSERT_DESIGNATIONS = insert(sr_designations)
+_INSERT_FILES = insert(sr_files)
 
 
 def create(
@@ -141,10 +143,10 @@ def create(
     )
     designated = sorted(set(content.designated_offices))
     if designated:
-        conn.execute(insert(sr_designations), [{"srn": srn, "office": office} for office in designated])
+        conn.execute(_INSERT_DESIGNATIONS, [{"srn": srn, "office": office} for office in designated])
     if files:
         conn.execute(
-            insert(sr_files),
+            _INSERT_FILES,
             [
                 {"srn": srn, "path": f.path, "sha256": f.sha256, "size": f.size, "media_type": f.media_type, "kind": f.kind}
                 for f in files

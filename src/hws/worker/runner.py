@@ -15,7 +15,7 @@ from hws.service import Service
 from hws.st96 import media
 from hws.store.database import unavailable
 from hws.store.job_signal import JobListener
-from hws.store.jobs import Job, JobKind, LeaseLost, worker_identity
+from hws.store.jobs import Job, JobKind, JobQueue, LeaseLost, worker_identity
 from hws.usecases.auto_examination import examine
 from hws.usecases.import_processing import process_import
 from hws.worker import maintenance
@@ -29,11 +29,71 @@ MAINTENANCE_INTERVAL = 60.0
 OUTAGE_BACKOFF_MAX = 5.0
 
 
+class LeaseKeeper:
+    """Renews the lease of the job a runner is on, every ``interval`` seconds, from one
+    thread that serves job after job (a thread per job cost about 0.1 ms of CPU each). The
+    thread ends after ``interval`` seconds without a job and starts again with the next."""
+
+    def __init__(self, jobs: JobQueue, interval: float) -> None:
+        self._jobs = jobs
+        self.interval = interval
+        self._changed = threading.Condition()
+        self._job: Job | None = None
+        self._thread: threading.Thread | None = None
+
+    def hold(self, job: Job) -> None:
+        with self._changed:
+            self._job = job
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="hws-lease", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def release(self, job: Job) -> None:
+        with self._changed:
+            if self._job is job:
+                self._job = None
+                self._changed.notify()
+
+    def _due(self) -> Job | None:
+        """Under the lock: wait until the held job's renewal is due (that job), or until
+        no job came for ``interval`` seconds (``None``: the thread ends)."""
+        deadline = time.monotonic() + self.interval
+        held = self._job
+        while True:
+            left = deadline - time.monotonic()
+            if held is not None and self._job is held and left <= 0:
+                return held
+            if self._job is not held:  # a new job, or none: its own full interval
+                held, deadline = self._job, time.monotonic() + self.interval
+                continue
+            if held is None and left <= 0:
+                self._thread = None
+                return None
+            self._changed.wait(left)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                job = self._due()
+            if job is None:
+                return
+            try:
+                self._jobs.extend(job)
+            except LeaseLost:
+                with self._changed:  # another worker may have it: stop renewing it
+                    if self._job is job:
+                        self._job = None
+            except Exception:  # a missed heartbeat only risks a retake
+                log.warning("lease heartbeat failed", exc_info=True)
+
+
 class Worker:
     def __init__(self, service: Service, *, name: str | None = None) -> None:
         self.service = service
         self.owner = name or worker_identity()
         self.processed = 0
+        self._lease = LeaseKeeper(service.jobs, max(service.settings.job_lease_seconds / 3, 0.2))
 
     def run_once(self) -> bool:
         """Claim and run one job; ``False`` when there was nothing to do."""
@@ -44,20 +104,7 @@ class Worker:
         return True
 
     def _run(self, job: Job) -> None:
-        stop = threading.Event()
-        interval = max(self.service.settings.job_lease_seconds / 3, 0.2)
-
-        def heartbeat() -> None:
-            while not stop.wait(interval):
-                try:
-                    self.service.jobs.extend(job)
-                except LeaseLost:
-                    return
-                except Exception:  # a missed heartbeat only risks a retake
-                    log.warning("lease heartbeat failed", exc_info=True)
-
-        beat = threading.Thread(target=heartbeat, name=f"lease-{job.id}", daemon=True)
-        beat.start()
+        self._lease.hold(job)
         started = time.perf_counter()
         try:
             outcome = HANDLERS[job.kind](self.service, job)
@@ -87,8 +134,7 @@ class Worker:
                        "error": f"{type(exc).__name__}: {exc}"},
             )  # fmt: skip
         finally:
-            stop.set()
-            beat.join(timeout=5)
+            self._lease.release(job)
 
     def run_until(self, stop: threading.Event) -> None:
         poll = self.service.settings.worker_poll_interval
