@@ -15,7 +15,9 @@ CRC-checks every ZIP entry, parses the XML (lxml, hardened) and validates it aga
 same XSD set compiled once; all inside the request, so its 202 means done.
 
 Packages (built by ``hws.st96.builder`` before the timing, distinct office references):
-``small`` — the example application (about 4 KiB: two designs, three views, two PDFs);
+``small`` — the issue's small package: the example application cut to one design with one
+view (about 3 KiB: one image, the XML, two PDF documents); ``example`` — the example
+application as it is (about 4 KiB: two designs, three views, two PDFs);
 ``large`` — 18 designs of 4 views each (about 30 KiB). Every view has an image of its own
 (distinct bytes, as in real applications: nothing is stored once for several views). Phases:
 
@@ -90,6 +92,12 @@ def _with_own_images(spec: dict[str, Any]) -> bytes:
 
 def packages(kind: str, count: int, tag: str) -> list[bytes]:
     if kind == "small":
+        one = [{"id": "1", "product": "Chair", "locarno": "06-01", "description": "A chair with four legs",
+                "views": [{"file": "images/1.1.jpg", "type": "Perspective"}]}]  # fmt: skip
+        return [
+            _with_own_images(example_spec("application", designs=one, office_reference=f"KR-{tag}-{n}")) for n in range(count)
+        ]
+    if kind == "example":
         return [_with_own_images(example_spec("application", office_reference=f"KR-{tag}-{n}")) for n in range(count)]
     designs = [
         {"id": str(i), "product": f"Chair model {i}", "locarno": "06-01", "description": f"A chair with {i} legs " * 3,
@@ -203,7 +211,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one round")
     parser.add_argument("--rounds", type=int, help="rounds (default 3; --quick 1)")
-    parser.add_argument("--burst", type=int, default=120, help="packages per burst (small; large: a third), default 120")
+    parser.add_argument(
+        "--burst", type=int, default=120, help="packages per burst (small and example; large: a third), default 120"
+    )
     parser.add_argument("--conns", type=int, default=8, help="connections of a burst, default 8")
     parser.add_argument("--rate", type=float, default=8.0, help="packages per second of the steady phase, default 8")
     parser.add_argument("--steady-seconds", type=float, default=10.0, help="seconds of the steady phase, default 10")
@@ -251,8 +261,9 @@ def main() -> int:
             Side("anchor", anchor.pid, anchor_port, "/request", None),
             Side("hws", server.pid, hws_port, f"{API}/request", token),
         ]
-        sizes = {kind: len(packages(kind, 1, "size")[0]) for kind in ("small", "large")}
-        print(f"packages: small {sizes['small']:,} bytes (2 designs, 3 views), large {sizes['large']:,} bytes "
+        sizes = {kind: len(packages(kind, 1, "size")[0]) for kind in ("small", "example", "large")}
+        print(f"packages: small {sizes['small']:,} bytes (1 design, 1 view), example {sizes['example']:,} bytes "
+              f"(2 designs, 3 views), large {sizes['large']:,} bytes "
               f"({DESIGNS} designs × 4 views), an image of its own per view")  # fmt: skip
         print(
             "hws: hws serve, SQLite + local folder (the embedded default), V6_0 XSDs installed; done = Imported, "
@@ -274,12 +285,12 @@ def main() -> int:
         print(f"warm-up done: {2 * len(warm)} packages, untimed\n")
         print(f"{'round':<6}{'phase':<12}{'side':<8}{'done':>6}{'packages/s':>12}{'CPU ms/pkg':>12}"
               f"{'p50 ms':>10}{'p99 ms':>10}{'failures':>9}")  # fmt: skip
-        ratios: dict[str, list[float]] = {"small": [], "large": []}
+        ratios: dict[str, list[float]] = {"small": [], "example": [], "large": []}
         all_results: list[Result] = []
         poll_s = args.poll_ms / 1000
         for n in range(rounds):
             order = sides if n % 2 == 0 else list(reversed(sides))
-            for kind, count in (("small", args.burst), ("large", max(1, args.burst // 3))):
+            for kind, count in (("small", args.burst), ("example", args.burst), ("large", max(1, args.burst // 3))):
                 rates = {}
                 for side in order:
                     bodies = packages(kind, count, f"{side.name}{n}{kind}")
@@ -305,7 +316,7 @@ def main() -> int:
         latencies = [ms for r in steady for ms in r.latencies]
         print(f"steady {args.rate:g}/s, hws POST → Imported: median {percentile(latencies, 50):.1f} ms, "
               f"p99 {percentile(latencies, 99):.1f} ms (targets < 100, < 250)")  # fmt: skip
-        for kind, target in (("small", 10), ("large", 40)):
+        for kind, target in (("small", 10), ("example", 10), ("large", 40)):
             runs = [r for r in all_results if r.side == "hws" and r.kind == kind]
             cpu = statistics.median(r.cpu * 1000 / max(1, r.count) for r in runs)
             best = max(r.rate for r in runs)

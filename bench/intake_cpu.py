@@ -14,7 +14,8 @@ What one package costs, on both sides, in one thread (no contention):
   and commit (the same durability).
 
 Packages are ``intake.py``'s (distinct office references and images of their own): *small*
-(the example application, about 4 KiB) or *large* (18 designs × 4 views, about 30 KiB).
+(one design, one view, two PDFs: about 3 KiB), *example* (the example application: two
+designs, three views, about 4 KiB) or *large* (18 designs × 4 views, about 30 KiB).
 The figure is ``time.process_time`` (every thread of the process) per package, split in
 its two halves. Needs WIPO's V6_0 set in ``../shared/st96/V6_0`` (installed into a
 temporary data folder, never into the repository).
@@ -156,7 +157,7 @@ def main() -> int:
     parser.add_argument("--baseline", type=Path, help="another checkout of hws (its src/ is measured)")
     parser.add_argument("--rounds", type=int, default=6, help="rounds; the side going first alternates (default 6)")
     parser.add_argument("--packages", type=int, default=200, help="timed packages per side and round (default 200)")
-    parser.add_argument("--kind", choices=("small", "large"), default="small", help="package size (default small)")
+    parser.add_argument("--kind", choices=("small", "example", "large"), default="small", help="package size (default small)")
     parser.add_argument("--schemas", type=Path, default=SCHEMAS, help=f"WIPO's V6_0 folder (default {SCHEMAS})")
     parser.add_argument("--profile", action="store_true", help="one cProfile'd run of this checkout, no baseline")
     args = parser.parse_args()
