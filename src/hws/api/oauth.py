@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette._utils import get_route_path
@@ -69,13 +69,13 @@ def _error_body(exc: OAuthError) -> bytes:
     return json.dumps(exc.body()).encode()
 
 
-def _limit(app: Any, key: str) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+def _limit(app: Any, address: object) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
     """Token requests per source address: 429 (RFC 6749-style JSON) when over budget."""
     limiter: Limiter | None = getattr(app.state, "token_limiter", None)
     if limiter is None or limiter.rate <= 0:
         return None
     try:
-        limiter.release(limiter.admit(key).key)  # a rate only: nothing stays in flight
+        limiter.release(limiter.admit(str(address)).key)  # a rate only: nothing stays in flight
     except Refused as exc:
         TOKEN_OUTCOMES.labels("rate_limited").inc()
         headers = [(b"retry-after", str(exc.retry_after).encode("ascii")), *exc.headers]
@@ -107,20 +107,42 @@ def discovery_document(settings: Settings) -> dict[str, object]:
     }
 
 
+#: at most this many fields in a token request (a form with more is refused)
+MAX_FORM_FIELDS = 32
+
+
 def _parse_form(body: bytes) -> dict[str, list[str]]:
+    """The form's fields, as ``parse_qs(text, keep_blank_values=True, strict_parsing=True,
+    max_num_fields=32)`` gives them (an empty body: no field), without its per-field
+    work where a name or value has nothing to decode."""
     try:
         text = body.decode("ascii")
     except UnicodeDecodeError:
         raise invalid_request("the token request must be URL-encoded ASCII") from None
-    try:
-        return parse_qs(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=32)
-    except ValueError:
-        raise invalid_request("the token request is not valid form encoding") from None
+    if not text:
+        return {}
+    if text.count("&") >= MAX_FORM_FIELDS:
+        raise invalid_request("the token request is not valid form encoding")
+    form: dict[str, list[str]] = {}
+    for field in text.split("&"):
+        name, equals, value = field.partition("=")
+        if not equals:  # strict parsing: every field is name=value (an empty one is not)
+            raise invalid_request("the token request is not valid form encoding")
+        if "%" in name or "+" in name:
+            name = unquote(name.replace("+", " "))
+        if "%" in value or "+" in value:
+            value = unquote(value.replace("+", " "))
+        values = form.get(name)
+        if values is None:
+            form[name] = [value]
+        else:
+            values.append(value)
+    return form
 
 
 async def _read_form(headers: dict[bytes, bytes], receive: Receive, limit: int) -> dict[str, list[str]]:
-    content_type = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
+    content_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+    if content_type != b"application/x-www-form-urlencoded":
         raise invalid_request("the token request must be application/x-www-form-urlencoded")
     declared = headers.get(b"content-length", b"")
     if declared.isdigit() and int(declared) > limit:
@@ -159,7 +181,7 @@ class TokenEndpoint:
                 headers[name] = value
         try:
             address = source_address(scope, service.trusted_proxies)  # the one place (rule 18)
-            limited = _limit(app, str(address))
+            limited = _limit(app, address)
             if limited is not None:
                 await _send_json(send, 429, *limited)
                 return

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from joserfc.jws import JWSRegistry
+
 from hws.auth import jws_checks as jws
 from hws.auth.errors import InvalidToken
-from hws.auth.keyring import Keyring
-from hws.keys.jose import sign
+from hws.auth.keyring import Keyring, SigningKey
+from hws.keys.jose import P256_HALF_ORDER, P256_ORDER
+from hws.keys.public_keys import b64url_encode
 
 ACCESS_TOKEN_TYP = "at+jwt"
 MAX_TOKEN_BYTES = 8192
+
+#: the library's ES256 (it signs: raw r‖s, RFC 7518 §3.4), looked up once
+_ES256 = JWSRegistry(algorithms=["ES256"]).get_alg("ES256")
+#: the claims' JSON up to ``iat`` (what stays the same for a client and scope), kept for
+#: at most this many (client, scope) pairs
+MAX_PREFIXES = 4096
 
 
 @dataclass(frozen=True)
@@ -48,27 +58,49 @@ class AccessTokenAuthority:
         self._audience = audience
         self._lifetime = lifetime
         self._leeway = leeway
+        self._header: tuple[str | None, str] = (None, "")  # the signing key's kid, its header segment
+        self._prefixes: dict[tuple[str, str], str] = {}
 
     def issue(self, client_id: str, scopes: Sequence[str], now: float, jkt: str | None = None) -> IssuedToken:
-        """A token for ``client_id``; bound to the key of thumbprint ``jkt`` when given."""
+        """A token for ``client_id``; bound to the key of thumbprint ``jkt`` when given.
+
+        The compact JWS is what :func:`hws.keys.jose.sign` makes of the header
+        ``{"alg": "ES256", "typ": "at+jwt", "kid": …}`` and the claims ``iss``, ``sub``,
+        ``aud``, ``client_id``, ``scope``, ``iat``, ``nbf``, ``exp``, ``jti`` (and ``cnf``),
+        in that order, byte for byte; what is the same from token to token (the header's
+        segment per key, the claims' JSON up to ``iat`` per client and scope) is built once.
+        """
         key = self._keyring.active
         iat = int(now)
         scope = " ".join(scopes)
-        claims = {
-            "iss": self._issuer,
-            "sub": client_id,
-            "aud": self._audience,
-            "client_id": client_id,
-            "scope": scope,
-            "iat": iat,
-            "nbf": iat,
-            "exp": iat + self._lifetime,
-            "jti": secrets.token_urlsafe(18),
-        }
-        if jkt:
-            claims["cnf"] = {"jkt": jkt}
-        header = {"alg": "ES256", "typ": ACCESS_TOKEN_TYP, "kid": key.kid}
-        return IssuedToken(sign(header, claims, key.signing_key), self._lifetime, scope, jkt)
+        jti = secrets.token_urlsafe(18)  # base64url characters: nothing to escape in JSON
+        cnf = f',"cnf":{{"jkt":{json.dumps(jkt)}}}' if jkt else ""
+        payload = f'{self._prefix(client_id, scope)}{iat},"nbf":{iat},"exp":{iat + self._lifetime},"jti":"{jti}"{cnf}}}'
+        signing_input = f"{self._header_segment(key)}.{b64url_encode(payload.encode())}"
+        signature = _ES256.sign(signing_input.encode("ascii"), key.signing_key)
+        s = int.from_bytes(signature[32:], "big")
+        if s > P256_HALF_ORDER:  # low-S, so a strict verifier takes it
+            signature = signature[:32] + (P256_ORDER - s).to_bytes(32, "big")
+        return IssuedToken(f"{signing_input}.{b64url_encode(signature)}", self._lifetime, scope, jkt)
+
+    def _header_segment(self, key: SigningKey) -> str:
+        kid, segment = self._header  # one attribute: read and replaced as a whole
+        if kid != key.kid:
+            header = {"alg": "ES256", "typ": ACCESS_TOKEN_TYP, "kid": key.kid}
+            segment = b64url_encode(json.dumps(header, separators=(",", ":")).encode())
+            self._header = (key.kid, segment)
+        return segment
+
+    def _prefix(self, client_id: str, scope: str) -> str:
+        """The claims' JSON from ``{`` to ``"iat":`` for this client and scope."""
+        found = self._prefixes.get((client_id, scope))
+        if found is None:
+            fixed = {"iss": self._issuer, "sub": client_id, "aud": self._audience, "client_id": client_id, "scope": scope}
+            found = json.dumps(fixed, separators=(",", ":"))[:-1] + ',"iat":'
+            if len(self._prefixes) >= MAX_PREFIXES:
+                self._prefixes.clear()
+            self._prefixes[(client_id, scope)] = found
+        return found
 
     def verify(self, value: str, now: float) -> AccessToken:
         """Rule 15: our key, ``at+jwt``, our ``iss`` and ``aud``, not expired."""

@@ -38,11 +38,13 @@ class CompactJWS:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise MalformedJWS(f"duplicate member {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):  # a member repeated: name the first repeat
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise MalformedJWS(f"duplicate member {key!r}")
+            seen.add(key)
     return result
 
 
@@ -52,10 +54,15 @@ def _no_constants(name: str) -> Any:
     raise MalformedJWS(f"{name} is not a JSON value")
 
 
+#: one decoder for every header and payload (``json.loads`` with these arguments builds
+#: a new one per call)
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+
+
 def json_object(data: bytes, what: str) -> dict[str, Any]:
     """Check: UTF-8 JSON, an object, no duplicate member, no NaN/Infinity."""
     try:
-        value = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        value = _DECODER.decode(data.decode("utf-8"))  # a BOM is no JSON value: refused too
     except MalformedJWS:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError):

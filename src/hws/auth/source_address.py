@@ -19,6 +19,28 @@ def _in(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
     return any(address.version == n.version and address in n for n in networks)
 
 
+#: peers' addresses parsed (a peer's text is parsed once); emptied when this many are kept
+MAX_PARSED_PEERS = 4096
+_PARSED: dict[str, IPAddress | None] = {}
+
+
+def _peer_address(peer: str) -> IPAddress | None:
+    """``ipaddress.ip_address(peer)``, or ``None`` for what is no address (remembered: the
+    same few peers send every request, and an address object never changes)."""
+    try:
+        return _PARSED[peer]
+    except KeyError:
+        pass
+    try:
+        address: IPAddress | None = ipaddress.ip_address(peer)
+    except ValueError:
+        address = None
+    if len(_PARSED) >= MAX_PARSED_PEERS:
+        _PARSED.clear()
+    _PARSED[peer] = address
+    return address
+
+
 def client_address(peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[IPNetwork]) -> IPAddress | None:
     """The request's source address, or ``None`` when it cannot be known.
 
@@ -29,9 +51,8 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], trusted: Sequ
     """
     if not peer:
         return None
-    try:
-        address: IPAddress = ipaddress.ip_address(peer)
-    except ValueError:
+    address = _peer_address(peer)
+    if address is None:
         return None
     if not trusted or not _in(address, trusted):
         return address

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
+import queue
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Engine, bindparam, delete, insert
@@ -42,6 +43,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql.dml import Insert
 
 from hws.store.tables import assertion_uses, audit_events
+
+log = logging.getLogger("hws.store")
 
 
 def _first_use_statement(postgres: bool) -> Insert:
@@ -80,28 +83,25 @@ _AUDIT = insert(audit_events)
 
 
 _AUDIT_COLUMNS = ("at", "actor", "office", "action", "target", "outcome", "source", "detail")
-_AUDIT_SQL: dict[str, tuple[str, tuple[str, ...] | None, list[Any]]] = {}
+_AUDIT_SQL: dict[str, tuple[str, tuple[str, ...] | None, list[tuple[str, Any]]]] = {}
 
 
-def _audit_sql(dialect: Any) -> tuple[str, tuple[str, ...] | None, list[Any]]:
-    """The audit insert as driver SQL, its parameter order, and each column's bind
-    processor (so a row is stored exactly as SQLAlchemy would store it)."""
+def _audit_sql(dialect: Any) -> tuple[str, tuple[str, ...] | None, list[tuple[str, Any]]]:
+    """The audit insert as driver SQL, its parameter order, and each column with its bind
+    processor, in that order (so a row is stored exactly as SQLAlchemy would store it)."""
     key = f"{dialect.name}+{dialect.driver}"
     found = _AUDIT_SQL.get(key)
     if found is None:
         stmt = _AUDIT.values({name: bindparam(name) for name in _AUDIT_COLUMNS}).inline()
         sql, order = _driver_sql(stmt, dialect)
-        processors = [audit_events.c[name].type.bind_processor(dialect) for name in _AUDIT_COLUMNS]
-        found = _AUDIT_SQL[key] = (sql, order, processors)
+        columns = [(name, audit_events.c[name].type.bind_processor(dialect)) for name in order or _AUDIT_COLUMNS]
+        found = _AUDIT_SQL[key] = (sql, order, columns)
     return found
 
 
-def _audit_params(row: dict[str, Any], order: tuple[str, ...] | None, processors: list[Any]) -> Any:
-    values = {
-        name: (process(row.get(name)) if process is not None else row.get(name))
-        for name, process in zip(_AUDIT_COLUMNS, processors, strict=True)
-    }
-    return tuple(values[name] for name in order) if order else values
+def _audit_params(row: dict[str, Any], order: tuple[str, ...] | None, columns: list[tuple[str, Any]]) -> Any:
+    values = [(name, process(row.get(name)) if process is not None else row.get(name)) for name, process in columns]
+    return tuple(value for _, value in values) if order else dict(values)
 
 
 def _record_all(conn: Connection, uses: Sequence[_Use]) -> None:
@@ -135,12 +135,13 @@ def _record_all_driver(connection: Any, dialect: Any, uses: Sequence[_Use]) -> N
         cursor.close()
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Use:
     key: str
     expires_at: int
@@ -155,23 +156,51 @@ class _Use:
     done: bool = False
     batched: bool = False  # taken into a transaction (its outcome comes with that one's)
     leading: bool = False  # its commit was handed to the commit thread
-    wake: threading.Event = field(default_factory=threading.Event)  # committed, or your turn
+    wake: threading.Event | None = None  # a thread's: committed, or your turn (made when it waits)
     loop: asyncio.AbstractEventLoop | None = None  # an async caller's: woken through its loop
     future: asyncio.Future[None] | None = None
 
     def notify(self) -> None:
         if self.loop is None or self.future is None:
+            if self.wake is None:
+                self.wake = threading.Event()
             self.wake.set()
         else:
-            try:
-                self.loop.call_soon_threadsafe(_resolve, self.future)
-            except RuntimeError:  # its loop is closed: no one is waiting any more
-                pass
+            _notify_loops([self])
 
     def outcome(self) -> bool:
         if self.error is not None:
             raise self.error
         return self.first
+
+
+def _notify_loops(uses: Sequence[_Use]) -> None:
+    """Wake every async caller of ``uses``: one call into each event loop for all of its
+    callers (each call is a write to the loop's wake-up pipe)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for use in uses:
+        if use.loop is not None and use.future is not None:
+            by_loop.setdefault(use.loop, []).append(use.future)
+    for loop, futures in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, futures)
+        except RuntimeError:  # its loop is closed: no one is waiting any more
+            pass
+
+
+def _commit_loop(group_ref: weakref.ref[_GroupCommit], jobs: queue.SimpleQueue[Any]) -> None:
+    """The commit thread of a group: leads each handed-over turn (``(engine, use)``)
+    until told to stop (``None``) or the group is gone."""
+    while True:
+        job = jobs.get()
+        group = group_ref()
+        if job is None or group is None:
+            return
+        try:
+            group._lead(job[0], job[1], commit_thread=True)
+        except Exception:  # every call's outcome is already set; keep the thread alive
+            log.exception("single-use commit thread", extra={"event": "single_use.commit_thread"})
+        del group, job
 
 
 class _GroupCommit:
@@ -185,7 +214,7 @@ class _GroupCommit:
         self._lock = threading.Lock()
         self._waiting: list[_Use] = []
         self._committing = False
-        self._executor: ThreadPoolExecutor | None = None
+        self._jobs: queue.SimpleQueue[Any] | None = None  # turns handed to the commit thread
         self._lock_file: int | bool | None = None  # fd of the writers' lock file; False: none
         self._connection: Any = None  # SQLite: the leaders' own driver connection
         self._pool: Any = None  # the pool it came from (another after engine.dispose())
@@ -303,7 +332,10 @@ class _GroupCommit:
             self._commit_isolated(engine, batch)
             for item in batch:
                 item.done = True
-                if item is not use or commit_thread:
+            woken = batch if commit_thread else [item for item in batch if item is not use]
+            _notify_loops(woken)
+            for item in woken:
+                if item.loop is None:
                     item.notify()
             with self._lock:
                 if not self._waiting:
@@ -318,29 +350,37 @@ class _GroupCommit:
             return
 
     def record(self, engine: Engine, use: _Use) -> bool:
+        use.wake = threading.Event()
         if self._join(use):
             use.wake.wait()
         if not use.done:  # this call's turn
             self._lead(engine, use)
         return use.outcome()
 
-    def _commit_thread(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(1, thread_name_prefix="hws-single-use")
-            return self._executor
+    def _hand_over(self, engine: Engine, use: _Use) -> None:
+        """Give ``use``'s turn to this group's commit thread (started on first use)."""
+        jobs = self._jobs
+        if jobs is None:
+            with self._lock:
+                if self._jobs is None:
+                    self._jobs = queue.SimpleQueue()
+                    threading.Thread(
+                        target=_commit_loop, args=(weakref.ref(self), self._jobs), name="hws-single-use", daemon=True
+                    ).start()
+                    weakref.finalize(self, self._jobs.put, None)  # the thread ends with the group
+                jobs = self._jobs
+        jobs.put((engine, use))
 
     async def record_async(self, engine: Engine, use: _Use) -> bool:
-        use.loop = asyncio.get_running_loop()
-        use.future = use.loop.create_future()
-        executor = self._commit_thread()
+        loop = use.loop = asyncio.get_running_loop()
+        use.future = loop.create_future()
         try:
             if self._join(use):
                 await use.future
             if not use.done:  # this call's turn; the commit goes on even if the caller goes
                 use.leading = True
-                use.future = use.loop.create_future()
-                executor.submit(self._lead, engine, use, commit_thread=True)
+                use.future = loop.create_future()
+                self._hand_over(engine, use)
                 await use.future
         except asyncio.CancelledError:
             if use.leading:
@@ -352,7 +392,7 @@ class _GroupCommit:
                 else:
                     turn = not use.batched
             if turn:  # the turn was passed to this call: lead anyway, so no one waits forever
-                executor.submit(self._lead, engine, use, commit_thread=True)
+                self._hand_over(engine, use)
             raise
         return use.outcome()
 
