@@ -37,7 +37,7 @@ from hws.client.enrolment import generate, load_private_key
 from hws.worker.scheduler import ADVISORY_KEY
 from tests.support.load import read_events
 from tests.support.s3 import CREDENTIALS, new_bucket, s3_client
-from tests.support.servers import free_port
+from tests.support.servers import free_port, run_hws
 
 #: The load balancer's address: the public URL (hence issuer and token audience) of every
 #: API process. Clients reach the processes on their own ports.
@@ -184,7 +184,7 @@ class Cluster:
     # Operator commands --------------------------------------------------------------------
 
     def hws(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "hws", *args], env=self.env, capture_output=True, text=True, timeout=120)
+        result = run_hws(args, self.env, check=False)  # in this process: see RunningServer.hws
         if check and result.returncode != 0:
             raise AssertionError(f"hws {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
         return result

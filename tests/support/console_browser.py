@@ -10,7 +10,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,10 +53,7 @@ def browser() -> Iterator[Browser]:
 
 def add_operator(server: RunningServer, name: str, role: str, password: str = PASSWORD) -> Operator:
     """``hws admin operators add`` against the server's settings (password on stdin)."""
-    subprocess.run(
-        [sys.executable, "-m", "hws", "admin", "operators", "add", name, "--role", role, "--password-stdin"],
-        env=server.env, input=password + "\n", text=True, capture_output=True, check=True, timeout=120,
-    )  # fmt: skip
+    server.hws("admin", "operators", "add", name, "--role", role, "--password-stdin", input=password + "\n")
     return Operator(name, role, password)
 
 
