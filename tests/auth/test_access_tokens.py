@@ -170,3 +170,75 @@ def test_authority_rejects_its_own_token_after_expiry() -> None:
         assert authority.verify(token, clock.timestamp() + 3629).client_id == "c"
         with pytest.raises(InvalidToken):
             authority.verify(token, clock.timestamp() + 3631)
+
+
+def _authority(folder: str, clock: object) -> tuple[AccessTokenAuthority, object]:
+    from pathlib import Path
+
+    from hws.auth.keyring import Keyring
+
+    ring = Keyring(Path(folder), clock, grace=3630)  # type: ignore[arg-type]
+    ring.ensure()
+    return AccessTokenAuthority(
+        ring, issuer="https://hws.test/oauth2", audience="https://hws.test/api", lifetime=3600, leeway=30
+    ), ring
+
+
+@pytest.mark.parametrize("client_id", ["kr-1", 'odd "id" \\ é', ""])
+@pytest.mark.parametrize("scopes", [["hws/requests"], ["hws/requests", "hws/publications"], []])
+@pytest.mark.parametrize("jkt", [None, "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"])
+def test_an_issued_token_is_what_the_jose_signer_makes(monkeypatch, client_id, scopes, jkt) -> None:  # type: ignore[no-untyped-def]
+    """The header and claims built from kept parts are byte for byte what
+    :func:`hws.keys.jose.sign` makes of the same header and claims, and the signature is a
+    low-S ES256 one by the active key (asked twice: the second comes from the kept parts)."""
+    import base64
+    import tempfile
+
+    from hws.auth import access_tokens
+    from hws.auth import jws_checks as jws
+    from hws.domain.clock import FixedClock
+    from hws.keys.jose import P256_HALF_ORDER, sign
+
+    monkeypatch.setattr(access_tokens.secrets, "token_urlsafe", lambda n: "j" * 24)
+    with tempfile.TemporaryDirectory() as folder:
+        clock = FixedClock(1_800_000_000)
+        authority, ring = _authority(folder, clock)
+        for _ in range(2):
+            token = authority.issue(client_id, scopes, clock.timestamp() + 0.9, jkt)
+            claims: dict[str, object] = {"iss": "https://hws.test/oauth2", "sub": client_id, "aud": "https://hws.test/api",
+                                         "client_id": client_id, "scope": " ".join(scopes), "iat": 1_800_000_000,
+                                         "nbf": 1_800_000_000, "exp": 1_800_003_600, "jti": "j" * 24}  # fmt: skip
+            if jkt:
+                claims["cnf"] = {"jkt": jkt}
+            active = ring.active  # type: ignore[attr-defined]
+            expected = sign({"alg": "ES256", "typ": "at+jwt", "kid": active.kid}, claims, active.signing_key)
+            assert token.value.rsplit(".", 1)[0] == expected.rsplit(".", 1)[0]
+            parsed = jws.parse_compact(token.value, max_bytes=8192)
+            assert jws.verify(parsed, "ES256", active.verification_key)  # low-S required by default
+            assert int.from_bytes(base64.urlsafe_b64decode(token.value.rsplit(".", 1)[1] + "==")[32:], "big") <= P256_HALF_ORDER
+            assert authority.verify(token.value, clock.timestamp()).jkt == jkt
+            assert (token.token_type, token.scope) == ("DPoP" if jkt else "Bearer", " ".join(scopes))
+
+
+def test_the_next_token_after_a_key_rotation_names_and_uses_the_new_key() -> None:
+    """The header segment kept for the signing key follows a rotation at once."""
+    import tempfile
+
+    from hws.auth import jws_checks as jws
+    from hws.domain.clock import FixedClock
+
+    with tempfile.TemporaryDirectory() as folder:
+        clock = FixedClock(1_800_000_000)
+        authority, ring = _authority(folder, clock)
+        old = ring.active  # type: ignore[attr-defined]
+        first = authority.issue("c", ["s"], clock.timestamp()).value
+        clock.advance(5)
+        new = ring.rotate()  # type: ignore[attr-defined]
+        second = authority.issue("c", ["s"], clock.timestamp()).value
+        kids = [jws.parse_compact(t, max_bytes=8192).header["kid"] for t in (first, second)]
+        assert kids == [old.kid, new.kid] and old.kid != new.kid
+        assert jws.verify(jws.parse_compact(second, max_bytes=8192), "ES256", new.verification_key)
+        assert not jws.verify(jws.parse_compact(second, max_bytes=8192), "ES256", old.verification_key)
+        assert (
+            authority.verify(first, clock.timestamp()).client_id == authority.verify(second, clock.timestamp()).client_id == "c"
+        )

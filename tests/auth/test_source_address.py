@@ -37,3 +37,19 @@ def test_never_raises_and_untrusted_peer_wins(headers: list[str], peer) -> None:
     trusted = any(peer.version == n.version and peer in n for n in PROXIES)
     if not trusted and not (peer.version == 6 and peer.ipv4_mapped and peer.ipv4_mapped in ipaddress.ip_network("10.0.0.0/8")):
         assert result == peer
+
+
+def test_parsed_peers_are_kept_and_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A peer's text is parsed once (the answer is the same each time, a bad one stays
+    refused), and the kept answers never exceed their bound."""
+    from hws.auth import source_address
+
+    monkeypatch.setattr(source_address, "MAX_PARSED_PEERS", 3)
+    monkeypatch.setattr(source_address, "_PARSED", {})
+    for _ in range(2):
+        assert client_address("198.51.100.7", [], ()) == ipaddress.ip_address("198.51.100.7")
+        assert client_address("not-an-address", [], ()) is None
+        assert client_address("::ffff:10.0.0.1", ["192.0.2.5"], PROXIES) == ipaddress.ip_address("192.0.2.5")
+    for n in range(10):
+        assert str(client_address(f"192.0.2.{n}", [], ())) == f"192.0.2.{n}"
+        assert len(source_address._PARSED) <= 3

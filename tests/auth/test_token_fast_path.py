@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from hws.api import oauth
@@ -55,3 +57,30 @@ def test_a_bug_is_a_json_500_without_details(fast: TestClient, auth_service: Ser
     assert response.json()["error"] == "server_error"
     assert "secret" not in response.text
     assert response.headers["cache-control"] == "no-store"
+
+
+_FORM_PIECES = st.sampled_from([*"ab=&%+ ;\x00", "%41", "%zz", "%e9", "%C3%A9", "==", "é", "2F", "3A"])
+
+
+@given(st.lists(_FORM_PIECES, max_size=40).map("".join), st.integers(0, 40))
+def test_the_token_form_is_read_as_parse_qs_reads_it(text: str, fields: int) -> None:
+    """The token endpoint's form reader gives what ``parse_qs`` (keep_blank_values, strict,
+    at most 32 fields) gives, and refuses what it refuses (or what is not ASCII)."""
+    from urllib.parse import parse_qs
+
+    from hws.api.oauth import _parse_form
+    from hws.auth.errors import OAuthError
+
+    for body in (text.encode(), ("&".join(["a=1"] * fields) + text).encode()):
+        try:
+            expected: object = parse_qs(
+                body.decode("ascii"), keep_blank_values=True, strict_parsing=bool(body), max_num_fields=32
+            )
+        except (UnicodeDecodeError, ValueError):
+            expected = "refused"
+        try:
+            got: object = _parse_form(body)
+        except OAuthError as exc:
+            assert exc.error == "invalid_request"
+            got = "refused"
+        assert got == expected
