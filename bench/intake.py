@@ -31,6 +31,11 @@ Targets (issue 15): small ≤ 10 ms CPU, large ≤ 40 ms; steady 8/s median < 10
 
     .venv/bin/python bench/intake.py            # 3 rounds; about 3 minutes
     .venv/bin/python bench/intake.py --quick    # 1 round
+    .venv/bin/python bench/intake.py --baseline /tmp/old   # and another checkout's hws as "before"
+
+With ``--baseline DIR`` a second ``hws serve`` runs that checkout's code (its ``src`` first on
+``PYTHONPATH``) on its own data folder; it is measured in the same rounds, the order of
+all sides rotating, and hws ÷ before is printed per phase.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -70,6 +76,7 @@ _STATE = re.compile(rb"ImportStatusCategory>(\w+)<")
 _VIEWS = (("jpg", "Perspective"), ("png", "Front"), ("jpg", "Back"), ("png", "Top"))
 #: designs of the large package (4 views each): about 30 KiB with an image of its own per view
 DESIGNS = 18
+KINDS = ("small", "example", "large")
 
 
 _serial = itertools.count(1)
@@ -207,6 +214,39 @@ def line(round_no: int, r: Result) -> str:
             f"{percentile(r.latencies, 50):>10.1f}{percentile(r.latencies, 99):>10.1f}{len(r.failures):>9}")  # fmt: skip
 
 
+def start_hws(name: str, work: Path, schemas: Path, source: Path | None = None) -> tuple[Side, subprocess.Popen[bytes], Path]:
+    """A fresh ``hws serve`` (this checkout's, or ``source``'s code first on PYTHONPATH) with
+    V6_0 installed and one KR client; its side with a token."""
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    data_dir, env = fresh_service_env(work, base)
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
+    hws = [str(hws_bin())]
+    subprocess.run([*hws, "admin", "init"], env=env, check=True, capture_output=True)
+    subprocess.run([*hws, "admin", "schemas", "install", str(schemas)], env=env, check=True, capture_output=True)
+    files = generate("KR", work / "keys")
+    created = json.loads(subprocess.run(
+        [*hws, "admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1/32", "--json"],
+        env=env, check=True, capture_output=True, text=True).stdout)  # fmt: skip
+    log = work / "hws.log"
+    server = subprocess.Popen([*hws, "serve", "--host", HOST, "--port", str(port)], env=env,
+                              stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    wait_port(port, server, f"hws serve ({name})", log)
+    for _ in range(100):
+        if httpx.get(f"{base}/readyz").status_code == 200:
+            break
+        time.sleep(0.1)
+    with HagueClient(issuer=f"{base}/oauth2", client_id=created["client_id"], private_key=files.private_key) as client:
+        token = client.token()
+    return Side(name, server.pid, port, f"{API}/request", token), server, data_dir
+
+
+def revision(checkout: Path) -> str:
+    found = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h"], capture_output=True, text=True)
+    return found.stdout.strip() or checkout.name
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one round")
@@ -222,46 +262,43 @@ def main() -> int:
         "--burst-poll-ms", type=float, default=100.0, help="ms between import-status polls of a package in a burst, default 100"
     )
     parser.add_argument("--schemas", type=Path, default=SCHEMAS, help=f"WIPO's V6_0 folder (default {SCHEMAS})")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of hws (e.g. git worktree add /tmp/old REV): its hws serve is measured as 'before', "
+        "interleaved with the rest, and hws ÷ before printed per phase (a change's before/after in one run)",
+    )
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
     if not (args.schemas / "HagueOfficeToIBTransaction_V6_0.xsd").exists():
         print(f"error: WIPO's V6_0 schema set is not at {args.schemas}; give it with --schemas DIR", file=sys.stderr)
         return 2
+    if args.baseline is not None and not (args.baseline / "src" / "hws").is_dir():
+        parser.error(f"--baseline {args.baseline}: no src/hws there")
 
-    hws_port, anchor_port = free_port(), free_port()
-    base = f"http://{HOST}:{hws_port}"
-    data_dir, env = fresh_service_env(WORK, base)
-    hws = [str(hws_bin())]
-    subprocess.run([*hws, "admin", "init"], env=env, check=True, capture_output=True)
-    subprocess.run([*hws, "admin", "schemas", "install", str(args.schemas)], env=env, check=True, capture_output=True)
-    files = generate("KR", WORK / "keys")
-    created = json.loads(subprocess.run(
-        [*hws, "admin", "clients", "add", "--cert", str(files.certificate), "--office", "KR", "--ip", "127.0.0.1/32", "--json"],
-        env=env, check=True, capture_output=True, text=True).stdout)  # fmt: skip
-    logs = WORK / "hws.log", WORK / "anchor.log"
-    server = subprocess.Popen([*hws, "serve", "--host", HOST, "--port", str(hws_port)], env=env,
-                              stdout=logs[0].open("wb"), stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    anchor_env = {**env, "INTAKE_ANCHOR_DIR": str(WORK / "anchor-store"),
-                  "INTAKE_ANCHOR_XSD": str(data_dir / "schemas" / "V6_0" / "HagueOfficeToIBTransaction_V6_0.xsd")}  # fmt: skip
-    anchor = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "intake_anchor:app", "--app-dir", str(HERE), "--host", HOST, "--port",
-         str(anchor_port), "--log-level", "warning", "--no-access-log", "--loop", "uvloop", "--http", "httptools"],
-        env=anchor_env, stdout=logs[1].open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    shutil.rmtree(WORK, ignore_errors=True)
+    servers: list[subprocess.Popen[bytes]] = []
+    anchor: subprocess.Popen[bytes] | None = None
     try:
-        wait_port(hws_port, server, "hws serve", logs[0])
-        wait_port(anchor_port, anchor, "anchor", logs[1])
-        for _ in range(100):
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                break
-            time.sleep(0.1)
-        with HagueClient(issuer=f"{base}/oauth2", client_id=created["client_id"], private_key=files.private_key) as client:
-            token = client.token()
-        sides = [
-            Side("anchor", anchor.pid, anchor_port, "/request", None),
-            Side("hws", server.pid, hws_port, f"{API}/request", token),
-        ]
-        sizes = {kind: len(packages(kind, 1, "size")[0]) for kind in ("small", "example", "large")}
+        hws_side, server, data_dir = start_hws("hws", WORK / "hws", args.schemas)
+        servers.append(server)
+        sides = [hws_side]
+        if args.baseline is not None:
+            before, server, _ = start_hws("before", WORK / "before", args.schemas, args.baseline.resolve() / "src")
+            servers.append(server)
+            sides.append(before)
+        anchor_port = free_port()
+        anchor_log = WORK / "anchor.log"
+        anchor_env = {**os.environ, "INTAKE_ANCHOR_DIR": str(WORK / "anchor-store"),
+                      "INTAKE_ANCHOR_XSD": str(data_dir / "schemas" / "V6_0" / "HagueOfficeToIBTransaction_V6_0.xsd")}  # fmt: skip
+        anchor = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "intake_anchor:app", "--app-dir", str(HERE), "--host", HOST, "--port",
+             str(anchor_port), "--log-level", "warning", "--no-access-log", "--loop", "uvloop", "--http", "httptools"],
+            env=anchor_env, stdout=anchor_log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        wait_port(anchor_port, anchor, "anchor", anchor_log)
+        sides.insert(0, Side("anchor", anchor.pid, anchor_port, "/request", None))
+        sizes = {kind: len(packages(kind, 1, "size")[0]) for kind in KINDS}
         print(f"packages: small {sizes['small']:,} bytes (1 design, 1 view), example {sizes['example']:,} bytes "
               f"(2 designs, 3 views), large {sizes['large']:,} bytes "
               f"({DESIGNS} designs × 4 views), an image of its own per view")  # fmt: skip
@@ -269,11 +306,14 @@ def main() -> int:
             "hws: hws serve, SQLite + local folder (the embedded default), V6_0 XSDs installed; done = Imported, "
             f"seen by polling every {args.poll_ms:g} ms (steady), {args.burst_poll_ms:g} ms (burst)"
         )
+        if args.baseline is not None:
+            print(f"before: the same, with the code of {args.baseline} (hws @ {revision(args.baseline)}); "
+                  f"hws is this checkout (hws @ {revision(ROOT)})")  # fmt: skip
         print(
             "anchor: bare ASGI + uvicorn: body fsync-ed (file and folder), every ZIP entry CRC-checked, XML parsed "
             "(lxml) and XSD-validated, inside the request"
         )
-        print(f"machine load before: {os.getloadavg()[0]:.2f}\n")
+        print(f"machine load before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
         # Untimed warm-up: hws compiles the XSD set in a thread after it starts and imports
         # the PDF reader at its first PDF; neither belongs in the first round's figures.
         for side in sides:
@@ -282,50 +322,76 @@ def main() -> int:
             if result.failures:
                 print(f"warm-up of {side.name} failed: {result.failures[0]}", file=sys.stderr)
                 return 1
-        print(f"warm-up done: {2 * len(warm)} packages, untimed\n")
+        print(f"warm-up done: {len(warm)} packages a side, untimed\n")
         print(f"{'round':<6}{'phase':<12}{'side':<8}{'done':>6}{'packages/s':>12}{'CPU ms/pkg':>12}"
               f"{'p50 ms':>10}{'p99 ms':>10}{'failures':>9}")  # fmt: skip
-        ratios: dict[str, list[float]] = {"small": [], "example": [], "large": []}
-        all_results: list[Result] = []
+        all_results: list[tuple[int, Result]] = []
         poll_s = args.poll_ms / 1000
         for n in range(rounds):
-            order = sides if n % 2 == 0 else list(reversed(sides))
-            for kind, count in (("small", args.burst), ("example", args.burst), ("large", max(1, args.burst // 3))):
-                rates = {}
+            order = sides[n % len(sides) :] + sides[: n % len(sides)]  # who goes first rotates
+            for kind, count in ((k, args.burst if k != "large" else max(1, args.burst // 3)) for k in KINDS):
                 for side in order:
                     bodies = packages(kind, count, f"{side.name}{n}{kind}")
                     result = asyncio.run(side.burst(kind, bodies, args.conns, args.burst_poll_ms / 1000))
-                    rates[side.name] = result.rate
-                    all_results.append(result)
+                    all_results.append((n, result))
                     print(line(n + 1, result))
                     for failure in result.failures[:3]:
                         print(f"    failure: {failure}")
-                ratios[kind].append(rates["hws"] / rates["anchor"])
             for side in order:
                 bodies = packages("small", int(args.rate * args.steady_seconds), f"{side.name}{n}steady")
                 result = asyncio.run(side.steady("small", bodies, args.rate, poll_s))
-                all_results.append(result)
+                all_results.append((n, result))
                 print(line(n + 1, result))
                 for failure in result.failures[:3]:
                     print(f"    failure: {failure}")
         print()
-        for kind, values in ratios.items():
-            print(f"burst {kind}: hws ÷ anchor packages/s median {statistics.median(values):.2f}× "
-                  f"(rounds: {', '.join(f'{v:.2f}' for v in values)}); target ≥ 0.5×")  # fmt: skip
-        steady = [r for r in all_results if r.side == "hws" and "/s" in r.kind]
-        latencies = [ms for r in steady for ms in r.latencies]
-        print(f"steady {args.rate:g}/s, hws POST → Imported: median {percentile(latencies, 50):.1f} ms, "
-              f"p99 {percentile(latencies, 99):.1f} ms (targets < 100, < 250)")  # fmt: skip
-        for kind, target in (("small", 10), ("example", 10), ("large", 40)):
-            runs = [r for r in all_results if r.side == "hws" and r.kind == kind]
-            cpu = statistics.median(r.cpu * 1000 / max(1, r.count) for r in runs)
-            best = max(r.rate for r in runs)
-            print(f"hws {kind}: CPU {cpu:.1f} ms per package (target ≤ {target}), burst up to {best:.0f} packages/s")
-        print(f"machine load after: {os.getloadavg()[0]:.2f}")
-        return 1 if any(r.failures for r in all_results) else 0
+        for line_ in summary(all_results, [side.name for side in sides], args.rate):
+            print(line_)
+        print(f"machine load after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        return 1 if any(r.failures for _, r in all_results) else 0
     finally:
-        for proc in (server, anchor):
+        for proc in (*servers, anchor):
             stop(proc, signal.SIGTERM)
+
+
+def summary(results: list[tuple[int, Result]], names: list[str], rate: float) -> list[str]:
+    """Ratios round by round (median; rounds) and the targets, per hws side."""
+    by = {(n, r.side, r.kind): r for n, r in results}
+    rounds = sorted({n for n, _ in results})
+    out = []
+
+    def ratios(kind: str, a: str, b: str, value: Any) -> str:
+        pairs = [value(by[(n, a, kind)]) / value(by[(n, b, kind)]) for n in rounds if value(by[(n, b, kind)])]
+        return f"median {statistics.median(pairs):.2f}× (rounds: {', '.join(f'{v:.2f}' for v in pairs)})" if pairs else "-"
+
+    def rate_of(r: Result) -> float:
+        return r.rate
+
+    def cpu_of(r: Result) -> float:
+        return r.cpu / max(1, r.count)
+
+    for kind in KINDS:
+        for side in (s for s in names if s != "anchor"):
+            out.append(f"burst {kind}: {side} ÷ anchor packages/s {ratios(kind, side, 'anchor', rate_of)}; target ≥ 0.5×")
+        if "before" in names:
+            out.append(f"burst {kind}: hws ÷ before packages/s {ratios(kind, 'hws', 'before', rate_of)}, "
+                       f"CPU per package {ratios(kind, 'hws', 'before', cpu_of)}")  # fmt: skip
+    steady_kind = f"small {rate:g}/s"
+    if "before" in names:
+        out.append(f"steady {rate:g}/s: hws ÷ before CPU per package {ratios(steady_kind, 'hws', 'before', cpu_of)}")
+    for side in (s for s in names if s != "anchor"):
+        steady = [by[(n, side, steady_kind)] for n in rounds]
+        latencies = [ms for r in steady for ms in r.latencies]
+        cpu = statistics.median(cpu_of(r) * 1000 for r in steady)
+        out.append(f"steady {rate:g}/s, {side} POST → Imported: median {percentile(latencies, 50):.1f} ms, "
+                   f"p99 {percentile(latencies, 99):.1f} ms (targets < 100, < 250); CPU {cpu:.1f} ms per package")  # fmt: skip
+        for kind, target in (("small", 10), ("example", 10), ("large", 40)):
+            runs = [by[(n, side, kind)] for n in rounds]
+            cpu = statistics.median(cpu_of(r) * 1000 for r in runs)
+            best = max(r.rate for r in runs)
+            out.append(f"{side} {kind} burst: CPU {cpu:.1f} ms per package (target ≤ {target}), up to {best:.0f} packages/s"
+                       + ("; target ≥ 80/s" if kind == "small" else ""))  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":
