@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from anyio.to_thread import run_sync
@@ -22,7 +24,7 @@ from hws.domain.clock import Clock
 from hws.domain.scopes import parse_scope
 from hws.domain.token_binding import TokenBinding
 from hws.store import assertion_uses
-from hws.store.audit import AuditEvent, AuditLog
+from hws.store.audit import AuditLog
 from hws.store.clients import Client, ClientKey, ClientRegistry
 from hws.store.database import read_only
 
@@ -86,6 +88,30 @@ def grant_scopes(client: Client, requested: str | None) -> list[str]:
     if refused:
         raise invalid_scope(f"scope not granted to this client: {' '.join(refused)}")
     return wanted
+
+
+def issuance_row(
+    at: datetime, client: Client, kid: str, scopes: Sequence[str], address: IPAddress | None, proof: dpop.Proof | None
+) -> dict[str, Any]:
+    """The issuance's audit row: what ``AuditEvent(at=at, actor=client_id,
+    action="auth.token", outcome="issued", office=…, source=…, detail={"scope": …, "kid": …
+    [, "jkt": …]}).row()`` gives, built directly (the detail's members are written in sorted
+    order, as ``row`` sorts them; every value is a string)."""
+    detail = (
+        {"jkt": proof.jkt, "kid": kid, "scope": " ".join(scopes)}
+        if proof is not None
+        else {"kid": kid, "scope": " ".join(scopes)}
+    )
+    return {
+        "at": at,
+        "actor": client.client_id[:100],
+        "office": client.office,
+        "action": "auth.token",
+        "target": None,
+        "outcome": "issued",
+        "source": str(address) if address else None,
+        "detail": json.dumps(detail),
+    }
 
 
 class TokenService:
@@ -193,17 +219,11 @@ class TokenService:
         )
         check_binding(authenticated.client, proof)
         scopes = grant_scopes(authenticated.client, request.scope)
-        detail = {"scope": " ".join(scopes), "kid": authenticated.key.kid}
-        if proof is not None:
-            detail["jkt"] = proof.jkt
-        issued = AuditEvent(
-            at=now, actor=authenticated.client.client_id, action="auth.token", outcome="issued",
-            office=authenticated.client.office, source=str(address) if address else None, detail=detail,
-        )  # fmt: skip
+        issued = issuance_row(now, authenticated.client, authenticated.key.kid, scopes, address, proof)
         keys = [(authenticated.replay_key, authenticated.replay_until)]
         if proof is not None:
             keys.append((proof.replay_key, proof.replay_until))
-        return _Prepared(authenticated, scopes, now.timestamp(), keys, issued.row(), address, proof)
+        return _Prepared(authenticated, scopes, now.timestamp(), keys, issued, address, proof)
 
     def _proof(self, values: Sequence[str], now: float) -> dpop.Proof | None:
         """The request's DPoP proof, checked (RFC 9449 §4.3; ``htu`` is the advertised
