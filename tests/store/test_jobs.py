@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hws.domain.clock import FixedClock
-from hws.store.jobs import DEAD, DONE, QUEUED, RUNNING, JobKind, JobQueue, LeaseLost
+from hws.store.jobs import DEAD, DONE, QUEUED, RUNNING, JobKind, JobQueue, LeaseLost, lease_commit
 from tests.conftest import make_service
 
 
@@ -99,3 +99,30 @@ def test_concurrent_claims_take_each_job_once(queue) -> None:  # type: ignore[no
     assert sorted(refs) == sorted(f"r{i}" for i in range(40))
     assert jobs.counts() == {DONE: 40}
     assert RUNNING not in jobs.counts()
+
+
+def _flush_setting(conn) -> str:  # type: ignore[no-untyped-def]
+    if conn.dialect.name == "sqlite":
+        return str(conn.exec_driver_sql("PRAGMA synchronous").scalar())  # 1 NORMAL, 2 FULL
+    return str(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+
+
+def test_a_lease_commits_without_a_flush_and_every_other_commit_flushes(queue) -> None:  # type: ignore[no-untyped-def]
+    """Taking or renewing a lease is the one commit that does not wait for the disk (lost in
+    a power cut, the job is only run again); the connection goes back to the pool flushing."""
+    service, _jobs, _clock = queue
+    relaxed, durable = ("1", "2") if service.engine.dialect.name == "sqlite" else ("off", "on")
+    with service.engine.connect() as conn:
+        assert _flush_setting(conn) == durable
+        conn.rollback()
+        with lease_commit(conn):
+            assert _flush_setting(conn) == relaxed
+        assert _flush_setting(conn) == durable
+        conn.rollback()
+        with pytest.raises(RuntimeError), lease_commit(conn):
+            raise RuntimeError("the claim failed")
+        assert _flush_setting(conn) == durable
+        conn.rollback()
+    for _ in range(3):  # whichever pooled connection comes next
+        with service.engine.begin() as conn:
+            assert _flush_setting(conn) == durable

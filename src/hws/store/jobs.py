@@ -17,6 +17,8 @@ import functools
 import os
 import secrets
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -125,6 +127,34 @@ def _claim(postgres: bool, by_kind: bool) -> Update:
     )
 
 
+@contextmanager
+def lease_commit(conn: Connection) -> Iterator[None]:
+    """A transaction that only takes or renews a lease, committed without waiting for the
+    disk: SQLite's ``synchronous=NORMAL`` for that one commit (WAL mode), PostgreSQL's
+    ``synchronous_commit`` off for it. Lost in a power cut, a lease is harmless — the job
+    is queued again, or its lease expires, and it is retaken; its effect is committed
+    durably (FULL) with ``complete``, and that commit makes every earlier one durable too
+    (the log is written in order). It saves a disk flush per job (~1-4 ms here)."""
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with conn.begin():
+                yield
+        finally:
+            try:
+                raw.execute("PRAGMA synchronous=FULL")
+            except Exception:
+                conn.invalidate()  # never back in the pool committing without a flush
+                raise
+    else:
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            yield
+
+
 def _insert(conn: Connection, *, kind: str, ref: str, now: datetime, max_attempts: int, run_after_ms: int) -> int:
     values = {
         "kind": kind,
@@ -171,13 +201,14 @@ class JobQueue:
         params: dict[str, Any] = {"now": now, "owner": owner, "lease_until": now + self._lease_ms, "stamp": self._clock.now()}
         if kinds:
             params["kinds"] = list(kinds)
-        with self._engine.begin() as conn:
-            row = conn.execute(_claim(self._engine.dialect.name == "postgresql", bool(kinds)), params).first()
+        postgres = self._engine.dialect.name == "postgresql"
+        with self._engine.connect() as conn, lease_commit(conn):
+            row = conn.execute(_claim(postgres, bool(kinds)), params).first()
         return _job(row) if row else None
 
     def extend(self, job: Job) -> None:
         """Renew the lease of a long job; raises :class:`LeaseLost` if it was taken."""
-        with self._engine.begin() as conn:
+        with self._engine.connect() as conn, lease_commit(conn):
             changed = conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job.id, jobs.c.lease_owner == job.lease_owner, jobs.c.status == RUNNING)
