@@ -96,7 +96,7 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
     """The real server (uvicorn, SQLite) on a free port."""
     running = start_server(tmp_path / "server")
     yield running
-    running.stop()
+    running.stop(wait=False)  # nothing reads its data folder again
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
@@ -111,7 +112,16 @@ class RunningServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = True) -> None:
+        """SIGTERM, then wait for the exit (SIGKILL after 15 s). ``wait=False``, for a
+        fixture's teardown when nothing reads the data folder again: the process ends in the
+        background (about a second once its app is shut down) while the next test starts;
+        it is waited for before this interpreter exits."""
+        if not wait:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+                _stopping.append(self.process)
+            return
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -119,6 +129,20 @@ class RunningServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+
+
+#: servers told to stop (``stop(wait=False)``) that may not have exited yet
+_stopping: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _wait_for_stopping_servers() -> None:
+    for process in _stopping:
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
 
 
 def start_server(
@@ -129,6 +153,7 @@ def start_server(
     serve_args: tuple[str, ...] = (),
     ready_timeout: float = 60,
 ) -> RunningServer:
+    _stopping[:] = [process for process in _stopping if process.poll() is None]  # the exited ones reaped
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HWS_")}
