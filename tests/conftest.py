@@ -108,6 +108,7 @@ def pg_server(tmp_path: Path) -> Iterator[RunningServer]:
         running.stop()
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own step (see _join_xdist_groups)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Longest first: the year-end reruns, then the end-to-end tests, then the rest, each
     in its collected order. With two workers the short tests then fill the end of the run,
@@ -119,3 +120,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return 1 if item.get_closest_marker("e2e") else 2
 
     items.sort(key=weight)
+    _join_xdist_groups(config, items)
+
+
+def _join_xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--dist loadgroup``: a test marked ``xdist_group(name)`` gets ``@name`` after its
+    node ID in a worker, and the tests of one group go to the same worker. pytest-xdist
+    3.8 writes ``item._nodeid``, which pytest 9.2 no longer reads (it keeps the node ID as
+    ``item._id``): the groups were silently ignored, a module-scoped server started once
+    per worker. Done here when xdist's own step left the node ID unchanged."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        marks = item.iter_markers("xdist_group")
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in marks})
+        if not names or item.nodeid.rfind("@") > item.nodeid.rfind("]"):
+            continue
+        grouped = f"{item.nodeid}@{'_'.join(names)}"
+        if hasattr(item, "_id"):
+            from _pytest.nodeid import coerce_node_id
+
+            item._id = coerce_node_id(grouped)
+        else:  # pytest before 9.2
+            item._nodeid = grouped

@@ -29,7 +29,8 @@ from hws.domain.weeks import Schedule, Week
 from hws.st96.examples import example_package
 from tests.support.servers import SANDBOX, RunningServer, start_server, until
 
-pytestmark = pytest.mark.e2e
+#: one worker runs the module: its module-scoped fixture is set up once, not once per worker
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("operator-metrics")]
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana-dashboard.json"
 

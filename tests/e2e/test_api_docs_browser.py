@@ -14,7 +14,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tests.support.console_browser import new_page
 from tests.support.servers import RunningServer
 
-pytestmark = pytest.mark.e2e
+#: one worker runs the module: its module-scoped fixture is set up once, not once per worker
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("api-docs-browser")]
 
 CHROMIUM = Path("/usr/bin/chromium")
 

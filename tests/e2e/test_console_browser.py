@@ -28,7 +28,8 @@ from tests.support.console_browser import (
 )
 from tests.support.servers import RunningServer, start_server, until
 
-pytestmark = pytest.mark.e2e
+#: one worker runs the module: its module-scoped fixture is set up once, not once per worker
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("console-browser")]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ from tests.support.console_browser import add_operator, browser, check_accessibi
 from tests.support.jose import new_ec_key
 from tests.support.servers import RunningServer
 
-pytestmark = pytest.mark.e2e
+#: one worker runs the module: its module-scoped fixture is set up once, not once per worker
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("console-clients")]
 
 
 @pytest.fixture(scope="module")

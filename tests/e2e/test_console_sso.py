@@ -29,7 +29,8 @@ from tests.support.console_browser import browser, check_accessibility, screensh
 from tests.support.oidc_sign_in_provider import SignInProvider
 from tests.support.servers import RunningServer, start_server
 
-pytestmark = pytest.mark.e2e
+#: one worker runs the module: its module-scoped fixture is set up once, not once per worker
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("console-sso")]
 
 PASSWORD = "provider password 7"
 

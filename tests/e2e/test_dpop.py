@@ -22,7 +22,8 @@ from hws.client.enrolment import generate
 from hws.keys.public_keys import b64url_decode
 from tests.support.servers import RunningServer, start_server
 
-pytestmark = pytest.mark.e2e
+#: one worker runs the module: its module-scoped fixture is set up once, not once per worker
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("dpop")]
 
 
 @pytest.fixture(scope="module")

@@ -131,7 +131,8 @@ from tests.support.dpop_proofs import (
 )
 from tests.support.servers import RunningServer, start_server
 
-pytestmark = pytest.mark.e2e
+#: one worker runs the module: its module-scoped fixture is set up once, not once per worker
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("fapi2-conformance")]
 
 WELL_KNOWN = "/.well-known/openid-configuration"
 #: FAPI2CheckDiscEndpointIdTokenSigningAlgValuesSupported.FAPI2_ALLOWED_ALGS
