@@ -17,10 +17,15 @@ database stays the single arbiter of first use either way.
 Async callers (the token endpoint on the event loop) wait on a future; their group is
 committed by a small per-engine commit thread, so the loop never waits on the disk.
 
-The check-and-insert is one statement (``INSERT … ON CONFLICT DO UPDATE … WHERE expired
-RETURNING``), sent through the driver's cursor inside the SQLAlchemy transaction: it is
-the hot path of the token endpoint, and SQLAlchemy's per-statement bookkeeping cost more
-than the statement itself.
+On PostgreSQL the check-and-insert is one statement per key (``INSERT … ON CONFLICT DO
+UPDATE … WHERE expired RETURNING``), sent through the driver's cursor inside the
+SQLAlchemy transaction: it is the hot path of the token endpoint, and SQLAlchemy's
+per-statement bookkeeping cost more than the statement itself. On SQLite the group's
+transaction holds the database's write lock from ``BEGIN IMMEDIATE``, so it reads the
+group's stored keys in one statement, decides each use in arrival order as that
+statement would, and writes the taken keys and the audit rows in one statement each:
+three statements whatever the group's size (each driver call is a trip through the GIL
+for the commit thread, which a busy event loop delays).
 """
 
 from __future__ import annotations
@@ -134,6 +139,80 @@ def _record_all_driver(connection: Any, dialect: Any, uses: Sequence[_Use]) -> N
             cursor.executemany(audit_sql, [_audit_params(row, audit_order, processors) for row in audits])
     finally:
         cursor.close()
+
+
+#: rows per statement in :func:`_record_all_sqlite` (8 parameters an audit row: within
+#: SQLite's smallest limit of 999 parameters a statement)
+_ROWS_PER_STATEMENT = 100
+_SQLITE_SQL: dict[tuple[str, int], str] = {}
+
+
+def _sqlite_sql(kind: str, rows: int, dialect: Any) -> str:
+    """The SQLite statements of :func:`_record_all_sqlite` for ``rows`` rows (built once)."""
+    found = _SQLITE_SQL.get((kind, rows))
+    if found is None:
+        quote = dialect.identifier_preparer.quote
+        table, key, expires_at = quote(assertion_uses.name), quote("key"), quote("expires_at")
+        if kind == "read":
+            found = f"SELECT {key}, {expires_at} FROM {table} WHERE {key} IN ({', '.join(['?'] * rows)})"
+        elif kind == "claim":
+            found = (
+                f"INSERT INTO {table} ({key}, {expires_at}) VALUES {', '.join(['(?, ?)'] * rows)} "
+                f"ON CONFLICT ({key}) DO UPDATE SET {expires_at} = excluded.{expires_at}"
+            )
+        else:
+            head, values = _audit_sql(dialect)[0].split(" VALUES ", 1)
+            found = f"{head} VALUES {', '.join([values] * rows)}"
+        _SQLITE_SQL[(kind, rows)] = found
+    return found
+
+
+def _chunks(items: Sequence[Any], size: int = _ROWS_PER_STATEMENT) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _record_all_sqlite(connection: Any, dialect: Any, uses: Sequence[_Use]) -> None:
+    """:func:`_record_all_driver`'s outcome on SQLite in three statements whatever the
+    group's size (each statement is a round trip through the GIL for the commit thread).
+
+    It runs under ``BEGIN IMMEDIATE``: this connection holds the database's write lock, so
+    nothing changes between the read and the writes. The uses are decided in order exactly
+    as the statement per key decides them (a key is free when it is not stored or its
+    stored ``expires_at`` is before the use's ``now``; every free key of a use is taken,
+    even when another of its keys was a replay); then the taken keys are written in one
+    upsert and the first uses' audit rows in one insert."""
+    keys = list(dict.fromkeys(key for use in uses for key in (use.key, *(k for k, _ in use.also))))
+    stored: dict[str, Any] = {}
+    cursor = connection.cursor()
+    try:
+        for chunk in _chunks(keys, 500):
+            stored.update(cursor.execute(_sqlite_sql("read", len(chunk), dialect), chunk).fetchall())
+        taken: dict[str, int] = {}
+        verdicts: list[int | None] = []  # each use's replayed key, None for a first use
+        for use in uses:
+            replayed: int | None = None
+            for index, (key, expires_at) in enumerate(((use.key, use.expires_at), *use.also)):
+                held = stored.get(key)
+                if held is not None and not held < use.now:
+                    if replayed is None:
+                        replayed = index
+                    continue
+                stored[key] = taken[key] = expires_at
+            verdicts.append(replayed)
+        claims = list(taken.items())
+        for chunk in _chunks(claims):
+            cursor.execute(_sqlite_sql("claim", len(chunk), dialect), [value for row in chunk for value in row])
+        audits = [use.audit for use, replayed in zip(uses, verdicts, strict=True) if replayed is None and use.audit is not None]
+        if audits:  # the issuances' audit records, in the same transaction
+            _, order, columns = _audit_sql(dialect)
+            for chunk in _chunks(audits):
+                params = [value for row in chunk for value in _audit_params(row, order, columns)]
+                cursor.execute(_sqlite_sql("audit", len(chunk), dialect), params)
+    finally:
+        cursor.close()
+    for use, replayed in zip(uses, verdicts, strict=True):  # every statement went through
+        use.first, use.replayed = replayed is None, replayed
 
 
 def _resolve(futures: list[asyncio.Future[None]]) -> None:
@@ -282,7 +361,7 @@ class _GroupCommit:
             connection = self._connection
             connection.execute("BEGIN IMMEDIATE")
             try:
-                _record_all_driver(connection, engine.dialect, batch)
+                _record_all_sqlite(connection, engine.dialect, batch)
                 connection.execute("COMMIT")
             except BaseException:
                 self._drop_connection()  # closing rolls back what was not committed
