@@ -40,8 +40,9 @@ def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.005)
 
 
-def keeper_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "hws-lease"]
+def ended(keeper: LeaseKeeper, thread: threading.Thread | None) -> Callable[[], bool]:
+    """The keeper's own thread has ended (other tests' keepers may still run)."""
+    return lambda: thread is not None and not thread.is_alive() and keeper._thread is not thread
 
 
 def test_the_held_job_is_renewed_until_released_then_the_thread_ends() -> None:
@@ -49,9 +50,10 @@ def test_the_held_job_is_renewed_until_released_then_the_thread_ends() -> None:
     keeper = LeaseKeeper(queue, INTERVAL)  # type: ignore[arg-type]
     first = job(1)
     keeper.hold(first)
+    thread = keeper._thread
     eventually(lambda: queue.extended.count(1) >= 3)
     keeper.release(first)
-    eventually(lambda: keeper_threads() == [])
+    eventually(ended(keeper, thread))
     renewed = len(queue.extended)
     time.sleep(INTERVAL * 3)
     assert len(queue.extended) == renewed  # nothing renewed once released
@@ -65,7 +67,7 @@ def test_one_thread_serves_job_after_job(monkeypatch: pytest.MonkeyPatch) -> Non
 
     def counting(thread: threading.Thread) -> None:
         nonlocal started
-        started += thread.name == "hws-lease"
+        started += getattr(thread, "_target", None) == keeper._run
         real_start(thread)
 
     monkeypatch.setattr(threading.Thread, "start", counting)
@@ -75,12 +77,13 @@ def test_one_thread_serves_job_after_job(monkeypatch: pytest.MonkeyPatch) -> Non
         keeper.release(current)
     slow = job(99)
     keeper.hold(slow)
+    thread = keeper._thread
     eventually(lambda: 99 in queue.extended)
     keeper.release(slow)
     monkeypatch.undo()
     assert started == 1
     assert set(queue.extended) == {99}  # the quick jobs ended before their renewal was due
-    eventually(lambda: keeper_threads() == [])
+    eventually(ended(keeper, thread))
 
 
 def test_a_lost_lease_is_not_renewed_again_and_the_next_job_is() -> None:
@@ -89,11 +92,13 @@ def test_a_lost_lease_is_not_renewed_again_and_the_next_job_is() -> None:
     keeper = LeaseKeeper(queue, INTERVAL)  # type: ignore[arg-type]
     lost = job(7)
     keeper.hold(lost)
-    eventually(lambda: keeper_threads() == [])  # it gave the job up, then ended when quiet
+    thread = keeper._thread
+    eventually(ended(keeper, thread))  # it gave the job up, then ended when quiet
     keeper.release(lost)
     after = job(8)
     keeper.hold(after)
+    thread = keeper._thread
     eventually(lambda: 8 in queue.extended)
     keeper.release(after)
     assert 7 not in queue.extended
-    eventually(lambda: keeper_threads() == [])
+    eventually(ended(keeper, thread))
