@@ -267,6 +267,8 @@ class HwsServer:
             "HWS_DATA_DIR": str(self.data),
             "HWS_PUBLIC_URL": public_url,
             "HWS_MAX_PACKAGE_BYTES": str(self.largest + 64 * MiB),
+            # a package may not be larger than the ZIP limits let it be read (hws refuses to start otherwise)
+            "HWS_ZIP_MAX_TOTAL_BYTES": str(self.largest + 64 * MiB),
             "HWS_WORKER_THREADS": "0",
             "HWS_RATE_LIMIT_PER_MINUTE": "0",
             "HWS_MAX_CONCURRENT_PER_CLIENT": "0",

@@ -35,7 +35,6 @@ import fcntl
 import logging
 import os
 import queue
-import sys
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
@@ -268,26 +267,6 @@ def _notify_loops(uses: Sequence[_Use]) -> None:
             pass
 
 
-#: the interpreter's thread switch interval while a commit thread runs (seconds; Python's
-#: default is 0.005)
-SWITCH_INTERVAL = 0.0005
-
-
-def _shorten_switch_interval() -> None:
-    """Let the commit thread get the interpreter back soon after each SQLite call.
-
-    The driver releases the GIL around every database call (on SQLite every statement
-    step, the ``flock`` and the fsync of ``COMMIT``); taking it back, the commit thread waits until the event loop's thread
-    releases it, which a busy loop does only every switch interval (5 ms by default). A
-    transaction is several such calls, so under load each group commit took several
-    intervals, and every token request waited for it. A shorter interval (never lengthened
-    here if something set it shorter) costs a little switching; the token endpoint's
-    throughput rose about 1.2x with it in ``bench/token_endpoint.py`` (same CPU per token).
-    Process-wide: the interpreter has one switch interval."""
-    if sys.getswitchinterval() > SWITCH_INTERVAL:
-        sys.setswitchinterval(SWITCH_INTERVAL)
-
-
 def _commit_loop(group_ref: weakref.ref[_GroupCommit], jobs: queue.SimpleQueue[Any]) -> None:
     """The commit thread of a group: leads each handed-over turn (``(engine, use)``)
     until told to stop (``None``) or the group is gone."""
@@ -463,7 +442,6 @@ class _GroupCommit:
         if jobs is None:
             with self._lock:
                 if self._jobs is None:
-                    _shorten_switch_interval()
                     self._jobs = queue.SimpleQueue()
                     threading.Thread(
                         target=_commit_loop, args=(weakref.ref(self), self._jobs), name="hws-single-use", daemon=True
