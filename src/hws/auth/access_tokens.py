@@ -7,19 +7,15 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from joserfc.jws import JWSRegistry
-
 from hws.auth import jws_checks as jws
 from hws.auth.errors import InvalidToken
 from hws.auth.keyring import Keyring, SigningKey
-from hws.keys.jose import P256_HALF_ORDER, P256_ORDER
+from hws.keys.jose import segment, signed
 from hws.keys.public_keys import b64url_encode
 
 ACCESS_TOKEN_TYP = "at+jwt"
 MAX_TOKEN_BYTES = 8192
 
-#: the library's ES256 (it signs: raw r‖s, RFC 7518 §3.4), looked up once
-_ES256 = JWSRegistry(algorithms=["ES256"]).get_alg("ES256")
 #: the claims' JSON up to ``iat`` (what stays the same for a client and scope), kept for
 #: at most this many (client, scope) pairs
 MAX_PREFIXES = 4096
@@ -77,19 +73,15 @@ class AccessTokenAuthority:
         cnf = f',"cnf":{{"jkt":{json.dumps(jkt)}}}' if jkt else ""
         payload = f'{self._prefix(client_id, scope)}{iat},"nbf":{iat},"exp":{iat + self._lifetime},"jti":"{jti}"{cnf}}}'
         signing_input = f"{self._header_segment(key)}.{b64url_encode(payload.encode())}"
-        signature = _ES256.sign(signing_input.encode("ascii"), key.signing_key)
-        s = int.from_bytes(signature[32:], "big")
-        if s > P256_HALF_ORDER:  # low-S, so a strict verifier takes it
-            signature = signature[:32] + (P256_ORDER - s).to_bytes(32, "big")
-        return IssuedToken(f"{signing_input}.{b64url_encode(signature)}", self._lifetime, scope, jkt)
+        return IssuedToken(signed(signing_input, "ES256", key.signing_key), self._lifetime, scope, jkt)
 
     def _header_segment(self, key: SigningKey) -> str:
-        kid, segment = self._header  # one attribute: read and replaced as a whole
+        kid, cached = self._header  # one attribute: read and replaced as a whole
         if kid != key.kid:
-            header = {"alg": "ES256", "typ": ACCESS_TOKEN_TYP, "kid": key.kid}
-            segment = b64url_encode(json.dumps(header, separators=(",", ":")).encode())
-            self._header = (key.kid, segment)
-        return segment
+            encoded = segment({"alg": "ES256", "typ": ACCESS_TOKEN_TYP, "kid": key.kid})
+            self._header = (key.kid, encoded)
+            return encoded
+        return cached
 
     def _prefix(self, client_id: str, scope: str) -> str:
         """The claims' JSON from ``{`` to ``"iat":`` for this client and scope."""

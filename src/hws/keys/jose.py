@@ -48,7 +48,13 @@ def sign(header: Mapping[str, Any], claims: Mapping[str, Any], key: PrivateKey |
     if alg not in _KEY_CLASS or not isinstance(raw, _KEY_CLASS[alg][1]):
         raise ValueError(f"cannot sign {alg!r} with a {type(key).__name__}")
     signer = key if isinstance(key, ECKey | RSAKey) else jose_key(key)
-    signing_input = f"{_segment(header)}.{_segment(claims)}"
+    return signed(f"{segment(header)}.{segment(claims)}", alg, signer)
+
+
+def signed(signing_input: str, alg: str, signer: JoseKey) -> str:
+    """The compact JWS of ``signing_input`` (its header and payload segments, already
+    encoded) signed by ``signer`` with ``alg`` — for a caller that keeps segments it
+    reuses; :func:`sign` checks the key against ``alg`` first."""
     # the library signs: ES256 as raw r‖s (RFC 7518 §3.4), PS256 with PSS and SHA-256
     signature = _MODELS[alg].sign(signing_input.encode("ascii"), signer)
     if alg == "ES256":
@@ -56,7 +62,8 @@ def sign(header: Mapping[str, Any], claims: Mapping[str, Any], key: PrivateKey |
     return f"{signing_input}.{b64url_encode(signature)}"
 
 
-def _segment(value: Mapping[str, Any]) -> str:
+def segment(value: Mapping[str, Any]) -> str:
+    """A header or payload as its compact JWS segment (compact JSON, base64url)."""
     return b64url_encode(json.dumps(value, separators=(",", ":")).encode())
 
 
