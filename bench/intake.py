@@ -61,7 +61,7 @@ import httpx
 from PIL import Image
 from soak import Connection, get, percentile, post
 
-from harness import HOST, free_port, fresh_service_env, hws_bin, proc_cpu_seconds, stop, wait_port
+from harness import HOST, free_port, fresh_service_env, hws_bin, proc_cpu_seconds, revision, stop, wait_port
 from hws.client import HagueClient
 from hws.client.enrolment import generate
 from hws.st96.builder import build_package
@@ -240,11 +240,6 @@ def start_hws(name: str, work: Path, schemas: Path, source: Path | None = None) 
     with HagueClient(issuer=f"{base}/oauth2", client_id=created["client_id"], private_key=files.private_key) as client:
         token = client.token()
     return Side(name, server.pid, port, f"{API}/request", token), server, data_dir
-
-
-def revision(checkout: Path) -> str:
-    found = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h"], capture_output=True, text=True)
-    return found.stdout.strip() or checkout.name
 
 
 def main() -> int:

@@ -34,6 +34,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness import revision
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCHEMAS = ROOT.parent / "shared" / "st96" / "V6_0"
@@ -145,11 +147,6 @@ def measure(src: Path, count: int, kind: str, schemas: Path, profile: bool = Fal
     if profile:
         print(done.stderr)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
-def revision(checkout: Path) -> str:
-    found = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return found.stdout.strip() or str(checkout)
 
 
 def main() -> int:

@@ -28,6 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness import revision
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Runs in the measured checkout's process (its src on PYTHONPATH); prints one JSON line.
@@ -137,11 +139,6 @@ def measure(src: Path, requests: int, concurrency: int) -> dict[str, float]:
     if done.returncode != 0:
         raise SystemExit(f"measuring {src} failed:\n{done.stderr[-2000:]}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
-def revision(checkout: Path) -> str:
-    found = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return found.stdout.strip() or str(checkout)
 
 
 def main() -> None:
