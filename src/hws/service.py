@@ -29,6 +29,7 @@ from hws.store.clients import ClientRegistry
 from hws.store.database import create_db_engine, read_only
 from hws.store.events import EventSignal
 from hws.store.jobs import JobQueue
+from hws.store.packed_files import StoredFiles
 from hws.store.read_cache import ReadCache
 from hws.store.sandbox_clock import SandboxClock
 from hws.store.sqlite_change_feed import SqliteChangeFeed
@@ -67,6 +68,12 @@ class Service:
     def reader(self) -> Engine:
         """``engine`` for reads (see :func:`hws.store.database.read_only`)."""
         return read_only(self.engine)
+
+    @cached_property
+    def files(self) -> StoredFiles:
+        """A service request's stored files by their digest, wherever their bytes are
+        (inside their package, or files of their own in ``blobs``)."""
+        return StoredFiles(self.reader, self.blobs)
 
     def start(self) -> None:
         """Prepare what a serving process needs: schema up to date, a signing key."""

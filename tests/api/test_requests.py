@@ -106,8 +106,12 @@ def test_stored_bibliographic_data_and_files(setup) -> None:  # type: ignore[no-
     assert sorted(sr_store.designations(service.engine, sr.srn)) == sorted(sr.data["designated_offices"])
     files = sr_store.files(service.engine, sr.srn)
     assert any(f.kind == "ST96_XML" for f in files) and any(f.media_type == "image/jpeg" for f in files)
-    for f in files:
-        assert service.blobs.exists(f.sha256)
+    for f in files:  # kept inside the stored package, not copied out: read back whole from it
+        assert not service.blobs.exists(f.sha256)
+        assert service.files.locate(f.sha256) is not None
+        with service.files.open(f.sha256) as handle:
+            data = handle.read()
+        assert len(data) == f.size and hashlib.sha256(data).hexdigest() == f.sha256
     assert [e["to"] for e in sr_store.history(service.engine, sr.srn)] == ["Undefined"]
 
 

@@ -415,7 +415,7 @@ def test_thumbnails_of_the_example_reproductions(console_service, signed_in) -> 
     console = signed_in(Role.VIEWER)
     for path, expected in (("images/1.1.jpg", "JPEG"), ("images/1.2.png", "PNG")):
         stored = sr_store.files(service.engine, srn)[stored_file_number(service, srn, path) - 1]
-        with Image.open(io.BytesIO(service.blobs.open(stored.sha256).read())) as original:
+        with Image.open(io.BytesIO(service.files.open(stored.sha256).read())) as original:
             assert original.format == expected
             size = original.size
         n = stored_file_number(service, srn, path)
@@ -427,7 +427,7 @@ def test_thumbnails_of_the_example_reproductions(console_service, signed_in) -> 
             assert response.headers["content-disposition"].startswith("inline")
             with Image.open(io.BytesIO(response.content)) as drawn:
                 assert drawn.format == "PNG" and drawn.size == size  # small specimens are not enlarged
-            assert response.content != service.blobs.open(stored.sha256).read()
+            assert response.content != service.files.open(stored.sha256).read()
 
 
 def test_download_is_an_attachment_of_the_right_type(console_service, signed_in) -> None:  # type: ignore[no-untyped-def]
@@ -442,7 +442,7 @@ def test_download_is_an_attachment_of_the_right_type(console_service, signed_in)
         assert response.headers["content-disposition"] == f'attachment; filename="{srn}-{path.rsplit("/", 1)[1]}"'
         assert response.headers["x-content-type-options"] == "nosniff"
         stored = sr_store.files(service.engine, srn)[n - 1]
-        assert response.content == service.blobs.open(stored.sha256).read()
+        assert response.content == service.files.open(stored.sha256).read()
     xml = next(f for f in sr_store.files(service.engine, srn) if f.kind == "ST96_XML")
     n = stored_file_number(service, srn, xml.path)
     response = console.get(f"/console/requests/{srn}/files/{n}")

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 
@@ -55,8 +57,9 @@ def test_s3_blobs_import_publish_range_and_presigned_download(tmp_path: Path) ->
         done = office.wait_for_import(office.submit(package).import_id, timeout=60)
         assert done.imported and done.srn and done.package_sha256 == sha
         stored = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="hws/").get("Contents", [])}
-        assert f"hws/sha256/{sha[:2]}/{sha[2:4]}/{sha}" in stored
-        assert len(stored) > 1  # the package's files, each its own blob
+        # the package is the one object: its files stay inside it (the bulletin below reads
+        # its views from it by ranged GETs)
+        assert stored == {f"hws/sha256/{sha[:2]}/{sha[2:4]}/{sha}"}
         assert not any(k.startswith("hws/tmp/") for k in stored)
         assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
         local = data_dir / "blobs" / "sha256"
@@ -78,6 +81,10 @@ def test_s3_blobs_import_publish_range_and_presigned_download(tmp_path: Path) ->
         whole = httpx.get(url, headers=auth)
         assert whole.status_code == 200 and len(whole.content) == listed.size
         assert hashlib.sha256(whole.content).hexdigest() == digest_of(whole) == listed.sha256
+        with zipfile.ZipFile(io.BytesIO(whole.content)) as bulletin, zipfile.ZipFile(package) as sent:
+            views = [sent.read(n) for n in sent.namelist() if n.endswith((".jpg", ".png"))]
+            published = [bulletin.read(n) for n in bulletin.namelist() if n.endswith((".jpg", ".png"))]
+        assert views and all(view in published for view in views)  # read from inside the package, whole
         start, end = listed.size // 3, listed.size // 3 + 999
         part = httpx.get(url, headers={**auth, "Range": f"bytes={start}-{end}", "If-Range": f'"{listed.sha256}"'})
         assert part.status_code == 206 and part.content == whole.content[start : end + 1]

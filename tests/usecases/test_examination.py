@@ -351,7 +351,7 @@ def test_the_expected_publication_and_the_printed_expiry_follow_one_rule(manual,
     examiner.take_up("970000001", actor="op")
     sr = examiner.register("970000001", actor="op")  # registered 2026-11-18: every deferment is over
     files = sr_store.files(service.engine, sr.srn)
-    with service.blobs.open(next(f.sha256 for f in files if f.kind == "ST96_XML")) as handle:
+    with service.files.open(next(f.sha256 for f in files if f.kind == "ST96_XML")) as handle:
         source = handle.read()
     registration = registration_from_service_request(
         sr.data, files, source, irn=sr.irn, srn=sr.srn,

@@ -173,7 +173,7 @@ def test_registrations_are_streamed_from_the_database_in_irn_order(world) -> Non
     listed = io.BytesIO()
     publication_date = publisher.schedule.publication_date(week)
     again = writer.write_bulletin(listed, week=week.id, publication_date=publication_date,
-                                  registrations=list(reversed(streamed)), open_blob=service.blobs.open)  # fmt: skip
+                                  registrations=list(reversed(streamed)), open_blob=service.files.open)  # fmt: skip
     assert ref.sha256 == hashlib.sha256(listed.getvalue()).hexdigest() and summary == again
     assert summary.registrations == tuple(sorted(irns)) and summary.entry_count == len(entries(listed.getvalue()))
 
@@ -183,7 +183,7 @@ def test_registrations_are_streamed_from_the_database_in_irn_order(world) -> Non
     ref, summary = publisher.build_confidential_copy(week, "US", inputs)
     copy = io.BytesIO()
     writer.write_confidential_copy(copy, week=week.id, office="US", publication_date=publication_date,
-                                   registrations=streamed, open_blob=service.blobs.open)  # fmt: skip
+                                   registrations=streamed, open_blob=service.files.open)  # fmt: skip
     assert ref.sha256 == hashlib.sha256(copy.getvalue()).hexdigest()
     assert len(inputs.recorded("FR")) == 0
     with pytest.raises(writer.NothingToPublish):
@@ -208,7 +208,7 @@ def test_publication_reads_the_record_not_the_offices_xml(world, monkeypatch: py
     (sr,) = sr_store.find(service.engine)
     assert sr.data["record_version"] == RECORD_VERSION and sr.content.holders[0].city == "Seoul"
     xml_blobs = {f.sha256 for f in sr_store.files(service.engine, sr.srn) if f.kind == "ST96_XML"}
-    real_open = service.blobs.open
+    real_open = service.files.open
 
     def no_xml(sha256: str):  # type: ignore[no-untyped-def]
         if sha256 in xml_blobs:
@@ -216,7 +216,7 @@ def test_publication_reads_the_record_not_the_offices_xml(world, monkeypatch: py
         return real_open(sha256)
 
     with monkeypatch.context() as patch:
-        patch.setattr(service.blobs, "open", no_xml)
+        patch.setattr(service.files, "open", no_xml)
         assert publisher.build_bulletin(week)[0].sha256 == bulletin.sha256
         assert publisher.build_confidential_copy(week, "US")[0].sha256 == copy.sha256
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, BinaryIO
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -44,8 +44,8 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-async def _chunks(service: Any, sha256: str, start: int, end: int) -> AsyncIterator[bytes]:
-    handle = await run_in_threadpool(service.blobs.open, sha256)
+async def _chunks(open_file: Callable[[str], BinaryIO], sha256: str, start: int, end: int) -> AsyncIterator[bytes]:
+    handle = await run_in_threadpool(open_file, sha256)
     try:
         await run_in_threadpool(handle.seek, start)
         remaining = end - start + 1
@@ -60,8 +60,20 @@ async def _chunks(service: Any, sha256: str, start: int, end: int) -> AsyncItera
 
 
 def blob_response(
-    request: Request, service: Any, *, sha256: str, size: int, filename: str, media_type: str = "application/zip"
+    request: Request,
+    service: Any,
+    *,
+    sha256: str,
+    size: int,
+    filename: str,
+    media_type: str = "application/zip",
+    open_file: Callable[[str], BinaryIO] | None = None,
 ) -> Response:
+    """The blob's bytes, or a 304, 206, 416 or a redirect to object storage.
+
+    ``open_file``: for a file that may not be a blob of its own (a package's file kept
+    inside its package, :class:`hws.store.packed_files.StoredFiles`): read through it and
+    served by us, never redirected."""
     etag = f'"{sha256}"'
     headers = {
         "ETag": etag,
@@ -80,7 +92,7 @@ def blob_response(
     if request.method == "HEAD":
         return Response(status_code=200, headers={**headers, "Content-Length": str(size)}, media_type=media_type)
     url = None
-    if service.settings.s3_presign_downloads and (if_range is None or wanted is not None):
+    if open_file is None and service.settings.s3_presign_downloads and (if_range is None or wanted is not None):
         # Object storage serves the bytes (Range included). Our ETag and Repr-Digest ride
         # on the redirect for the client to verify; the store's own ETag is not sha256.
         # A stale If-Range is settled here (the whole file, from us): S3 cannot judge it.
@@ -90,13 +102,14 @@ def blob_response(
     if url is not None:
         redirect = {k: v for k, v in headers.items() if k != "Accept-Ranges"}
         return Response(status_code=307, headers={**redirect, "Location": url, "Cache-Control": "private, no-store"})
+    opener = open_file or service.blobs.open
     if wanted is None:
         return StreamingResponse(
-            _chunks(service, sha256, 0, size - 1), headers={**headers, "Content-Length": str(size)}, media_type=media_type
+            _chunks(opener, sha256, 0, size - 1), headers={**headers, "Content-Length": str(size)}, media_type=media_type
         )
     start, end = wanted
     return StreamingResponse(
-        _chunks(service, sha256, start, end),
+        _chunks(opener, sha256, start, end),
         status_code=206,
         headers={**headers, "Content-Length": str(end - start + 1), "Content-Range": f"bytes {start}-{end}/{size}"},
         media_type=media_type,

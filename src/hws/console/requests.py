@@ -176,7 +176,7 @@ class NumberedFile:
 
 
 def _read_blob(svc: Service, sha256: str) -> bytes:
-    with svc.blobs.open(sha256) as handle:
+    with svc.files.open(sha256) as handle:
         return handle.read()
 
 
@@ -269,6 +269,7 @@ async def download_file(request: Request, srn: str, n: int, operator: SignedIn =
         size=stored.size,
         filename=_download_name(srn, stored.path),
         media_type=media_type,
+        open_file=service(request).files.open,
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

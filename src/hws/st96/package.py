@@ -41,7 +41,7 @@ from hws.st96.rules.context import FILE_TYPES, IMAGE_TYPES, RuleContext
 from hws.st96.rules.root import check_root
 from hws.st96.rules.transaction import check_transaction
 from hws.st96.schemaset import SchemaError, SchemaSet, StructuralOnly
-from hws.st96.zipsafe import ZipLimits, read_zip
+from hws.st96.zipsafe import EntrySpan, ZipLimits, read_zip
 
 #: what importers of this module use (the record's types live in :mod:`hws.st96.content`)
 __all__ = [
@@ -79,6 +79,8 @@ class ValidationReport:
     st96_version: str | None = None
     #: True when the official XSD of that version was applied
     schema_checked: bool = False
+    #: where each file read lies in the package (the service stores the files as these spans)
+    spans: dict[str, EntrySpan] = field(default_factory=dict, repr=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -150,6 +152,7 @@ def _validate(
     problems = report.problems
     archive = read_zip(source, limits)
     problems.extend(archive.problems)
+    report.spans = archive.spans
     if not archive.opened or any(p.code in _FATAL_ZIP for p in archive.problems):
         return
 

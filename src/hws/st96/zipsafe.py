@@ -55,11 +55,24 @@ class ZipLimits:
     ratio_floor: int = 64 * 1024
 
 
+@dataclass(frozen=True, slots=True)
+class EntrySpan:
+    """Where an entry's bytes lie in its archive, as read: ``size`` bytes from ``offset``,
+    stored as they are (``method`` 0) or deflated (8). The service keeps a package's files
+    as these spans of the stored package instead of as files of their own."""
+
+    offset: int
+    size: int
+    method: int
+
+
 @dataclass(slots=True)
 class ZipContent:
     """What could be read safely: file name → bytes, in archive order (directories dropped)."""
 
     files: dict[str, bytes] = field(default_factory=dict)
+    #: file name → its span in the archive, for every file in ``files``
+    spans: dict[str, EntrySpan] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     #: every file entry named in the archive, refused ones included (directories dropped)
     names: list[str] = field(default_factory=list)
@@ -196,6 +209,19 @@ def inflate_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits,
                 )
             out.write(chunk)
     return count
+
+
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # local file header (APPNOTE 4.3.7), 30 bytes
+
+
+def _span(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> EntrySpan:
+    """The entry's data span, from its local header (whose name and extra field may differ
+    in length from the central directory's; zipfile has already checked the name)."""
+    assert zf.fp is not None  # open: the entry was just read
+    zf.fp.seek(info.header_offset)
+    header = _LOCAL_HEADER.unpack(zf.fp.read(_LOCAL_HEADER.size))
+    name_length, extra_length = header[9], header[10]
+    return EntrySpan(info.header_offset + _LOCAL_HEADER.size + name_length + extra_length, info.compress_size, info.compress_type)
 
 
 def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits, budget: int) -> bytes:
@@ -408,6 +434,7 @@ def _read_all(zf: zipfile.ZipFile, limits: ZipLimits, result: ZipContent) -> Non
             continue
         budget -= len(data)
         result.files[info.filename] = data
+        result.spans[info.filename] = _span(zf, info)
 
     if not infos or all(_is_dir(i) for i in infos):
         result.problems.append(Problem("zip-no-files", "the archive holds no files; put the XML and its documents in it"))

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -89,6 +90,13 @@ blobs = Table(
     Column("sha256", String(64), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # A file of a package kept inside the stored package (``packed_in``, another blob):
+    # ``packed_size`` bytes from ``packed_offset``, stored (method 0) or deflated (8).
+    # NULL: the blob is a file of its own in the blob store.
+    Column("packed_in", String(64), nullable=True),
+    Column("packed_offset", BigInteger, nullable=True),
+    Column("packed_size", BigInteger, nullable=True),
+    Column("packed_method", SmallInteger, nullable=True),
 )
 
 imports = Table(

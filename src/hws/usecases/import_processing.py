@@ -7,9 +7,10 @@ finds the import already finished or does the whole work itself.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import mimetypes
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import replace
 from datetime import datetime
 
@@ -17,9 +18,10 @@ from hws.domain.designations import check_decision_sender
 from hws.domain.identifiers import format_srn
 from hws.st96.package import PackageContent, ValidationReport, validate_package
 from hws.st96.problems import Location, Problem
-from hws.store import audit
+from hws.store import audit, packed_files
 from hws.store import imports as import_store
 from hws.store import service_requests as sr_store
+from hws.store.blobs import BlobRef
 from hws.store.counters import next_value
 from hws.store.jobs import Job
 from hws.usecases import metrics, notifications
@@ -129,9 +131,26 @@ def process_import(service: Importing, job: Job) -> str:
         )
         return import_store.REJECTED
 
-    # Store every referenced file as its own blob (durable before the commit below).
-    with service.blobs.referencing():
-        return _open_request(service, job, record, content, report, now)
+    return _open_request(service, job, record, content, report, now)
+
+
+def _files(
+    service: Importing, content: PackageContent, report: ValidationReport
+) -> tuple[dict[str, BlobRef], list[packed_files.PackedFile], list[BlobRef]]:
+    """Every file's digest and size, in package order; the files kept inside the stored
+    package (their spans, as validation read them); and those written as blobs of their
+    own (none, unless a file's span is unknown)."""
+    loose = [name for name in content.files if name not in report.spans]
+    written = dict(zip(loose, service.blobs.put_many([content.files[n] for n in loose]), strict=True)) if loose else {}
+    refs: dict[str, BlobRef] = {}
+    packed: list[packed_files.PackedFile] = []
+    for name, data in content.files.items():
+        ref = written.get(name)
+        if ref is None:
+            ref = BlobRef(hashlib.sha256(data).hexdigest(), len(data))
+            packed.append(packed_files.PackedFile(ref.sha256, ref.size, report.spans[name]))
+        refs[name] = ref
+    return refs, packed, list(written.values())
 
 
 def _open_request(
@@ -143,21 +162,40 @@ def _open_request(
     now: datetime,
 ) -> str:
     kinds = {d.file: d.kind for d in content.documents}
-    names = list(content.files)
-    refs = service.blobs.put_many([content.files[name] for name in names])  # one batch, durable when it returns
-    stored = [
-        sr_store.StoredFile(
-            name,
-            ref.sha256,
-            ref.size,
-            _media_type(name),
-            "ST96_XML" if name == content.xml_entry else kinds.get(name) or "REPRODUCTION",
-        )
-        for name, ref in zip(names, refs, strict=True)
-    ]
+    # The files stay inside the stored package (durable since its 202): recorded by their
+    # spans, not copied out. A file whose span is unknown is written as a blob of its own,
+    # safe from the orphan sweeper until the rows referencing it commit.
+    loose = any(name not in report.spans for name in content.files)
+    with service.blobs.referencing() if loose else nullcontext():
+        refs, packed, written = _files(service, content, report)
+        stored = [
+            sr_store.StoredFile(
+                name,
+                ref.sha256,
+                ref.size,
+                _media_type(name),
+                "ST96_XML" if name == content.xml_entry else kinds.get(name) or "REPRODUCTION",
+            )
+            for name, ref in refs.items()
+        ]
+        return _commit_request(service, job, record, content, report, now, stored, packed, written)
 
+
+def _commit_request(
+    service: Importing,
+    job: Job,
+    record: import_store.ImportRecord,
+    content: PackageContent,
+    report: ValidationReport,
+    now: datetime,
+    stored: list[sr_store.StoredFile],
+    packed: list[packed_files.PackedFile],
+    loose: list[BlobRef],
+) -> str:
     with service.engine.begin() as conn:
-        import_store.reference_blobs(conn, [(item.sha256, item.size) for item in stored], now)
+        if loose:
+            import_store.reference_blobs(conn, [(ref.sha256, ref.size) for ref in loose], now)
+        packed_files.record(conn, record.blob_sha256, packed, now)
         srn = format_srn(next_value(conn, "srn", service.settings.srn_start))
         finished = import_store.finish(
             conn,

@@ -16,6 +16,7 @@ from hws.st96.schemaset import SchemaSet, StructuralOnly
 from hws.st96.zipsafe import ZipLimits
 from hws.store.blobs import BlobStore
 from hws.store.jobs import JobQueue
+from hws.store.packed_files import StoredFiles
 
 
 class Recording(Protocol):
@@ -71,3 +72,5 @@ class Publishing(Protocol):
     def calendar(self) -> Clock: ...
     @property
     def blobs(self) -> BlobStore: ...
+    @property
+    def files(self) -> StoredFiles: ...

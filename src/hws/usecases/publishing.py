@@ -100,7 +100,7 @@ class Publisher:
         xml = next((f for f in files if f.kind == "ST96_XML"), None)
         if xml is None:
             return content
-        with self.service.blobs.open(xml.sha256) as handle:
+        with self.service.files.open(xml.sha256) as handle:
             return with_details(content, safexml.parse(handle.read()).getroot())
 
     def _registration(self, found: register.RegisteredApplication) -> writer.Registration:
@@ -182,7 +182,7 @@ class Publisher:
                 publication_date=self.schedule.publication_date(week),
                 registrations=inputs.registrations,
                 decisions=inputs.decisions,
-                open_blob=self.service.blobs.open,
+                open_blob=self.service.files.open,
             )
         )
 
@@ -197,7 +197,7 @@ class Publisher:
                 office=office,
                 publication_date=self.schedule.publication_date(week),
                 registrations=inputs.recorded(office),
-                open_blob=self.service.blobs.open,
+                open_blob=self.service.files.open,
             )
         )
 
