@@ -59,7 +59,11 @@ def test_a_bug_is_a_json_500_without_details(fast: TestClient, auth_service: Ser
     assert response.headers["cache-control"] == "no-store"
 
 
-_FORM_PIECES = st.sampled_from([*"ab=&%+ ;\x00", "%41", "%zz", "%e9", "%C3%A9", "==", "é", "2F", "3A"])
+#: the assertion type as ``urlencode`` sends it (the form reader looks it up, not decodes it)
+_ENCODED_TYPE = "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+_FORM_PIECES = st.sampled_from(
+    [*"ab=&%+ ;\x00", "%41", "%zz", "%e9", "%C3%A9", "==", "é", "2F", "3A", _ENCODED_TYPE, "=" + _ENCODED_TYPE + "&"]
+)
 
 
 @given(st.lists(_FORM_PIECES, max_size=40).map("".join), st.integers(0, 40))
@@ -84,3 +88,15 @@ def test_the_token_form_is_read_as_parse_qs_reads_it(text: str, fields: int) -> 
             assert exc.error == "invalid_request"
             got = "refused"
         assert got == expected
+
+
+def test_the_assertion_type_is_read_whatever_its_encoding() -> None:
+    from urllib.parse import parse_qs
+
+    from hws.api.oauth import _parse_form
+    from hws.auth.assertion import JWT_BEARER
+
+    for encoded in (_ENCODED_TYPE, _ENCODED_TYPE.lower(), JWT_BEARER, _ENCODED_TYPE + "%20", _ENCODED_TYPE + "+"):
+        body = f"client_assertion_type={encoded}".encode()
+        assert _parse_form(body) == parse_qs(body.decode(), keep_blank_values=True, strict_parsing=True)
+    assert _parse_form(f"t={_ENCODED_TYPE}".encode()) == {"t": [JWT_BEARER]}

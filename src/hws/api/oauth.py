@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote_plus, unquote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette._utils import get_route_path
@@ -110,6 +110,10 @@ def discovery_document(settings: Settings) -> dict[str, object]:
 #: at most this many fields in a token request (a form with more is refused)
 MAX_FORM_FIELDS = 32
 
+#: what ``unquote`` makes of the encoded values every token request sends (the assertion
+#: type, as ``urlencode`` encodes it), looked up instead of decoded each time
+_DECODED = {quote_plus(value, safe=""): value for value in (JWT_BEARER,)}
+
 
 def _parse_form(body: bytes) -> dict[str, list[str]]:
     """The form's fields, as ``parse_qs(text, keep_blank_values=True, strict_parsing=True,
@@ -131,7 +135,7 @@ def _parse_form(body: bytes) -> dict[str, list[str]]:
         if "%" in name or "+" in name:
             name = unquote(name.replace("+", " "))
         if "%" in value or "+" in value:
-            value = unquote(value.replace("+", " "))
+            value = _DECODED.get(value) or unquote(value.replace("+", " "))
         values = form.get(name)
         if values is None:
             form[name] = [value]
@@ -208,7 +212,7 @@ class TokenEndpoint:
             return
         _ISSUED.inc()
         TOKENS_ISSUED_BY(grant.client.client_id).inc()
-        await _send_json(send, 200, json.dumps(grant.body()).encode(), _nonce_header(service) if proofs else None)
+        await _send_json(send, 200, grant.json(), _nonce_header(service) if proofs else None)
 
 
 def build_router(settings: Settings) -> APIRouter:

@@ -93,7 +93,7 @@ class ClientLookup:
                 connection = self._thread.connection = raw.dbapi_connection
                 self._thread.pool = self._engine.pool
             try:
-                return tuple(tuple(row) for row in connection.execute(self._sql, params).fetchall())
+                return tuple(connection.execute(self._sql, params).fetchall())  # rows are tuples
             except Exception:
                 self._thread.connection = None  # a fresh connection next time
                 connection.close()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring_ascii as _json_string  # json.dumps's own string encoder
 from typing import Any
 
 from anyio.to_thread import run_sync
@@ -45,6 +45,15 @@ class TokenGrant:
             "expires_in": self.token.expires_in,
             "scope": self.token.scope,
         }
+
+    def json(self) -> bytes:
+        """``json.dumps(self.body()).encode()``, byte for byte, without the encoder's
+        generic walk (the token endpoint answers one per token)."""
+        token = self.token
+        return (
+            f'{{"access_token": {_json_string(token.value)}, "token_type": {_json_string(token.token_type)}, '
+            f'"expires_in": {int(token.expires_in)!r}, "scope": {_json_string(token.scope)}}}'
+        ).encode()
 
 
 @dataclass(frozen=True)
@@ -96,12 +105,10 @@ def issuance_row(
     """The issuance's audit row: what ``AuditEvent(at=at, actor=client_id,
     action="auth.token", outcome="issued", office=…, source=…, detail={"scope": …, "kid": …
     [, "jkt": …]}).row()`` gives, built directly (the detail's members are written in sorted
-    order, as ``row`` sorts them; every value is a string)."""
-    detail = (
-        {"jkt": proof.jkt, "kid": kid, "scope": " ".join(scopes)}
-        if proof is not None
-        else {"kid": kid, "scope": " ".join(scopes)}
-    )
+    order, as ``row`` sorts them; every value is a string, encoded as ``json.dumps``
+    encodes it)."""
+    members = f'"kid": {_json_string(kid)}, "scope": {_json_string(" ".join(scopes))}}}'
+    detail = f'{{"jkt": {_json_string(proof.jkt)}, {members}' if proof is not None else f"{{{members}"
     return {
         "at": at,
         "actor": client.client_id[:100],
@@ -110,7 +117,7 @@ def issuance_row(
         "target": None,
         "outcome": "issued",
         "source": str(address) if address else None,
-        "detail": json.dumps(detail),
+        "detail": detail,
     }
 
 
