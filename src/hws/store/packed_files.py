@@ -135,8 +135,12 @@ class _PackedReader(io.RawIOBase):
         return self._pos
 
     def _fill(self) -> bool:
-        """Have pending bytes, unless the file is at its end (then check it)."""
+        """Have pending bytes (at most a chunk: inflated in bounded steps), unless the file
+        is at its end (then check it)."""
         while not self._pending:
+            if self._inflater is not None and self._inflater.unconsumed_tail:
+                self._pending = self._inflater.decompress(self._inflater.unconsumed_tail, _CHUNK)
+                continue
             if self._left == 0:
                 tail = self._inflater.flush() if self._inflater is not None else b""
                 self._inflater = None
@@ -149,7 +153,7 @@ class _PackedReader(io.RawIOBase):
             if not chunk:
                 raise StoredFileCorrupt(errno.EIO, f"stored file {self._sha256}: its package ends before the file does")
             self._left -= len(chunk)
-            self._pending = self._inflater.decompress(chunk) if self._inflater is not None else chunk
+            self._pending = self._inflater.decompress(chunk, _CHUNK) if self._inflater is not None else chunk
         return True
 
     def _take(self, n: int) -> bytes:
