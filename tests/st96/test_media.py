@@ -228,3 +228,32 @@ def test_an_unreferenced_object_with_javascript_is_refused() -> None:
     at = document.index(b"xref")
     moved = (document[:at] + orphan + document[at:]).replace(b"startxref\n%d\n" % at, b"startxref\n%d\n" % (at + len(orphan)))
     assert codes("orphan.pdf", moved, "application/pdf") == ["file-active-content"]
+
+
+def test_javascript_inside_a_compressed_object_stream_is_refused() -> None:
+    """Objects packed in a compressed object stream are invisible to a byte scan: the
+    reader's own object list finds them."""
+    import pikepdf
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    pdf.Root.OpenAction = pdf.make_indirect(pikepdf.Dictionary(S=pikepdf.Name.JavaScript, JS=pikepdf.String("app.alert(1)")))
+    out = io.BytesIO()
+    pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate, compress_streams=True)
+    data = out.getvalue()
+    assert b"/JavaScript" not in data and b"/ObjStm" in data  # packed and deflated
+    problems = media.check("packed.pdf", data, "application/pdf")
+    assert [p.code for p in problems] == ["file-active-content"]
+    assert "/JS" in problems[0].message or "JavaScript" in problems[0].message
+
+
+def test_a_direct_action_nested_in_a_page_is_refused() -> None:
+    """An action written inside another object (no object of its own) is still seen."""
+    import pikepdf
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    pdf.pages[0].obj.AA = pikepdf.Dictionary(O=pikepdf.Dictionary(S=pikepdf.Name.Launch, F=pikepdf.String("calc.exe")))
+    out = io.BytesIO()
+    pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate)
+    assert codes("nested.pdf", out.getvalue(), "application/pdf") == ["file-active-content"]

@@ -7,7 +7,7 @@ a pixel limit, and end where the format says it ends; a PDF must parse, have a p
 end with ``%%EOF`` and carry no JavaScript, launch action or embedded file; and no
 file may carry HTML or script markup near its start, where browsers sniff.
 
-Pure: bytes in, problems out (Pillow and pypdf do the decoding). Never raises for bad
+Pure: bytes in, problems out (Pillow and pikepdf, qpdf's Python binding, do the decoding). Never raises for bad
 input.
 """
 
@@ -18,14 +18,11 @@ import re
 import struct
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
 from hws.st96.problems import Location, Problem
-
-if TYPE_CHECKING:  # imported where used: pypdf is loaded only for a PDF
-    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
 #: the most pixels a reproduction may have: 40 megapixels, ten times WIPO's largest
 #: target (3780 × 3780 px, 16 cm at 600 dpi); a decompression bomb is refused before
@@ -48,6 +45,8 @@ _PDF_NAMES = re.compile(rb"/(?:JavaScript|JS|Launch|EmbeddedFiles?|RichMedia|XFA
 #: stream data (images, fonts, compressed content): binary, where those names occur by chance
 _PDF_STREAM_DATA = re.compile(rb"\bstream\r?\n.*?\bendstream\b", re.DOTALL)
 _PDF_MAX_OBJECTS = 200_000
+#: dictionaries and arrays visited, nested ones included
+_PDF_MAX_NODES = 1_000_000
 
 _WHAT = {"JPEG": "a JPEG image", "PNG": "a PNG image"}
 _FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
@@ -197,14 +196,13 @@ def _png_end(data: bytes) -> int | None:
 
 
 def load_pdf_reader() -> None:
-    """Import the PDF reader now (about 0.3 s of CPU) rather than inside the first
-    package's validation; the CLI does not pay for it at start-up."""
-    import pypdf  # noqa: F401
+    """Import the PDF reader now rather than inside the first package's validation; the
+    CLI does not pay for it at start-up."""
+    import pikepdf  # noqa: F401
 
 
 def _check_pdf(name: str, data: bytes, where: Location) -> list[Problem]:
-    from pypdf import PdfReader
-    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+    import pikepdf
 
     not_pdf = _NOT_WHAT_NAMED["application/pdf"]
     tail = data.rstrip(b" \t\r\n\x00")
@@ -219,21 +217,22 @@ def _check_pdf(name: str, data: bytes, where: Location) -> list[Problem]:
             )
         ]
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            reader = PdfReader(io.BytesIO(data), strict=False)
-            if reader.is_encrypted:
+        # qpdf (through pikepdf) reads the file; a damaged cross-reference table is
+        # rebuilt by scanning, as readers do, so the objects checked are those a reader finds
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            if pdf.is_encrypted:
                 return [Problem(not_pdf, f"{name!r} is an encrypted PDF; send it unencrypted", where)]
-            root = reader.trailer.get("/Root")
-            catalog = root.get_object() if root is not None else None
-            if not isinstance(catalog, DictionaryObject) or catalog.get("/Type") != "/Catalog":
+            catalog = pdf.trailer.get("/Root")
+            if not isinstance(catalog, pikepdf.Dictionary) or catalog.get("/Type") != pikepdf.Name.Catalog:
                 return [Problem(not_pdf, f"{name!r} is named like a PDF but has no document catalog", where)]
-            if len(reader.pages) < 1:
+            if len(pdf.pages) < 1:
                 return [Problem(not_pdf, f"{name!r} is named like a PDF but has no page", where)]
-            found = _active_content(reader.trailer, DictionaryObject, ArrayObject, IndirectObject)
-    except Exception as exc:  # pypdf raises many kinds on hostile input
+            found = _active_content(pdf)
+    except pikepdf.PasswordError:
+        return [Problem(not_pdf, f"{name!r} is an encrypted PDF; send it unencrypted", where)]
+    except Exception as exc:  # qpdf raises many kinds on hostile input
         return [Problem(not_pdf, f"{name!r} is named like a PDF but does not parse as one ({_reason(exc)})", where)]
-    if found is None:  # also in objects nothing references (a reader rebuilding the file may find them)
+    if found is None:  # also in objects no cross-reference lists (a reader rebuilding the file may find them)
         raw = _PDF_NAMES.search(_PDF_STREAM_DATA.sub(b"stream endstream", data))
         found = raw.group(0).decode("latin-1") if raw else None
     if found is not None:
@@ -248,39 +247,41 @@ def _check_pdf(name: str, data: bytes, where: Location) -> list[Problem]:
     return []
 
 
-def _active_content(
-    trailer: Any, dictionary: type[DictionaryObject], array: type[ArrayObject], indirect: type[IndirectObject]
-) -> str | None:
-    """The first JavaScript, launch action or embedded file reachable from the trailer."""
-    seen: set[tuple[int, int]] = set()
-    stack: list[Any] = [trailer]
+def _active_content(pdf: Any) -> str | None:
+    """The first JavaScript, launch action or embedded file among every object of the file
+    (those in object streams included) and the trailer, direct objects nested in them
+    included (an indirect one is among the file's objects: checked once)."""
+    import pikepdf
+
+    objects = pdf.objects
+    if len(objects) > _PDF_MAX_OBJECTS:
+        return "more objects than can be checked"
+    stack: list[Any] = [pdf.trailer, *objects]
     visited = 0
     while stack:
         node = stack.pop()
-        if isinstance(node, indirect):
-            ref = (node.idnum, node.generation)
-            if ref in seen:
-                continue
-            seen.add(ref)
-            node = node.get_object()
         visited += 1
-        if visited > _PDF_MAX_OBJECTS:
+        if visited > _PDF_MAX_NODES:
             return "more objects than can be checked"
-        if isinstance(node, dictionary):
-            for key in node:
-                if key in _PDF_ACTIVE_KEYS:
-                    return str(key)
-            if node.get("/S") in _PDF_ACTIVE_ACTIONS:
-                return f"action {node.get('/S')}"
-            if node.get("/Subtype") in _PDF_ACTIVE_SUBTYPES:
-                return f"annotation {node.get('/Subtype')}"
-            stack.extend(_children(node.values()))
-        elif isinstance(node, array):
-            stack.extend(_children(node))
+        if isinstance(node, pikepdf.Stream):
+            node = node.stream_dict
+        if isinstance(node, pikepdf.Dictionary):
+            keys = set(node.keys())
+            active = keys & _PDF_ACTIVE_KEYS
+            if active:
+                return min(active)
+            if "/S" in keys and str(node["/S"]) in _PDF_ACTIVE_ACTIONS:
+                return f"action {node['/S']}"
+            if "/Subtype" in keys and str(node["/Subtype"]) in _PDF_ACTIVE_SUBTYPES:
+                return f"annotation {node['/Subtype']}"
+            stack.extend(_nested(node.values(), pikepdf))
+        elif isinstance(node, pikepdf.Array):
+            stack.extend(_nested(node, pikepdf))
     return None
 
 
-def _children(values: Any) -> Iterator[Any]:
+def _nested(values: Any, pikepdf: Any) -> Iterator[Any]:
+    """The direct dictionaries, arrays and streams among ``values``."""
     for value in values:
-        if not isinstance(value, (str, bytes, int, float)):
+        if isinstance(value, (pikepdf.Dictionary, pikepdf.Array, pikepdf.Stream)) and not value.is_indirect:
             yield value
