@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -97,5 +98,31 @@ def test_the_issuance_audit_row_reads_back_as_written(tmp_path: Path, database_u
             "127.0.0.1",
         )
         assert row.detail == event.row()["detail"]
+    finally:
+        service.close()
+
+
+def test_a_loop_closed_before_its_leader_hands_over_does_not_stall_the_others(tmp_path: Path, sqlite_url: str) -> None:
+    """An async leader hands its turn over at the end of its loop's pass; a loop stopped
+    and closed before that pass ends still hands it over (its use is committed), so the
+    next caller of the group is not left waiting."""
+    service = make_service(tmp_path, sqlite_url)
+    try:
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(assertion_uses.record_first_use_async(service.engine, "c" * 64, 2000, 1000))
+        loop.call_soon(loop.stop)  # one pass: the leader schedules its hand-over, which never runs
+        loop.run_forever()
+        assert not task.done()
+        loop.close()
+        results: list[bool] = []
+        later = threading.Thread(
+            target=lambda: results.append(assertion_uses.record_first_use(service.engine, "d" * 64, 2000, 1000)),
+            daemon=True,  # left behind if the group stalls: the assertion below fails instead of hanging
+        )
+        later.start()
+        later.join(timeout=30)
+        assert results == [True]
+        assert assertion_uses.record_first_use(service.engine, "c" * 64, 2000, 1000) is False  # committed
+        del task
     finally:
         service.close()

@@ -459,7 +459,7 @@ class _GroupCommit:
             if not use.done:  # this call's turn; the commit goes on even if the caller goes
                 use.leading = True
                 use.future = loop.create_future()
-                self._hand_over(engine, use)
+                loop.call_soon(_HandOver(self, engine, use))  # at the end of this pass (see _HandOver)
                 await use.future
         except asyncio.CancelledError:
             if use.leading:
@@ -474,6 +474,31 @@ class _GroupCommit:
                 self._hand_over(engine, use)
             raise
         return use.outcome()
+
+
+class _HandOver:
+    """An async leader's hand-over to the commit thread, run by its event loop once the
+    callbacks that were ready when it was scheduled have run: the other requests that
+    loop answers in the same pass join this group instead of each starting a transaction
+    of their own (the group commit is flushed at the end of the loop's pass), and the
+    commit thread does not take the interpreter from the loop in the middle of that pass.
+    Nothing is answered before its own commit, as before.
+
+    Should the loop be closed before it runs it (its ready callbacks dropped), the turn is
+    handed over when this object is released, so the group is never left waiting."""
+
+    __slots__ = ("engine", "group", "pending", "use")
+
+    def __init__(self, group: _GroupCommit, engine: Engine, use: _Use) -> None:
+        self.group, self.engine, self.use, self.pending = group, engine, use, True
+
+    def __call__(self) -> None:
+        if self.pending:
+            self.pending = False
+            self.group._hand_over(self.engine, self.use)
+
+    def __del__(self) -> None:
+        self()
 
 
 _GROUPS: weakref.WeakKeyDictionary[Engine, _GroupCommit] = weakref.WeakKeyDictionary()
