@@ -72,7 +72,7 @@ def _against_the_register(service: Importing, report: ValidationReport) -> Valid
 
 def process_import(service: Importing, job: Job) -> str:
     """Handle one ``import`` job; returns the import's final status."""
-    record = import_store.get(service.engine, job.ref)
+    record = import_store.get(service.reader, job.ref)  # a read: no write lock (SQLite)
     if record is None:
         raise RuntimeError(f"import {job.ref} has no row")
     if record.status != import_store.PENDING:
