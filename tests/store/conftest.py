@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from hws.domain.clock import FixedClock
+from hws.service import Service
 from tests.conftest import make_service
 
 
@@ -31,3 +32,18 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_url: str) -> I
 def both_engines(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Iterator[Engine]:
     """SQLite and PostgreSQL (each with its own dialect's statements)."""
     yield from _engine(request, tmp_path, database_url)
+
+
+@pytest.fixture
+def s3_service(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
+    """A service on SQLite whose blobs are in a bucket of their own (moto on loopback)."""
+    from tests.support.s3 import CREDENTIALS, moto_endpoint, new_bucket
+
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    service = make_service(
+        tmp_path, sqlite_url, worker_threads=0, scheduler=False,
+        blob_store="s3", s3_bucket=new_bucket(), s3_endpoint_url=moto_endpoint(),
+    )  # fmt: skip
+    yield service
+    service.close()

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from hws.service import Service
 from hws.st96.zipsafe import EntrySpan, ZipLimits, read_zip
 from hws.store import packed_files
 from hws.store.blobs import BlobNotFound, BlobStore, FilesystemBlobStore
@@ -177,28 +178,18 @@ def test_an_unknown_method_is_refused(engine: Engine, tmp_path: Path) -> None:
         StoredFiles(engine, blobs).open("ab" * 32)
 
 
-def test_read_from_a_package_on_s3(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_from_a_package_on_s3(s3_service: Service) -> None:
     """On object storage the file is read by ranged GETs of its package."""
     from hws.store.s3 import S3BlobStore
-    from tests.conftest import make_service
-    from tests.support.s3 import CREDENTIALS, moto_endpoint, new_bucket
 
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    service = make_service(
-        tmp_path, sqlite_url, worker_threads=0, scheduler=False,
-        blob_store="s3", s3_bucket=new_bucket(), s3_endpoint_url=moto_endpoint(),
-    )  # fmt: skip
-    try:
-        assert isinstance(service.blobs, S3BlobStore)
-        data = os.urandom(70_000) + b"b" * 200_000
-        _package, recorded = store_package(
-            service.engine, service.blobs, zip_of({"doc.pdf": (data, zipfile.ZIP_DEFLATED), "x.xml": (b"<x/>", 0)})
-        )
-        assert read(service.files, recorded["doc.pdf"].sha256) == data
-        assert read(service.files, recorded["x.xml"].sha256) == b"<x/>"
-        with service.files.open(recorded["doc.pdf"].sha256) as handle:
-            handle.seek(69_990)
-            assert handle.read(20) == data[69_990:70_010]
-    finally:
-        service.close()
+    service = s3_service
+    assert isinstance(service.blobs, S3BlobStore)
+    data = os.urandom(70_000) + b"b" * 200_000
+    _package, recorded = store_package(
+        service.engine, service.blobs, zip_of({"doc.pdf": (data, zipfile.ZIP_DEFLATED), "x.xml": (b"<x/>", 0)})
+    )
+    assert read(service.files, recorded["doc.pdf"].sha256) == data
+    assert read(service.files, recorded["x.xml"].sha256) == b"<x/>"
+    with service.files.open(recorded["doc.pdf"].sha256) as handle:
+        handle.seek(69_990)
+        assert handle.read(20) == data[69_990:70_010]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from hws.config import Settings
-from hws.service import create_blob_store
+from hws.service import Service, create_blob_store
 from hws.store.blobs import BlobNotFound
 from hws.store.s3 import MiB, S3BlobReader, S3BlobStore
 from tests.support.s3 import CREDENTIALS, moto_endpoint, new_bucket, s3_client
@@ -240,35 +240,26 @@ def test_settings_choose_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert os.environ["AWS_ACCESS_KEY_ID"] == "testing"
 
 
-def test_orphan_sweep_on_s3(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_orphan_sweep_on_s3(s3_service: Service) -> None:
     """The worker's sweep works unchanged on S3: unreferenced blobs and stale uploads go,
     referenced blobs stay (no lock: the grace period alone keeps fresh blobs)."""
     from datetime import UTC, datetime
 
     from hws.store import imports as import_store
     from hws.worker.maintenance import sweep_orphans
-    from tests.conftest import make_service
 
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    service = make_service(
-        tmp_path, sqlite_url, worker_threads=0, scheduler=False,
-        blob_store="s3", s3_bucket=new_bucket(), s3_endpoint_url=moto_endpoint(),
-    )  # fmt: skip
-    try:
-        store = service.blobs
-        assert isinstance(store, S3BlobStore)
-        kept, orphan = store.put_bytes(b"referenced"), store.put_bytes(b"orphan")
-        with service.engine.begin() as conn:
-            import_store.reference_blob(conn, kept.sha256, kept.size, datetime.now(UTC))
-        store.writer().write(b"u" * (8 * MiB))  # a crashed upload
-        assert sweep_orphans(service) == {"blobs": 0, "temporary": 0}  # all within the grace
-        time.sleep(1.1)
-        assert sweep_orphans(service, grace=0) == {"blobs": 1, "temporary": 1}
-        assert store.exists(kept.sha256) and not store.exists(orphan.sha256)
-        assert uploads(store) == []
-    finally:
-        service.close()
+    service = s3_service
+    store = service.blobs
+    assert isinstance(store, S3BlobStore)
+    kept, orphan = store.put_bytes(b"referenced"), store.put_bytes(b"orphan")
+    with service.engine.begin() as conn:
+        import_store.reference_blob(conn, kept.sha256, kept.size, datetime.now(UTC))
+    store.writer().write(b"u" * (8 * MiB))  # a crashed upload
+    assert sweep_orphans(service) == {"blobs": 0, "temporary": 0}  # all within the grace
+    time.sleep(1.1)
+    assert sweep_orphans(service, grace=0) == {"blobs": 1, "temporary": 1}
+    assert store.exists(kept.sha256) and not store.exists(orphan.sha256)
+    assert uploads(store) == []
 
 
 def test_staging_is_local_scratch_not_the_bucket(store: S3BlobStore) -> None:

@@ -178,74 +178,65 @@ def _open_request(
             )
             for name, ref in refs.items()
         ]
-        return _commit_request(service, job, record, content, report, now, stored, packed, written)
-
-
-def _commit_request(
-    service: Importing,
-    job: Job,
-    record: import_store.ImportRecord,
-    content: PackageContent,
-    report: ValidationReport,
-    now: datetime,
-    stored: list[sr_store.StoredFile],
-    packed: list[packed_files.PackedFile],
-    loose: list[BlobRef],
-) -> str:
-    with service.engine.begin() as conn:
-        if loose:
-            import_store.reference_blobs(conn, [(ref.sha256, ref.size) for ref in loose], now)
-        packed_files.record(conn, record.blob_sha256, packed, now)
-        srn = format_srn(next_value(conn, "srn", service.settings.srn_start))
-        finished = import_store.finish(
-            conn,
-            record.import_id,
-            status=import_store.IMPORTED,
-            now=now,
-            transaction=content.transaction.value,
-            office_reference=content.office_reference,
-            srn=srn,
-            problems=[p.to_dict() for p in report.warnings] or None,
+        with service.engine.begin() as conn:
+            if written:
+                import_store.reference_blobs(conn, [(ref.sha256, ref.size) for ref in written], now)
+            packed_files.record(conn, record.blob_sha256, packed, now)
+            srn = format_srn(next_value(conn, "srn", service.settings.srn_start))
+            finished = import_store.finish(
+                conn,
+                record.import_id,
+                status=import_store.IMPORTED,
+                now=now,
+                transaction=content.transaction.value,
+                office_reference=content.office_reference,
+                srn=srn,
+                problems=[p.to_dict() for p in report.warnings] or None,
+            )
+            if not finished:  # another worker finished it meanwhile: undo our allocation
+                conn.rollback()
+                with service.engine.begin() as done:
+                    service.jobs.complete(done, job)
+                current = import_store.get(service.engine, record.import_id)
+                assert current is not None  # finished by the other worker, never deleted
+                return current.status
+            sr_store.create(
+                conn,
+                srn=srn,
+                import_id=record.import_id,
+                client_id=record.client_id,
+                content=content,
+                files=stored,
+                now=now,
+            )
+            audit.record(conn, audit.AuditEvent(
+                at=now, actor="worker", office=record.office, action="import.imported", target=record.import_id,
+                detail={"srn": srn, "transaction": content.transaction.value},
+            ))  # fmt: skip
+            notifications.import_finished(
+                conn,
+                service,
+                import_id=record.import_id,
+                office=record.office,
+                status=import_store.IMPORTED,
+                at=now,
+                transaction=content.transaction.value,
+                office_reference=content.office_reference,
+                srn=srn,
+                problems=[p.to_dict() for p in report.warnings],
+            )
+            if service.settings.examination == "auto":
+                enqueue_examination(conn, service, srn)
+            service.jobs.complete(conn, job)
+        metrics.import_finished(metrics.IMPORTED)
+        metrics.status_changed(None, sr_store.UNDEFINED)
+        log.info(
+            "import accepted",
+            extra={
+                "event": "import.imported",
+                "import_id": record.import_id,
+                "srn": srn,
+                "transaction": content.transaction.value,
+            },
         )
-        if not finished:  # another worker finished it meanwhile: undo our allocation
-            conn.rollback()
-            with service.engine.begin() as done:
-                service.jobs.complete(done, job)
-            current = import_store.get(service.engine, record.import_id)
-            assert current is not None  # finished by the other worker, never deleted
-            return current.status
-        sr_store.create(
-            conn,
-            srn=srn,
-            import_id=record.import_id,
-            client_id=record.client_id,
-            content=content,
-            files=stored,
-            now=now,
-        )
-        audit.record(conn, audit.AuditEvent(
-            at=now, actor="worker", office=record.office, action="import.imported", target=record.import_id,
-            detail={"srn": srn, "transaction": content.transaction.value},
-        ))  # fmt: skip
-        notifications.import_finished(
-            conn,
-            service,
-            import_id=record.import_id,
-            office=record.office,
-            status=import_store.IMPORTED,
-            at=now,
-            transaction=content.transaction.value,
-            office_reference=content.office_reference,
-            srn=srn,
-            problems=[p.to_dict() for p in report.warnings],
-        )
-        if service.settings.examination == "auto":
-            enqueue_examination(conn, service, srn)
-        service.jobs.complete(conn, job)
-    metrics.import_finished(metrics.IMPORTED)
-    metrics.status_changed(None, sr_store.UNDEFINED)
-    log.info(
-        "import accepted",
-        extra={"event": "import.imported", "import_id": record.import_id, "srn": srn, "transaction": content.transaction.value},
-    )
-    return import_store.IMPORTED
+        return import_store.IMPORTED
