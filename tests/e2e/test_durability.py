@@ -179,6 +179,8 @@ def check_state(state: Audit, acknowledged: dict[str, Package]) -> None:
     # Blobs: a row for every file, a file for every row, no temporary upload left.
     assert not state.orphan_files, f"blob files without a row: {sorted(state.orphan_files)}"
     assert not state.missing_files, f"blob rows without a file: {sorted(state.missing_files)}"
+    if any(row["status"] == IMPORTED for row in state.imports.values()):  # kept inside their packages
+        assert state.packed and set(state.packed.values()) <= {row["blob"] for row in state.imports.values()}, state.summary()
     assert not state.tmp_files, f"temporary uploads left: {state.tmp_files}"
     assert {row["blob"] for row in state.imports.values()} <= state.blob_rows
 

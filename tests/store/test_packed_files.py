@@ -193,3 +193,9 @@ def test_read_from_a_package_on_s3(s3_service: Service) -> None:
     with service.files.open(recorded["doc.pdf"].sha256) as handle:
         handle.seek(69_990)
         assert handle.read(20) == data[69_990:70_010]
+        reader = handle.raw._package  # type: ignore[attr-defined]
+    assert reader.requests >= 1 and reader.fetched <= recorded["doc.pdf"].span.size  # the span only, no HEAD
+    small = service.files.open(recorded["x.xml"].sha256)
+    small.read()
+    assert small.raw._package.requests == 1  # type: ignore[attr-defined]  # one GET for a small file
+    small.close()

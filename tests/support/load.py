@@ -265,10 +265,12 @@ class Audit:
     imports: dict[str, dict[str, Any]]  # import_id → {status, srn, blob}
     jobs: list[dict[str, Any]]  # {id, ref, status, attempts}
     service_requests: list[dict[str, Any]]  # {srn, import_id}
-    blob_rows: set[str]
+    blob_rows: set[str]  # rows of blobs that are files of their own
     blob_files: set[str]
     tmp_files: list[str]
     srn_counter: int | None = None
+    #: files kept inside their package (``packed_in``): file digest → the package's digest
+    packed: dict[str, str] = field(default_factory=dict)
 
     @property
     def orphan_files(self) -> set[str]:
@@ -277,8 +279,10 @@ class Audit:
 
     @property
     def missing_files(self) -> set[str]:
-        """``blobs`` rows whose file is gone."""
-        return self.blob_rows - self.blob_files
+        """``blobs`` rows whose file is gone, and files kept inside a package that is gone
+        (or has no row of its own)."""
+        gone = {sha for sha, package in self.packed.items() if package not in self.blob_files & self.blob_rows}
+        return (self.blob_rows - self.blob_files) | gone
 
     def import_statuses(self) -> Counter[str]:
         return Counter(row["status"] for row in self.imports.values())
@@ -308,6 +312,7 @@ class Audit:
             "blob_files": len(self.blob_files),
             "orphan_files": len(self.orphan_files),
             "missing_files": len(self.missing_files),
+            "packed_files": len(self.packed),
             "tmp_files": len(self.tmp_files),
         }
 
@@ -336,13 +341,18 @@ def audit(database_url: str, data_dir: Path) -> Audit:
                 {"srn": r.srn, "import_id": r.import_id}
                 for r in conn.execute(select(service_requests.c.srn, service_requests.c.import_id))
             ]
-            blob_rows = set(conn.execute(select(blobs.c.sha256)).scalars())
+            blob_rows, packed = set(), {}
+            for sha, package in conn.execute(select(blobs.c.sha256, blobs.c.packed_in)):
+                if package is None:
+                    blob_rows.add(sha)
+                else:
+                    packed[sha] = package
     finally:
         engine.dispose()
     root = data_dir / "blobs"
     files = {p.name for p in (root / "sha256").glob("*/*/*") if p.is_file()}
     tmp = sorted(p.name for p in (root / "tmp").iterdir()) if (root / "tmp").is_dir() else []
-    return Audit(import_rows, job_rows, srs, blob_rows, files, tmp)
+    return Audit(import_rows, job_rows, srs, blob_rows, files, tmp, packed=packed)
 
 
 class JobProbe:

@@ -69,6 +69,11 @@ class BlobStore(Protocol):
 
     def open(self, sha256: str) -> BinaryIO: ...
 
+    def open_span(self, sha256: str, offset: int, length: int) -> BinaryIO:
+        """The blob for reading ``length`` bytes from ``offset`` (a file kept inside a
+        package): seekable; what lies beyond the span may not be readable."""
+        ...
+
     def local_path(self, sha256: str) -> Path | None: ...
 
     def exists(self, sha256: str) -> bool: ...
@@ -349,6 +354,9 @@ class FilesystemBlobStore:
             return open(self.path_for(sha256), "rb")  # the caller closes it
         except FileNotFoundError:
             raise BlobNotFound(sha256) from None
+
+    def open_span(self, sha256: str, offset: int, length: int) -> BinaryIO:
+        return self.open(sha256)  # a seek away on disk
 
     def local_path(self, sha256: str) -> Path | None:
         path = self.path_for(sha256)

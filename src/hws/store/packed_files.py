@@ -8,7 +8,7 @@ validation read them — instead of being written, fsynced and renamed into the 
 as a file of its own. Files stay addressed by their own SHA-256 everywhere else.
 
 :class:`StoredFiles` opens a stored file by its digest, wherever its bytes are: a packed
-file is read from its package (a seek on disk, a ranged GET on S3), inflated as it is
+file is read from its package (a seek on disk, ranged GETs of its span alone on S3), inflated as it is
 read, and its SHA-256 checked when read to the end — bytes that differ raise, never pass.
 A blob with no row, or a row without a span, is a file of its own in the blob store.
 
@@ -212,5 +212,5 @@ class StoredFiles:
         if found is None:
             return self._blobs.open(sha256)
         package, file = found
-        raw = _PackedReader(self._blobs.open(package), file)
+        raw = _PackedReader(self._blobs.open_span(package, file.span.offset, file.span.size), file)
         return cast(BinaryIO, io.BufferedReader(raw, _CHUNK))
