@@ -216,8 +216,8 @@ _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # local file header (APPNOTE 4.3.7),
 
 def _span(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> EntrySpan:
     """The entry's data span, from its local header (whose name and extra field may differ
-    in length from the central directory's; zipfile has already checked the name)."""
-    assert zf.fp is not None  # open: the entry was just read
+    in length from the central directory's; zipfile checks the name when it reads it)."""
+    assert zf.fp is not None  # the archive is open
     zf.fp.seek(info.header_offset)
     header = _LOCAL_HEADER.unpack(zf.fp.read(_LOCAL_HEADER.size))
     name_length, extra_length = header[9], header[10]
@@ -423,18 +423,30 @@ def _read_all(zf: zipfile.ZipFile, limits: ZipLimits, result: ZipContent) -> Non
     budget = limits.max_total_bytes
     for info in readable:
         try:
+            # the span first: zipfile then reads the same local header again, from the
+            # source's buffer (on S3, no second ranged GET)
+            span = _span(zf, info)
             data = _read_entry(zf, info, limits, budget)
         except EntryRefused as stop:
             result.problems.append(stop.problem)
             if stop.fatal:
                 return
             continue
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            OSError,
+            ValueError,
+            NotImplementedError,
+            RuntimeError,
+            struct.error,
+        ) as exc:
             result.problems.append(Problem("zip-corrupt", f"entry cannot be read: {exc}", Location(entry=info.filename)))
             continue
         budget -= len(data)
         result.files[info.filename] = data
-        result.spans[info.filename] = _span(zf, info)
+        result.spans[info.filename] = span
 
     if not infos or all(_is_dir(i) for i in infos):
         result.problems.append(Problem("zip-no-files", "the archive holds no files; put the XML and its documents in it"))

@@ -135,12 +135,11 @@ def process_import(service: Importing, job: Job) -> str:
 
 
 def _files(
-    service: Importing, content: PackageContent, report: ValidationReport
+    service: Importing, content: PackageContent, report: ValidationReport, loose: list[str]
 ) -> tuple[dict[str, BlobRef], list[packed_files.PackedFile], list[BlobRef]]:
     """Every file's digest and size, in package order; the files kept inside the stored
-    package (their spans, as validation read them); and those written as blobs of their
-    own (none, unless a file's span is unknown)."""
-    loose = [name for name in content.files if name not in report.spans]
+    package (their spans, as validation read them); and the ``loose`` ones (no span known:
+    none, as a rule) written as blobs of their own."""
     written = dict(zip(loose, service.blobs.put_many([content.files[n] for n in loose]), strict=True)) if loose else {}
     refs: dict[str, BlobRef] = {}
     packed: list[packed_files.PackedFile] = []
@@ -165,9 +164,9 @@ def _open_request(
     # The files stay inside the stored package (durable since its 202): recorded by their
     # spans, not copied out. A file whose span is unknown is written as a blob of its own,
     # safe from the orphan sweeper until the rows referencing it commit.
-    loose = any(name not in report.spans for name in content.files)
+    loose = [name for name in content.files if name not in report.spans]
     with service.blobs.referencing() if loose else nullcontext():
-        refs, packed, written = _files(service, content, report)
+        refs, packed, written = _files(service, content, report, loose)
         stored = [
             sr_store.StoredFile(
                 name,
