@@ -47,6 +47,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql.dml import Insert
 
+from hws.store.sqlite_writers import WriterConnection
 from hws.store.tables import assertion_uses, audit_events
 
 log = logging.getLogger("hws.store")
@@ -338,10 +339,13 @@ class _GroupCommit:
                 raw.detach()
                 self._connection, self._pool = raw.dbapi_connection, engine.pool
             connection = self._connection
-            connection.execute("BEGIN IMMEDIATE")
+            if isinstance(connection, WriterConnection):  # after this process's other writers
+                connection.begin_immediate()
+            else:
+                connection.execute("BEGIN IMMEDIATE")
             try:
                 _record_all_sqlite(connection, engine.dialect, batch)
-                connection.execute("COMMIT")
+                connection.commit()
             except BaseException:
                 self._drop_connection()  # closing rolls back what was not committed
                 raise

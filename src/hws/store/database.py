@@ -10,6 +10,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from hws.store.sqlite_writers import BUSY_SECONDS, WriterConnection
+
 #: Seconds to wait for a PostgreSQL connection before giving up.
 CONNECT_TIMEOUT = 5
 POSTGRES_LIBPQ_DEFAULTS: dict[str, int] = {
@@ -40,13 +42,18 @@ READ_ONLY = "hws_read_only"
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    # Take the write lock at BEGIN so concurrent writers queue on busy_timeout
-    # instead of failing with "database is locked" on lock upgrade. Transactions
-    # marked read-only start DEFERRED: a WAL snapshot that neither takes nor waits
-    # for the write lock.
+    # Take the write lock at BEGIN so concurrent writers queue instead of failing with
+    # "database is locked" on lock upgrade: this process's threads on its writers' lock
+    # (``sqlite_writers``: SQLite's busy handler sleeps between tries), other processes
+    # on busy_timeout. Transactions marked read-only start DEFERRED: a WAL snapshot
+    # that neither takes nor waits for the write lock.
     if conn.get_execution_options().get(READ_ONLY):
         conn.exec_driver_sql("BEGIN")
-    else:
+        return
+    driver = conn.connection.dbapi_connection
+    if isinstance(driver, WriterConnection):
+        driver.begin_immediate()
+    else:  # a connection made some other way (a custom creator): SQLite's locking alone
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -72,7 +79,12 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             parsed,
-            connect_args={"check_same_thread": False, "timeout": 15, "isolation_level": None},
+            connect_args={
+                "check_same_thread": False,
+                "timeout": BUSY_SECONDS,
+                "isolation_level": None,
+                "factory": WriterConnection,
+            },
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=False,
