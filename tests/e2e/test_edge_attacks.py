@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -302,6 +303,36 @@ def test_an_upload_that_stalls_is_cut_with_408(impatient_server, tmp_path) -> No
     assert b"request-timeout" in received
     time.sleep(0.5)
     assert _audit(server, "request.submitted") == []
+
+
+def test_a_body_sent_in_uneven_pieces_is_stored_byte_for_byte(server, tmp_path) -> None:
+    """``hws serve`` hands the socket's chunks to the application without uvicorn's two
+    copies (``HeaderDeadlineProtocol.on_body``): chunks that arrive one at a time and
+    chunks that pile up before the application reads them must both come out whole and
+    in order — the receipt names the body's size and sha-256."""
+    client_id, key = _enrol(server, tmp_path, "local", "127.0.0.1/32")
+    token = httpx.post(server.token_endpoint, data=_token_form(server, client_id, key)).json()["access_token"]
+    data = os.urandom(5 * 1024 * 1024 + 7)
+    head = (
+        f"POST /webservices/api/v1/request HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/zip\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head)
+        sent, step = 0, 0
+        while sent < len(data):
+            size = (1 + step * 997) % 3000 + 1 if step % 3 else 1024 * 1024  # small pieces, then a pile
+            sock.sendall(data[sent : sent + size])
+            sent += size
+            step += 1
+            if step % 3 == 1:
+                time.sleep(0.002)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 202 "), received[:600]
+    digest = hashlib.sha256(data).hexdigest()
+    assert f"sha-256:{digest}".encode() in received and f">{len(data)}<".encode() in received, received[:2000]
 
 
 def test_serve_against_an_unreachable_database_exits_with_one_clear_line(tmp_path) -> None:
