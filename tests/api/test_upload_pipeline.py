@@ -180,6 +180,53 @@ def test_a_small_body_whose_write_fails_is_aborted_and_raised(
     assert leftovers(store) == [] and upload_threads() == []
 
 
+def test_a_body_slower_in_all_than_the_idle_timeout_is_received(store: FilesystemBlobStore) -> None:
+    """The idle timeout bounds each wait for the next chunk, not the whole body."""
+    data = os.urandom(20 * 4096)
+    messages: list[dict[str, Any] | float] = []
+    for message in body(chunks_of(data, 4096)):
+        messages += [0.02, message]  # 20 chunks, 0.4 s in all, each within 0.1 s
+    writer = store.writer()
+    asyncio.run(upload.receive(request_of(messages), writer, limit=MiB, idle_timeout=0.1))
+    assert writer.hexdigest() == hashlib.sha256(data).hexdigest()
+    writer.abort()
+
+
+def test_a_slow_disk_is_not_an_idle_client(store: FilesystemBlobStore) -> None:
+    """Time spent waiting for the writer (a full queue) is not counted as the client's
+    silence: each block's write takes longer than the idle timeout, the chunks come at
+    once, and the body is received."""
+    writer = store.writer()
+    real_write = writer.write
+
+    def slow_write(data: bytes) -> None:
+        threading.Event().wait(0.08)
+        real_write(data)
+
+    writer.write = slow_write  # type: ignore[method-assign]
+    data = os.urandom((upload.QUEUE_BLOCKS + 4) * upload.BLOCK_BYTES)
+    asyncio.run(upload.receive(request_of(body(chunks_of(data, 64 * 1024))), writer, limit=64 * MiB, idle_timeout=0.03))
+    assert writer.size == len(data) and writer.hexdigest() == hashlib.sha256(data).hexdigest()
+    writer.abort()
+    assert leftovers(store) == [] and upload_threads() == []
+
+
+def test_a_cancellation_during_a_wait_is_not_taken_for_a_timeout(store: FilesystemBlobStore) -> None:
+    """Cancelled from outside (the server stopping) while waiting for the client, with an
+    idle timeout set: the cancellation goes on as one, not as a 408."""
+
+    async def scenario() -> None:
+        messages = [*body([b"\4" * MiB] * 3)[:2], 30.0, *body([b"end"])]
+        task = asyncio.create_task(upload.receive(request_of(messages), store.writer(), limit=10 * MiB, idle_timeout=5.0))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert leftovers(store) == [] and upload_threads() == []
+
+
 def test_slow_disk_slows_the_client_not_memory(store: FilesystemBlobStore) -> None:
     """While the writer is stuck, the loop reads at most the queue's worth of blocks."""
     writer = store.writer()
