@@ -42,6 +42,16 @@ class _Transport(asyncio.Transport):
         pass
 
 
+def _connected(app: Any) -> tuple[HeaderDeadlineProtocol, _Transport]:
+    """``hws serve``'s protocol for ``app`` on a new connection (inside a running loop)."""
+    config = Config(app, lifespan="off", log_config=None, access_log=False)
+    config.load()
+    protocol = HeaderDeadlineProtocol(config, ServerState(), {}, asyncio.get_running_loop())
+    transport = _Transport()
+    protocol.connection_made(transport)
+    return protocol, transport
+
+
 def _run(pieces: list[bytes], *, read_between: bool) -> tuple[bytes, list[type], _Transport]:
     received: list[bytes] = []
     kinds: list[type] = []
@@ -57,11 +67,7 @@ def _run(pieces: list[bytes], *, read_between: bool) -> tuple[bytes, list[type],
         await send({"type": "http.response.body", "body": b""})
 
     async def scenario() -> _Transport:
-        config = Config(app, lifespan="off", log_config=None, access_log=False)
-        config.load()
-        protocol = HeaderDeadlineProtocol(config, ServerState(), {}, asyncio.get_running_loop())
-        transport = _Transport()
-        protocol.connection_made(transport)
+        protocol, transport = _connected(app)
         size = sum(len(p) for p in pieces)
         protocol.data_received(f"POST /r HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n".encode())
         for piece in pieces:
@@ -113,11 +119,7 @@ def test_a_chunk_read_at_once_is_handed_over_without_a_copy() -> None:
             await send({"type": "http.response.body", "body": b""})
 
         async def scenario() -> None:
-            config = Config(app, lifespan="off", log_config=None, access_log=False)
-            config.load()
-            protocol = HeaderDeadlineProtocol(config, ServerState(), {}, asyncio.get_running_loop())
-            transport = _Transport()
-            protocol.connection_made(transport)
+            protocol, _ = _connected(app)
             protocol.data_received(f"POST /r HTTP/1.1\r\nHost: x\r\nContent-Length: {len(chunk)}\r\n\r\n".encode() + chunk)
             for _ in range(20):
                 await asyncio.sleep(0)
