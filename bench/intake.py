@@ -139,28 +139,44 @@ class Side:
     def __init__(self, name: str, pid: int, port: int, path: str, token: str | None) -> None:
         self.name, self.pid, self.port, self.path, self.token = name, pid, port, path, token
 
+    async def send(self, connection: Connection, body: bytes) -> tuple[str | None, str | None]:
+        """POST one package: (its import status path, None), or for the anchor (None, None)
+        when the answer says valid; (None, the problem) otherwise."""
+        status, headers, answer, problem = await connection.request(post(self.path, body, "application/zip", self.token))
+        if status != 202:
+            return None, f"POST {status} {problem or answer[:200]!r}"
+        if self.name == "anchor":
+            return None, None if json.loads(answer)["valid"] else "anchor: not valid"
+        location = headers["location"].split("://", 1)[-1]
+        return location[location.index("/") :], None
+
+    async def imported(self, poller: Connection, location: str) -> tuple[bool, str | None]:
+        """One poll of an import: (True, None) once ``Imported``, (False, None) while
+        ``Pending``, (False, the problem) otherwise."""
+        assert self.token is not None
+        status, _, answer, problem = await poller.request(get(location, self.token))
+        state = _STATE.search(answer)
+        if status != 200 or state is None:
+            return False, f"GET {status} {problem or ''}"
+        if state.group(1) in (b"Imported", b"Pending"):
+            return state.group(1) == b"Imported", None
+        return False, f"import {state.group(1).decode()}: {answer[:600]!r}"
+
     async def one(
         self, connection: Connection, poller: Connection | None, body: bytes, poll_s: float
     ) -> tuple[float, str | None]:
         """Send one package; seconds until it is done, or the problem."""
         started = time.perf_counter()
-        status, headers, answer, problem = await connection.request(post(self.path, body, "application/zip", self.token))
-        if status != 202:
-            return 0.0, f"POST {status} {problem or answer[:200]!r}"
-        if self.name == "anchor":
-            return (time.perf_counter() - started), None if json.loads(answer)["valid"] else "anchor: not valid"
-        assert poller is not None and self.token is not None
-        location = headers["location"].split("://", 1)[-1]
-        location = location[location.index("/") :]
+        location, problem = await self.send(connection, body)
+        if problem or location is None:
+            return time.perf_counter() - started, problem
+        assert poller is not None
         while True:
-            status, _, answer, problem = await poller.request(get(location, self.token))
-            state = _STATE.search(answer)
-            if status != 200 or state is None:
-                return 0.0, f"GET {status} {problem or ''}"
-            if state.group(1) == b"Imported":
+            done, problem = await self.imported(poller, location)
+            if problem:
+                return 0.0, problem
+            if done:
                 return time.perf_counter() - started, None
-            if state.group(1) != b"Pending":
-                return 0.0, f"import {state.group(1).decode()}: {answer[:600]!r}"
             await asyncio.sleep(poll_s)
 
     async def burst(self, kind: str, bodies: list[bytes], conns: int, poll_s: float) -> Result:
@@ -182,19 +198,13 @@ class Side:
             try:
                 while queue:
                     started = time.perf_counter()
-                    status, headers, answer, problem = await connection.request(
-                        post(self.path, queue.pop(), "application/zip", self.token)
-                    )
-                    if status != 202:
-                        result.failures.append(f"POST {status} {problem or answer[:200]!r}")
-                    elif self.name == "anchor":
-                        if json.loads(answer)["valid"]:
-                            result.latencies.append((time.perf_counter() - started) * 1000)
-                        else:
-                            result.failures.append("anchor: not valid")
+                    location, problem = await self.send(connection, queue.pop())
+                    if problem:
+                        result.failures.append(problem)
+                    elif location is None:  # the anchor: done when answered
+                        result.latencies.append((time.perf_counter() - started) * 1000)
                     else:
-                        location = headers["location"].split("://", 1)[-1]
-                        accepted.append((started, location[location.index("/") :]))
+                        accepted.append((started, location))
             finally:
                 connection.close()
                 senders_left -= 1
@@ -207,17 +217,14 @@ class Side:
                         await asyncio.sleep(poll_s)
                         continue
                     started, location = accepted[seen]
-                    status, _, answer, problem = await connection.request(get(location, self.token))
-                    state = _STATE.search(answer)
-                    if status != 200 or state is None:
-                        result.failures.append(f"GET {status} {problem or ''}")
-                    elif state.group(1) == b"Imported":
+                    done, problem = await self.imported(connection, location)
+                    if problem:
+                        result.failures.append(problem)
+                    elif done:
                         result.latencies.append((time.perf_counter() - started) * 1000)
-                    elif state.group(1) == b"Pending":
+                    else:
                         await asyncio.sleep(poll_s)
                         continue
-                    else:
-                        result.failures.append(f"import {state.group(1).decode()}: {answer[:600]!r}")
                     seen += 1
             finally:
                 connection.close()

@@ -306,10 +306,11 @@ def test_an_upload_that_stalls_is_cut_with_408(impatient_server, tmp_path) -> No
 
 
 def test_a_body_sent_in_uneven_pieces_is_stored_byte_for_byte(server, tmp_path) -> None:
-    """``hws serve`` hands the socket's chunks to the application without uvicorn's two
-    copies (``HeaderDeadlineProtocol.on_body``): chunks that arrive one at a time and
-    chunks that pile up before the application reads them must both come out whole and
-    in order — the receipt names the body's size and sha-256."""
+    """A body sent over a real socket in uneven pieces, through ``hws serve``'s own HTTP
+    protocol (``HeaderDeadlineProtocol.on_body``, which hands chunks on without uvicorn's
+    copies), is stored whole and in order: the receipt names its size and sha-256. The
+    case of chunks piling up before the application reads them, which timing alone does
+    not bring about here, is driven directly in tests/cli/test_serve_protocol.py."""
     client_id, key = _enrol(server, tmp_path, "local", "127.0.0.1/32")
     token = httpx.post(server.token_endpoint, data=_token_form(server, client_id, key)).json()["access_token"]
     data = os.urandom(5 * 1024 * 1024 + 7)

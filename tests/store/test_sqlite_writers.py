@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from hws.store import sqlite_writers
 from hws.store.database import create_db_engine, read_only
@@ -163,10 +163,3 @@ def test_one_lock_per_database_file(tmp_path: Path) -> None:
     memory.execute("CREATE TABLE x (a)")
     memory.commit()
     memory.close()
-
-
-def test_text_statements_still_work(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE t SET n = :n"), {"n": 3})
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT n FROM t")).scalar() == 3

@@ -69,7 +69,7 @@ class _IdleWatchdog:
     """Cancels the current task when it has waited ``seconds`` for the client's next chunk.
 
     What ``asyncio.timeout`` around each wait would do, without its cost per chunk (a
-    timer scheduled and cancelled for every 64 KiB: about a tenth of the event loop's
+    timer scheduled and cancelled for every 64 KiB: several per cent of the event loop's
     work on a large upload): one timer, re-armed when it fires during a wait or by the
     first wait after it fired between waits; per chunk, two attribute stores. Only the
     waits count: time the consumer spends between chunks (a full write queue, a slow

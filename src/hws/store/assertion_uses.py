@@ -47,7 +47,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql.dml import Insert
 
-from hws.store.sqlite_writers import WriterConnection
+from hws.store.sqlite_writers import begin_immediate
 from hws.store.tables import assertion_uses, audit_events
 
 log = logging.getLogger("hws.store")
@@ -339,10 +339,7 @@ class _GroupCommit:
                 raw.detach()
                 self._connection, self._pool = raw.dbapi_connection, engine.pool
             connection = self._connection
-            if isinstance(connection, WriterConnection):  # after this process's other writers
-                connection.begin_immediate()
-            else:
-                connection.execute("BEGIN IMMEDIATE")
+            begin_immediate(connection)  # after this process's other writers
             try:
                 _record_all_sqlite(connection, engine.dialect, batch)
                 connection.commit()

@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from hws.store.sqlite_writers import BUSY_SECONDS, WriterConnection
+from hws.store.sqlite_writers import BUSY_SECONDS, WriterConnection, begin_immediate
 
 #: Seconds to wait for a PostgreSQL connection before giving up.
 CONNECT_TIMEOUT = 5
@@ -50,11 +50,7 @@ def _sqlite_begin(conn: Connection) -> None:
     if conn.get_execution_options().get(READ_ONLY):
         conn.exec_driver_sql("BEGIN")
         return
-    driver = conn.connection.dbapi_connection
-    if isinstance(driver, WriterConnection):
-        driver.begin_immediate()
-    else:  # a connection made some other way (a custom creator): SQLite's locking alone
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    begin_immediate(conn.connection.dbapi_connection)
 
 
 def read_only(engine: Engine) -> Engine:

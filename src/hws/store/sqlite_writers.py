@@ -74,7 +74,7 @@ class WriterConnection(sqlite3.Connection):
         try:
             super().commit()
         finally:
-            if self.in_transaction is False:
+            if not self.in_transaction:
                 self._release()
 
     def rollback(self) -> None:
@@ -94,3 +94,13 @@ class WriterConnection(sqlite3.Connection):
             self._holding = False
             assert self._writers is not None
             self._writers.release()
+
+
+def begin_immediate(connection: Any) -> None:
+    """``BEGIN IMMEDIATE`` on a SQLite driver connection: after this process's other
+    writers when it is a :class:`WriterConnection` (the engine's), on SQLite's locking
+    alone when it was made some other way."""
+    if isinstance(connection, WriterConnection):
+        connection.begin_immediate()
+    else:
+        connection.execute("BEGIN IMMEDIATE")
